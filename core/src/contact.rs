@@ -1,0 +1,205 @@
+//! Contacts: people the business deals with (DOMAIN §2, §4).
+
+use crate::auth::Principal;
+use crate::entity::contact::{self, ActiveModel, Column};
+use crate::json::{enum_name, ts};
+use crate::query::FieldType;
+use crate::record::{Check, Kind};
+use crate::{Crm, columns};
+use sea_orm::Set;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Lifecycle stages of DOMAIN §4, in order.
+pub const LIFECYCLE: &[&str] = &[
+    "prospect", "acquired", "active", "at_risk", "churned", "won_back",
+];
+
+pub struct Contact;
+
+#[async_trait::async_trait]
+impl Kind for Contact {
+    const NAME: &'static str = "contact";
+    const TAGGABLE: bool = true;
+    const MERGEABLE: bool = true;
+    type Entity = contact::Entity;
+
+    fn id(m: &contact::Model) -> Uuid {
+        m.id
+    }
+
+    fn to_json(m: &contact::Model) -> Value {
+        json!({
+            "id": m.id,
+            "firstName": m.first_name,
+            "lastName": m.last_name,
+            "email": m.email,
+            "phone": m.phone,
+            "title": m.title,
+            "companyId": m.company_id,
+            "ownerId": m.owner_id,
+            "lifecycleStage": enum_name(&m.lifecycle_stage),
+            "birthDate": m.birth_date.map(|d| d.to_string()),
+            "customFields": m.custom_fields,
+            "createdAt": ts(&m.created_at),
+            "updatedAt": ts(&m.updated_at),
+        })
+    }
+
+    async fn build(
+        crm: &Crm,
+        p: &Principal,
+        c: &mut Check<'_>,
+        _existing: Option<&contact::Model>,
+    ) -> ActiveModel {
+        let region = crate::tenant::get_tenant(crm, p.tenant_id)
+            .await
+            .map(|t| t.default_region)
+            .unwrap_or_else(|_| "US".into());
+        let first = c.text("firstName").unwrap_or_default();
+        let last = c.text("lastName").unwrap_or_default();
+        let email = c.email("email");
+        let phone = c.phone("phone", &region);
+        if first.is_empty() && last.is_empty() {
+            c.error(
+                "lastName",
+                "REQUIRED",
+                "a contact needs a first or last name",
+            );
+        }
+        let birth = c.date("birthDate");
+        if let Some(b) = birth {
+            if b > crm.now().date_naive() {
+                c.error("birthDate", "INVALID_VALUE", "birth date is in the future");
+            }
+        }
+        ActiveModel {
+            first_name: Set(first),
+            last_name: Set(last),
+            email: Set(email),
+            phone: Set(phone),
+            title: Set(c.text("title")),
+            company_id: Set(c.reference("companyId", "company")),
+            owner_id: Set(c.reference("ownerId", "user")),
+            lifecycle_stage: Set(c.enumeration("lifecycleStage", LIFECYCLE, "prospect")),
+            birth_date: Set(birth),
+            custom_fields: Set(c.custom_fields(crm, p.tenant_id, "contact").await),
+            ..Default::default()
+        }
+    }
+
+    fn column(field: &str) -> Option<(Column, FieldType)> {
+        columns!(field, {
+            "id" => Id: Id,
+            "firstName" => FirstName: Text,
+            "lastName" => LastName: Text,
+            "email" => Email: Text,
+            "phone" => Phone: Text,
+            "title" => Title: Text,
+            "companyId" => CompanyId: Id,
+            "ownerId" => OwnerId: Id,
+            "lifecycleStage" => LifecycleStage: Enum,
+            "birthDate" => BirthDate: Date,
+            "createdAt" => CreatedAt: DateTime,
+            "updatedAt" => UpdatedAt: DateTime,
+        })
+    }
+}
+
+/// Engagement figures of a contact: activity counts and recency, open deals.
+#[derive(Debug, Clone, Default)]
+pub struct EngagementFigures {
+    pub activity_count: i64,
+    /// Activities in the last N days, per requested N.
+    pub recent: std::collections::HashMap<i64, i64>,
+    pub last_activity_at: Option<crate::Timestamp>,
+    pub open_deals_value: f64,
+    pub open_deals_count: i64,
+}
+
+/// Engagement of many contacts in a few aggregate queries.
+pub async fn engagement(
+    crm: &Crm,
+    tenant: Uuid,
+    ids: &[Uuid],
+    windows: Vec<i64>,
+) -> crate::error::Result<std::collections::HashMap<Uuid, EngagementFigures>> {
+    use crate::entity::{activity, deal, stage};
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    let mut out: std::collections::HashMap<Uuid, EngagementFigures> =
+        std::collections::HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let rows: Vec<(Option<Uuid>, i64, Option<crate::Timestamp>)> = activity::Entity::find()
+        .select_only()
+        .column(activity::Column::ContactId)
+        .column_as(Expr::col(activity::Column::Id).count(), "n")
+        .column_as(Expr::col(activity::Column::OccurredAt).max(), "last")
+        .filter(activity::Column::TenantId.eq(tenant))
+        .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
+        .group_by(activity::Column::ContactId)
+        .into_tuple()
+        .all(&crm.db)
+        .await?;
+    for (id, n, last) in rows {
+        if let Some(id) = id {
+            let e = out.entry(id).or_default();
+            e.activity_count = n;
+            e.last_activity_at = last;
+        }
+    }
+    let mut windows = windows;
+    windows.sort();
+    windows.dedup();
+    for days in windows {
+        let since = crm.now() - chrono::Duration::days(days);
+        let rows: Vec<(Option<Uuid>, i64)> = activity::Entity::find()
+            .select_only()
+            .column(activity::Column::ContactId)
+            .column_as(Expr::col(activity::Column::Id).count(), "n")
+            .filter(activity::Column::TenantId.eq(tenant))
+            .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
+            .filter(activity::Column::OccurredAt.gte(since))
+            .group_by(activity::Column::ContactId)
+            .into_tuple()
+            .all(&crm.db)
+            .await?;
+        for (id, n) in rows {
+            if let Some(id) = id {
+                out.entry(id).or_default().recent.insert(days, n);
+            }
+        }
+    }
+    let closed: Vec<Uuid> = stage::Entity::find()
+        .select_only()
+        .column(stage::Column::Id)
+        .filter(stage::Column::TenantId.eq(tenant))
+        .filter(
+            stage::Column::IsWon
+                .eq(true)
+                .or(stage::Column::IsLost.eq(true)),
+        )
+        .into_tuple()
+        .all(&crm.db)
+        .await?;
+    let deals: Vec<(Option<Uuid>, f64)> = deal::Entity::find()
+        .select_only()
+        .column(deal::Column::ContactId)
+        .column(deal::Column::Amount)
+        .filter(deal::Column::TenantId.eq(tenant))
+        .filter(deal::Column::ContactId.is_in(ids.iter().copied()))
+        .filter(deal::Column::StageId.is_not_in(closed))
+        .into_tuple()
+        .all(&crm.db)
+        .await?;
+    for (id, amount) in deals {
+        if let Some(id) = id {
+            let e = out.entry(id).or_default();
+            e.open_deals_value += amount;
+            e.open_deals_count += 1;
+        }
+    }
+    Ok(out)
+}

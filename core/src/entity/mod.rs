@@ -1,0 +1,26 @@
+//! sea-orm entities, one module per table.
+pub mod activity;
+pub mod api_key;
+pub mod audit_log;
+pub mod company;
+pub mod contact;
+pub mod custom_field_def;
+pub mod deal;
+pub mod deal_stage_history;
+pub mod event;
+pub mod order;
+pub mod order_line;
+pub mod pipeline;
+pub mod plugin;
+pub mod plugin_run;
+pub mod product;
+pub mod record_redirect;
+pub mod score;
+pub mod stage;
+pub mod tag;
+pub mod tagging;
+pub mod task;
+pub mod tenant;
+pub mod tenant_plugin;
+pub mod ticket;
+pub mod user;

@@ -1,0 +1,122 @@
+//! Domain events (the transactional outbox) and the audit log.
+//!
+//! [`record`] is called inside a command's transaction, so an event exists if
+//! and only if its change committed. Events are named `entity.past_tense`
+//! (`contact.created`, `deal.stage_changed`).
+
+use crate::auth::{Principal, Role};
+use crate::entity::{audit_log, event};
+use crate::error::Result;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Write the audit record and the domain event `{entity}.{action}` of one change.
+pub async fn record<C: ConnectionTrait>(
+    db: &C,
+    p: &Principal,
+    now: crate::Timestamp,
+    entity: &str,
+    action: &str,
+    record_id: Option<Uuid>,
+    payload: Value,
+) -> Result<()> {
+    emit(
+        db,
+        p,
+        now,
+        &format!("{entity}.{action}"),
+        entity,
+        record_id,
+        payload.clone(),
+    )
+    .await?;
+    audit(db, p, now, action, entity, record_id, payload).await
+}
+
+/// Write one domain event (for events that are not plain record changes).
+pub async fn emit<C: ConnectionTrait>(
+    db: &C,
+    p: &Principal,
+    now: crate::Timestamp,
+    kind: &str,
+    entity: &str,
+    record_id: Option<Uuid>,
+    payload: Value,
+) -> Result<()> {
+    event::ActiveModel {
+        seq: sea_orm::NotSet,
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(p.tenant_id),
+        kind: Set(kind.to_string()),
+        entity: Set(entity.to_string()),
+        record_id: Set(record_id),
+        actor_id: Set(p.user_id.or(p.key_id)),
+        payload: Set(payload),
+        created_at: Set(now),
+        published_at: Set(None),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Write one audit record.
+pub async fn audit<C: ConnectionTrait>(
+    db: &C,
+    p: &Principal,
+    now: crate::Timestamp,
+    action: &str,
+    entity: &str,
+    record_id: Option<Uuid>,
+    changes: Value,
+) -> Result<()> {
+    audit_log::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(p.tenant_id),
+        actor_id: Set(p.user_id.or(p.key_id)),
+        actor_kind: Set(match p.role {
+            Role::Plugin => "plugin",
+            _ if p.key_id.is_none() => "system",
+            _ => "api_key",
+        }
+        .to_string()),
+        action: Set(action.to_string()),
+        entity: Set(entity.to_string()),
+        record_id: Set(record_id),
+        changes: Set(changes),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Events committed after `after_seq`, oldest first (for the relay and resuming subscribers).
+pub async fn since<C: ConnectionTrait>(
+    db: &C,
+    after_seq: i64,
+    limit: u64,
+) -> Result<Vec<event::Model>> {
+    Ok(event::Entity::find()
+        .filter(event::Column::Seq.gt(after_seq))
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// The highest event sequence number so far (0 when there is none).
+pub async fn last_seq<C: ConnectionTrait>(db: &C) -> Result<i64> {
+    Ok(event::Entity::find()
+        .order_by_desc(event::Column::Seq)
+        .limit(1)
+        .one(db)
+        .await?
+        .map(|e| e.seq)
+        .unwrap_or(0))
+}

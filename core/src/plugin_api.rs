@@ -1,0 +1,104 @@
+//! The seam between domain services and the plugin runtime.
+//!
+//! `core` knows nothing of wasm: it calls plugins through [`PluginHooks`],
+//! which the host implements with its wasmtime runtime. Services call
+//! `validate` inside a write (before anything is written) and `after_write`
+//! once the write has committed.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Entities plugins can be attached to, by their manifest name.
+pub const PLUGGABLE_ENTITIES: &[&str] = &[
+    "contact", "company", "deal", "activity", "task", "ticket", "product", "order",
+];
+
+/// A problem a plugin found with one field of a candidate record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PluginFieldError {
+    /// GraphQL path of the field (`email`, `customFields.vin`).
+    pub path: String,
+    /// Machine-readable code chosen by the plugin (`INVALID_PHONE`).
+    pub code: String,
+    pub message: String,
+}
+
+/// The outcome of one plugin validating one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Decision {
+    Accept,
+    /// Replace each `(path, value)`; paths are GraphQL field names, dotted for nesting.
+    Patch(Vec<(String, serde_json::Value)>),
+    Reject(Vec<PluginFieldError>),
+}
+
+/// One score computed by a plugin for one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreValue {
+    pub name: String,
+    /// Clamped to 0..=100 by the host.
+    pub value: u8,
+    pub grade: Option<String>,
+    pub reasons: Vec<String>,
+}
+
+/// Why a plugin call failed as a whole (trap, timeout, budget, bad output, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("plugin {plugin} failed ({code}): {message}")]
+pub struct PluginFailure {
+    pub plugin: String,
+    /// `TIMEOUT`, `FUEL_EXHAUSTED`, `MEMORY_LIMIT`, `TRAP`, `OUTPUT_TOO_LARGE`,
+    /// `BAD_OUTPUT`, `PLUGIN_ERROR`, `SUSPENDED`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// Rejection of a write by a plugin validate hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginRejection {
+    pub plugin: String,
+    pub errors: Vec<PluginFieldError>,
+}
+
+/// What validating a candidate record produced.
+#[derive(Debug)]
+pub enum ValidateOutcome {
+    /// The (possibly patched) record may be written.
+    Accepted,
+    Rejected(PluginRejection),
+    /// A fail-closed plugin failed: the write must not happen.
+    Failed(PluginFailure),
+}
+
+/// Implemented by the host's plugin runtime; services hold it as `Arc<dyn PluginHooks>`.
+#[async_trait::async_trait]
+pub trait PluginHooks: Send + Sync {
+    /// Run every enabled validate function for `entity` of `tenant` over the
+    /// candidate `record` (GraphQL-shaped JSON), applying patches in place.
+    async fn validate(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        record: &mut serde_json::Value,
+    ) -> ValidateOutcome;
+
+    /// Records of `entity` were written and committed: run scorers over them.
+    /// Failures are recorded by the runtime, never returned to the writer.
+    async fn after_write(&self, tenant: Uuid, entity: &'static str, ids: &[Uuid]);
+}
+
+/// Hooks that do nothing: used when no plugin runtime is configured.
+pub struct NoPlugins;
+
+#[async_trait::async_trait]
+impl PluginHooks for NoPlugins {
+    async fn validate(
+        &self,
+        _: Uuid,
+        _: &'static str,
+        _: &mut serde_json::Value,
+    ) -> ValidateOutcome {
+        ValidateOutcome::Accepted
+    }
+    async fn after_write(&self, _: Uuid, _: &'static str, _: &[Uuid]) {}
+}

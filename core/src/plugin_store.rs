@@ -1,0 +1,520 @@
+//! Plugins as data: installed components, per-tenant enablement and grants,
+//! run records and stored scores. The wasm side lives in the host; this module
+//! is what every `crm serve` process shares through the database.
+
+use crate::Crm;
+use crate::auth::{Action, Principal};
+use crate::entity::{plugin, plugin_run, score, tenant_plugin};
+use crate::error::{CoreError, Result};
+use crate::plugin_api::ScoreValue;
+use crate::record::Kind;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Status of a plugin in a tenant.
+pub const ACTIVE: &str = "active";
+pub const SUSPENDED: &str = "suspended";
+
+/// Store (or replace, for upgrades) an installed plugin. The caller has already
+/// parsed the manifest and compiled the component.
+pub async fn save_plugin(
+    crm: &Crm,
+    id: &str,
+    version: &str,
+    contract: &str,
+    manifest: Value,
+    component: Vec<u8>,
+    hash: &str,
+) -> Result<plugin::Model> {
+    let now = crm.now();
+    let existing = plugin::Entity::find_by_id(id.to_string())
+        .one(&crm.db)
+        .await?;
+    let m = plugin::ActiveModel {
+        id: Set(id.to_string()),
+        version: Set(version.to_string()),
+        contract: Set(contract.to_string()),
+        manifest: Set(manifest),
+        component: Set(component),
+        hash: Set(hash.to_string()),
+        installed_at: Set(existing.as_ref().map(|e| e.installed_at).unwrap_or(now)),
+        updated_at: Set(now),
+    };
+    Ok(if existing.is_some() {
+        m.update(&crm.db).await?
+    } else {
+        m.insert(&crm.db).await?
+    })
+}
+
+pub async fn plugins(crm: &Crm) -> Result<Vec<plugin::Model>> {
+    Ok(plugin::Entity::find()
+        .order_by_asc(plugin::Column::Id)
+        .all(&crm.db)
+        .await?)
+}
+
+/// Installed plugins without their component bytes (cheap listing).
+pub async fn plugin_heads(crm: &Crm) -> Result<Vec<(String, String, String)>> {
+    Ok(plugin::Entity::find()
+        .select_only()
+        .column(plugin::Column::Id)
+        .column(plugin::Column::Version)
+        .column(plugin::Column::Hash)
+        .into_tuple::<(String, String, String)>()
+        .all(&crm.db)
+        .await?)
+}
+
+pub async fn plugin(crm: &Crm, id: &str) -> Result<plugin::Model> {
+    plugin::Entity::find_by_id(id.to_string())
+        .one(&crm.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found("plugin", id))
+}
+
+/// Remove a plugin everywhere (its enablements cascade; scores stay until records change).
+pub async fn delete_plugin(crm: &Crm, id: &str) -> Result<()> {
+    let txn = crm.db.begin().await?;
+    tenant_plugin::Entity::delete_many()
+        .filter(tenant_plugin::Column::PluginId.eq(id))
+        .exec(&txn)
+        .await?;
+    score::Entity::delete_many()
+        .filter(score::Column::PluginId.eq(id))
+        .exec(&txn)
+        .await?;
+    let res = plugin::Entity::delete_by_id(id.to_string())
+        .exec(&txn)
+        .await?;
+    if res.rows_affected == 0 {
+        return Err(CoreError::not_found("plugin", id));
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Enable a plugin for the caller's tenant with its configuration and granted capabilities.
+pub async fn enable(
+    crm: &Crm,
+    p: &Principal,
+    plugin_id: &str,
+    config: Value,
+    grants: Value,
+) -> Result<tenant_plugin::Model> {
+    p.require(Action::Administer, "plugin")?;
+    plugin(crm, plugin_id).await?;
+    let now = crm.now();
+    let existing = tenant_plugin(crm, p.tenant_id, plugin_id).await?;
+    let m = tenant_plugin::ActiveModel {
+        tenant_id: Set(p.tenant_id),
+        plugin_id: Set(plugin_id.to_string()),
+        enabled: Set(true),
+        config: Set(config),
+        grants: Set(grants),
+        status: Set(ACTIVE.into()),
+        status_reason: Set(None),
+        consecutive_failures: Set(0),
+        updated_at: Set(now),
+    };
+    let txn = crm.db.begin().await?;
+    let saved = if existing.is_some() {
+        m.update(&txn).await?
+    } else {
+        m.insert(&txn).await?
+    };
+    crate::events::record(
+        &txn,
+        p,
+        now,
+        "plugin",
+        "enabled",
+        None,
+        serde_json::json!({"pluginId": plugin_id}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+pub async fn disable(crm: &Crm, p: &Principal, plugin_id: &str) -> Result<tenant_plugin::Model> {
+    p.require(Action::Administer, "plugin")?;
+    let tp = tenant_plugin(crm, p.tenant_id, plugin_id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("plugin", plugin_id))?;
+    let mut a = tp.into_active_model();
+    a.enabled = Set(false);
+    a.updated_at = Set(crm.now());
+    let txn = crm.db.begin().await?;
+    let saved = a.update(&txn).await?;
+    crate::events::record(
+        &txn,
+        p,
+        crm.now(),
+        "plugin",
+        "disabled",
+        None,
+        serde_json::json!({"pluginId": plugin_id}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(saved)
+}
+
+pub async fn tenant_plugin(
+    crm: &Crm,
+    tenant: Uuid,
+    plugin_id: &str,
+) -> Result<Option<tenant_plugin::Model>> {
+    Ok(
+        tenant_plugin::Entity::find_by_id((tenant, plugin_id.to_string()))
+            .one(&crm.db)
+            .await?,
+    )
+}
+
+/// Every (tenant, plugin) enablement, for the runtime's routing table.
+pub async fn enablements(crm: &Crm) -> Result<Vec<tenant_plugin::Model>> {
+    Ok(tenant_plugin::Entity::find().all(&crm.db).await?)
+}
+
+pub async fn enablements_of(crm: &Crm, tenant: Uuid) -> Result<Vec<tenant_plugin::Model>> {
+    Ok(tenant_plugin::Entity::find()
+        .filter(tenant_plugin::Column::TenantId.eq(tenant))
+        .all(&crm.db)
+        .await?)
+}
+
+/// Count a failure; after `threshold` consecutive failures the plugin is
+/// suspended for the tenant with `reason`. Returns true when it was suspended now.
+pub async fn note_failure(
+    crm: &Crm,
+    tenant: Uuid,
+    plugin_id: &str,
+    reason: &str,
+    threshold: i32,
+) -> Result<bool> {
+    let Some(tp) = tenant_plugin(crm, tenant, plugin_id).await? else {
+        return Ok(false);
+    };
+    let failures = tp.consecutive_failures + 1;
+    let suspend = failures >= threshold && tp.status != SUSPENDED;
+    let mut a = tp.into_active_model();
+    a.consecutive_failures = Set(failures);
+    if suspend {
+        a.status = Set(SUSPENDED.into());
+        a.status_reason = Set(Some(format!(
+            "suspended after {failures} consecutive failures; last: {reason}"
+        )));
+    }
+    a.updated_at = Set(crm.now());
+    a.update(&crm.db).await?;
+    if suspend {
+        let p = Principal::system(tenant);
+        crate::events::record(
+            &crm.db,
+            &p,
+            crm.now(),
+            "plugin",
+            "suspended",
+            None,
+            serde_json::json!({"pluginId": plugin_id, "reason": reason}),
+        )
+        .await?;
+        crm.outbox_nudge.notify_waiters();
+    }
+    Ok(suspend)
+}
+
+/// Reset the failure counter after a success.
+pub async fn note_success(crm: &Crm, tenant: Uuid, plugin_id: &str) -> Result<()> {
+    tenant_plugin::Entity::update_many()
+        .col_expr(tenant_plugin::Column::ConsecutiveFailures, Expr::value(0))
+        .filter(tenant_plugin::Column::TenantId.eq(tenant))
+        .filter(tenant_plugin::Column::PluginId.eq(plugin_id))
+        .filter(tenant_plugin::Column::ConsecutiveFailures.gt(0))
+        .exec(&crm.db)
+        .await?;
+    Ok(())
+}
+
+/// One recorded plugin run.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    pub tenant: Uuid,
+    pub plugin_id: String,
+    pub plugin_version: String,
+    pub function: String,
+    pub entity: String,
+    pub records: usize,
+    pub duration_us: i64,
+    pub fuel_used: u64,
+    pub outcome: &'static str,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub log: Option<String>,
+}
+
+pub async fn record_run(crm: &Crm, r: RunRecord) -> Result<()> {
+    plugin_run::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(r.tenant),
+        plugin_id: Set(r.plugin_id),
+        plugin_version: Set(r.plugin_version),
+        function: Set(r.function),
+        entity: Set(r.entity),
+        records: Set(i32::try_from(r.records).unwrap_or(i32::MAX)),
+        duration_us: Set(r.duration_us),
+        fuel_used: Set(i64::try_from(r.fuel_used).unwrap_or(i64::MAX)),
+        outcome: Set(r.outcome.to_string()),
+        error_code: Set(r.error_code),
+        error: Set(r.error),
+        log: Set(r.log),
+        created_at: Set(crm.now()),
+    }
+    .insert(&crm.db)
+    .await?;
+    Ok(())
+}
+
+/// Runs of the caller's tenant, newest first.
+pub async fn runs(
+    crm: &Crm,
+    p: &Principal,
+    plugin_id: Option<&str>,
+    outcome: Option<&str>,
+    limit: u64,
+) -> Result<Vec<plugin_run::Model>> {
+    p.require(Action::Read, "plugin")?;
+    let mut q = plugin_run::Entity::find().filter(plugin_run::Column::TenantId.eq(p.tenant_id));
+    if let Some(id) = plugin_id {
+        q = q.filter(plugin_run::Column::PluginId.eq(id));
+    }
+    if let Some(o) = outcome {
+        q = q.filter(plugin_run::Column::Outcome.eq(o));
+    }
+    Ok(q.order_by_desc(plugin_run::Column::CreatedAt)
+        .order_by_desc(plugin_run::Column::Id)
+        .limit(std::cmp::min(limit, 500))
+        .all(&crm.db)
+        .await?)
+}
+
+/// Aggregate stats of a plugin in a tenant: (runs, failures, avg duration µs, last error).
+pub async fn stats(
+    crm: &Crm,
+    tenant: Uuid,
+    plugin_id: &str,
+) -> Result<(i64, i64, f64, Option<String>)> {
+    let rows: Vec<(String, i64)> = plugin_run::Entity::find()
+        .select_only()
+        .column(plugin_run::Column::Outcome)
+        .column(plugin_run::Column::DurationUs)
+        .filter(plugin_run::Column::TenantId.eq(tenant))
+        .filter(plugin_run::Column::PluginId.eq(plugin_id))
+        .order_by_desc(plugin_run::Column::CreatedAt)
+        .limit(1000)
+        .into_tuple()
+        .all(&crm.db)
+        .await?;
+    let runs = rows.len() as i64;
+    let failures = rows.iter().filter(|r| r.0 != "ok").count() as i64;
+    let avg = if runs > 0 {
+        rows.iter().map(|r| r.1 as f64).sum::<f64>() / runs as f64
+    } else {
+        0.0
+    };
+    let last_error = plugin_run::Entity::find()
+        .filter(plugin_run::Column::TenantId.eq(tenant))
+        .filter(plugin_run::Column::PluginId.eq(plugin_id))
+        .filter(plugin_run::Column::Outcome.ne("ok"))
+        .order_by_desc(plugin_run::Column::CreatedAt)
+        .one(&crm.db)
+        .await?
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r.error_code.unwrap_or_default(),
+                r.error.unwrap_or_default()
+            )
+        });
+    Ok((runs, failures, avg, last_error))
+}
+
+/// Store scores of many records in one transaction (replacing earlier values).
+pub async fn store_scores(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    plugin_id: &str,
+    rows: &[(Uuid, Vec<ScoreValue>)],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = crm.now();
+    let txn = crm.db.begin().await?;
+    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
+    for chunk in ids.chunks(500) {
+        score::Entity::delete_many()
+            .filter(score::Column::TenantId.eq(tenant))
+            .filter(score::Column::Entity.eq(entity))
+            .filter(score::Column::PluginId.eq(plugin_id))
+            .filter(score::Column::RecordId.is_in(chunk.iter().copied()))
+            .exec(&txn)
+            .await?;
+    }
+    let models: Vec<score::ActiveModel> = rows
+        .iter()
+        .flat_map(|(id, scores)| {
+            scores.iter().map(move |s| score::ActiveModel {
+                tenant_id: Set(tenant),
+                entity: Set(entity.to_string()),
+                record_id: Set(*id),
+                plugin_id: Set(plugin_id.to_string()),
+                name: Set(s.name.clone()),
+                value: Set(i16::from(std::cmp::min(s.value, 100))),
+                grade: Set(s.grade.clone()),
+                reasons: Set(serde_json::json!(s.reasons)),
+                updated_at: Set(now),
+            })
+        })
+        .collect();
+    // Several scores with the same name for one record: the last one wins.
+    let mut dedup: std::collections::HashMap<(Uuid, String), score::ActiveModel> =
+        std::collections::HashMap::new();
+    for m in models {
+        let key = (m.record_id.clone().unwrap(), m.name.clone().unwrap());
+        dedup.insert(key, m);
+    }
+    let models: Vec<score::ActiveModel> = dedup.into_values().collect();
+    for chunk in models.chunks(500) {
+        score::Entity::insert_many(chunk.to_vec())
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Scores of records, for DataLoaders.
+pub async fn scores_of(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    records: &[Uuid],
+) -> Result<Vec<score::Model>> {
+    Ok(score::Entity::find()
+        .filter(score::Column::TenantId.eq(tenant))
+        .filter(score::Column::Entity.eq(entity))
+        .filter(score::Column::RecordId.is_in(records.iter().copied()))
+        .order_by_asc(score::Column::PluginId)
+        .order_by_asc(score::Column::Name)
+        .all(&crm.db)
+        .await?)
+}
+
+pub async fn delete_scores<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+    record: Uuid,
+) -> Result<()> {
+    score::Entity::delete_many()
+        .filter(score::Column::TenantId.eq(tenant))
+        .filter(score::Column::Entity.eq(entity))
+        .filter(score::Column::RecordId.eq(record))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// `filter: {score: {plugin, name, value: {gte: 70}, grade: "A"}}`: records having such a score.
+pub fn score_condition<K: Kind>(tenant: Uuid, value: &Value, path: &str) -> Result<Condition> {
+    let mut sub = Query::select();
+    sub.column(("scores", "record_id"))
+        .from("scores")
+        .and_where(Expr::col(("scores", "tenant_id")).eq(tenant))
+        .and_where(Expr::col(("scores", "entity")).eq(K::NAME));
+    if let Some(pl) = value.get("plugin").and_then(Value::as_str) {
+        sub.and_where(Expr::col(("scores", "plugin_id")).eq(pl));
+    }
+    if let Some(n) = value.get("name").and_then(Value::as_str) {
+        sub.and_where(Expr::col(("scores", "name")).eq(n));
+    }
+    if let Some(g) = value.get("grade").and_then(Value::as_str) {
+        sub.and_where(Expr::col(("scores", "grade")).eq(g));
+    }
+    if let Some(v) = value.get("value").and_then(Value::as_object) {
+        for (op, x) in v {
+            let n = x.as_i64().ok_or_else(|| {
+                CoreError::invalid(
+                    format!("{path}.value.{op}"),
+                    "INVALID_VALUE",
+                    "expected an integer",
+                )
+            })?;
+            let c = Expr::col(("scores", "value"));
+            sub.and_where(match op.as_str() {
+                "eq" => c.eq(n),
+                "neq" => c.ne(n),
+                "gt" => c.gt(n),
+                "gte" => c.gte(n),
+                "lt" => c.lt(n),
+                "lte" => c.lte(n),
+                other => {
+                    return Err(CoreError::invalid(
+                        format!("{path}.value.{other}"),
+                        "INVALID_VALUE",
+                        "score values support eq, neq, gt, gte, lt, lte",
+                    ));
+                }
+            });
+        }
+    }
+    let id_col = <<K::Entity as EntityTrait>::Column as std::str::FromStr>::from_str("id")
+        .map_err(|_| CoreError::Internal("entity without id".into()))?;
+    Ok(Condition::all().add(id_col.in_subquery(sub.to_owned())))
+}
+
+/// Ordering expression for `orderBy: {field: SCORE, scorePlugin, scoreName}`: the
+/// record's score value (records without one sort as 0... via COALESCE).
+pub fn score_order_expr(
+    tenant: Uuid,
+    entity: &str,
+    table: &'static str,
+    plugin_id: &str,
+    name: &str,
+) -> Expr {
+    let sub = Query::select()
+        .expr(Expr::col(("scores", "value")))
+        .from("scores")
+        .and_where(Expr::col(("scores", "tenant_id")).eq(tenant))
+        .and_where(Expr::col(("scores", "entity")).eq(entity))
+        .and_where(Expr::col(("scores", "plugin_id")).eq(plugin_id))
+        .and_where(Expr::col(("scores", "name")).eq(name))
+        .and_where(Expr::col(("scores", "record_id")).equals((table, "id")))
+        .limit(1)
+        .to_owned();
+    Expr::SubQuery(None, Box::new(sub.into()))
+}
+
+/// The first score function's name of a plugin (what `SCORE` ordering uses by default).
+pub async fn default_score_name(crm: &Crm, plugin_id: &str) -> Result<String> {
+    let p = plugin(crm, plugin_id).await?;
+    Ok(p.manifest
+        .get("functions")
+        .and_then(Value::as_array)
+        .and_then(|fs| {
+            fs.iter()
+                .find(|f| f.get("kind").and_then(Value::as_str) == Some("score"))
+        })
+        .and_then(|f| f.get("name").and_then(Value::as_str))
+        .unwrap_or(plugin_id)
+        .to_string())
+}

@@ -1,0 +1,27 @@
+//! The CRM's GraphQL API (DESIGN §4) over `crm-core`: types, resolvers,
+//! DataLoaders, limits. No HTTP and no wasm here: the host serves the schema
+//! and supplies the caller's [`crm_core::Principal`] and the plugin admin.
+//!
+//! ```no_run
+//! # async fn demo(crm: crm_core::Crm) {
+//! let schema = crm_graphql::build_schema(crm, std::sync::Arc::new(crm_graphql::NoPluginAdmin));
+//! let sdl = schema.sdl();
+//! # let _ = sdl; }
+//! ```
+
+mod analytics;
+mod common;
+mod connection;
+mod error;
+mod filter;
+mod loaders;
+mod plugins;
+mod records;
+mod schema;
+mod subscription;
+
+pub use error::to_gql_error;
+pub use loaders::Loaders;
+pub use plugins::{NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
+pub use schema::{CrmSchema, MAX_COMPLEXITY, MAX_DEPTH, build_schema, build_schema_with_bus};
+pub use subscription::EventBus;

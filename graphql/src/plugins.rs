@@ -1,0 +1,517 @@
+//! Plugin lifecycle and observability in GraphQL. The wasm work is behind
+//! [`PluginAdmin`], implemented by the host's runtime.
+
+use crate::common::{crm, gid, principal};
+use crate::error::GqlResult;
+use async_graphql::{Context, ErrorExtensions, ID, Json, Object, Result, SimpleObject};
+use base64::Engine;
+use crm_core::auth::Action;
+use uuid::Uuid;
+
+/// An installed plugin as the runtime sees it.
+#[derive(Clone, Debug)]
+pub struct PluginInfo {
+    pub id: String,
+    pub version: String,
+    pub contract: String,
+    pub description: String,
+    /// The parsed manifest as JSON.
+    pub manifest: serde_json::Value,
+    pub hash: String,
+}
+
+/// A plugin operation failed: `code` is `BAD_USER_INPUT` for manifest and
+/// contract problems, `NOT_FOUND`, or `PLUGIN_FAILED`.
+#[derive(Debug, Clone)]
+pub struct PluginAdminError {
+    pub code: &'static str,
+    pub message: String,
+    /// Problems with their paths (`plugin.toml: functions[0].kind`).
+    pub fields: Vec<(String, String)>,
+}
+
+impl PluginAdminError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        PluginAdminError {
+            code,
+            message: message.into(),
+            fields: vec![],
+        }
+    }
+    fn into_gql(self) -> async_graphql::Error {
+        async_graphql::Error::new(self.message.clone()).extend_with(|_, ext| {
+            ext.set("code", self.code);
+            if let Some((p, _)) = self.fields.first() {
+                ext.set("field", p.clone());
+            }
+            let list = self
+                .fields
+                .iter()
+                .map(|(p, m)| {
+                    let mut o = async_graphql::indexmap::IndexMap::new();
+                    o.insert(
+                        async_graphql::Name::new("path"),
+                        async_graphql::Value::String(p.clone()),
+                    );
+                    o.insert(
+                        async_graphql::Name::new("message"),
+                        async_graphql::Value::String(m.clone()),
+                    );
+                    async_graphql::Value::Object(o)
+                })
+                .collect();
+            ext.set("fields", async_graphql::Value::List(list));
+        })
+    }
+}
+
+/// Result of re-running a scorer over every record.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct RescoreReport {
+    pub plugin: String,
+    pub records: i64,
+    pub scored: i64,
+    pub failed_batches: i64,
+    pub duration_ms: i64,
+}
+
+/// What the host's plugin runtime offers the API.
+#[async_trait::async_trait]
+pub trait PluginAdmin: Send + Sync {
+    /// Install a plugin (or upgrade it when `upgrade`): parse the manifest,
+    /// compile the component, check its contract version, store both.
+    async fn install(
+        &self,
+        manifest_toml: &str,
+        component: Vec<u8>,
+        upgrade: bool,
+    ) -> Result<PluginInfo, PluginAdminError>;
+    async fn uninstall(&self, id: &str) -> Result<(), PluginAdminError>;
+    async fn list(&self) -> Result<Vec<PluginInfo>, PluginAdminError>;
+    /// The effective configuration for a tenant (defaults + overrides), validated.
+    async fn effective_config(
+        &self,
+        id: &str,
+        overrides: &serde_json::Value,
+    ) -> Result<serde_json::Value, PluginAdminError>;
+    /// Capabilities a plugin asks for (`read:contact`, `pii:read`, ...).
+    async fn requested_capabilities(&self, id: &str) -> Result<Vec<String>, PluginAdminError>;
+    async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError>;
+}
+
+/// A host without a plugin runtime.
+pub struct NoPluginAdmin;
+
+#[async_trait::async_trait]
+impl PluginAdmin for NoPluginAdmin {
+    async fn install(&self, _: &str, _: Vec<u8>, _: bool) -> Result<PluginInfo, PluginAdminError> {
+        Err(PluginAdminError::new(
+            "PLUGIN_FAILED",
+            "this server has no plugin runtime",
+        ))
+    }
+    async fn uninstall(&self, _: &str) -> Result<(), PluginAdminError> {
+        Err(PluginAdminError::new(
+            "PLUGIN_FAILED",
+            "this server has no plugin runtime",
+        ))
+    }
+    async fn list(&self) -> Result<Vec<PluginInfo>, PluginAdminError> {
+        Ok(vec![])
+    }
+    async fn effective_config(
+        &self,
+        _: &str,
+        c: &serde_json::Value,
+    ) -> Result<serde_json::Value, PluginAdminError> {
+        Ok(c.clone())
+    }
+    async fn requested_capabilities(&self, _: &str) -> Result<Vec<String>, PluginAdminError> {
+        Ok(vec![])
+    }
+    async fn rescore(&self, _: Uuid, _: &str) -> Result<RescoreReport, PluginAdminError> {
+        Err(PluginAdminError::new(
+            "PLUGIN_FAILED",
+            "this server has no plugin runtime",
+        ))
+    }
+}
+
+fn admin<'a>(ctx: &'a Context<'_>) -> &'a std::sync::Arc<dyn PluginAdmin> {
+    ctx.data_unchecked::<std::sync::Arc<dyn PluginAdmin>>()
+}
+
+/// A plugin with its state in the caller's tenant.
+pub struct Plugin {
+    info: PluginInfo,
+}
+
+#[derive(SimpleObject)]
+pub struct PluginStats {
+    /// Runs among the last 1000.
+    pub runs: i64,
+    pub failures: i64,
+    pub avg_duration_us: f64,
+}
+
+#[derive(SimpleObject)]
+pub struct PluginFunction {
+    pub name: String,
+    /// VALIDATE or SCORE.
+    pub kind: String,
+    pub entities: Vec<String>,
+    pub input: String,
+    pub on_failure: String,
+}
+
+#[Object]
+impl Plugin {
+    async fn id(&self) -> &str {
+        &self.info.id
+    }
+    async fn version(&self) -> &str {
+        &self.info.version
+    }
+    /// The crm:plugin contract version the component was built against.
+    async fn contract(&self) -> &str {
+        &self.info.contract
+    }
+    async fn description(&self) -> &str {
+        &self.info.description
+    }
+    /// SHA-256 of the component.
+    async fn hash(&self) -> &str {
+        &self.info.hash
+    }
+    async fn manifest(&self) -> Json<serde_json::Value> {
+        Json(self.info.manifest.clone())
+    }
+    async fn functions(&self) -> Vec<PluginFunction> {
+        let fs = self
+            .info
+            .manifest
+            .get("functions")
+            .and_then(|f| f.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let s = |v: &serde_json::Value, k: &str| {
+            v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string()
+        };
+        fs.iter()
+            .map(|f| PluginFunction {
+                name: s(f, "name"),
+                kind: s(f, "kind").to_uppercase(),
+                entities: f
+                    .get("entities")
+                    .and_then(|e| e.as_array())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                input: s(f, "input"),
+                on_failure: s(f, "on_failure").to_uppercase().replace('-', "_"),
+            })
+            .collect()
+    }
+    /// Capabilities the plugin asks for.
+    async fn capabilities(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        admin(ctx)
+            .requested_capabilities(&self.info.id)
+            .await
+            .map_err(PluginAdminError::into_gql)
+    }
+    /// Whether it is enabled in the caller's tenant.
+    async fn enabled(&self, ctx: &Context<'_>) -> Result<bool> {
+        let p = principal(ctx)?;
+        Ok(
+            crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
+                .await
+                .gql()?
+                .is_some_and(|t| t.enabled),
+        )
+    }
+    /// ACTIVE, SUSPENDED, or DISABLED in the caller's tenant.
+    async fn status(&self, ctx: &Context<'_>) -> Result<String> {
+        let p = principal(ctx)?;
+        Ok(
+            match crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
+                .await
+                .gql()?
+            {
+                Some(t) if !t.enabled => "DISABLED".into(),
+                Some(t) => t.status.to_uppercase(),
+                None => "DISABLED".into(),
+            },
+        )
+    }
+    /// Why it was suspended, if it was.
+    async fn status_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let p = principal(ctx)?;
+        Ok(
+            crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
+                .await
+                .gql()?
+                .and_then(|t| t.status_reason),
+        )
+    }
+    /// The tenant's configuration overrides.
+    async fn config(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        let p = principal(ctx)?;
+        Ok(Json(
+            crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
+                .await
+                .gql()?
+                .map(|t| t.config)
+                .unwrap_or(serde_json::json!({})),
+        ))
+    }
+    /// Capabilities granted in this tenant.
+    async fn grants(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        let p = principal(ctx)?;
+        let g = crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
+            .await
+            .gql()?
+            .map(|t| t.grants);
+        Ok(g.and_then(|g| {
+            g.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+        })
+        .unwrap_or_default())
+    }
+    async fn stats(&self, ctx: &Context<'_>) -> Result<PluginStats> {
+        let p = principal(ctx)?;
+        let (runs, failures, avg, _) =
+            crm_core::plugin_store::stats(crm(ctx), p.tenant_id, &self.info.id)
+                .await
+                .gql()?;
+        Ok(PluginStats {
+            runs,
+            failures,
+            avg_duration_us: avg,
+        })
+    }
+    async fn last_error(&self, ctx: &Context<'_>) -> Result<Option<String>> {
+        let p = principal(ctx)?;
+        Ok(
+            crm_core::plugin_store::stats(crm(ctx), p.tenant_id, &self.info.id)
+                .await
+                .gql()?
+                .3,
+        )
+    }
+}
+
+/// One recorded plugin invocation.
+pub struct PluginRun(crm_core::entity::plugin_run::Model);
+
+#[Object]
+impl PluginRun {
+    async fn id(&self) -> ID {
+        gid(self.0.id)
+    }
+    async fn plugin(&self) -> &str {
+        &self.0.plugin_id
+    }
+    async fn plugin_version(&self) -> &str {
+        &self.0.plugin_version
+    }
+    /// validate or score (function name in brackets).
+    async fn entry_point(&self) -> &str {
+        &self.0.function
+    }
+    async fn entity(&self) -> &str {
+        &self.0.entity
+    }
+    async fn records(&self) -> i32 {
+        self.0.records
+    }
+    async fn duration_us(&self) -> i64 {
+        self.0.duration_us
+    }
+    async fn fuel_used(&self) -> i64 {
+        self.0.fuel_used
+    }
+    /// ok, rejected or failed.
+    async fn outcome(&self) -> &str {
+        &self.0.outcome
+    }
+    /// TIMEOUT, FUEL_EXHAUSTED, MEMORY_LIMIT, STACK_OVERFLOW, TRAP, OUTPUT_TOO_LARGE, BAD_OUTPUT, PLUGIN_ERROR.
+    async fn error_code(&self) -> Option<&str> {
+        self.0.error_code.as_deref()
+    }
+    async fn error(&self) -> Option<&str> {
+        self.0.error.as_deref()
+    }
+    /// What the plugin logged (bounded).
+    async fn log(&self) -> Option<&str> {
+        self.0.log.as_deref()
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+}
+
+#[derive(Default)]
+pub struct PluginQuery;
+
+#[Object]
+impl PluginQuery {
+    /// Installed plugins with their state in the caller's tenant.
+    async fn plugins(&self, ctx: &Context<'_>) -> Result<Vec<Plugin>> {
+        principal(ctx)?;
+        Ok(admin(ctx)
+            .list()
+            .await
+            .map_err(PluginAdminError::into_gql)?
+            .into_iter()
+            .map(|info| Plugin { info })
+            .collect())
+    }
+
+    /// Recent plugin runs of the caller's tenant, newest first.
+    async fn plugin_runs(
+        &self,
+        ctx: &Context<'_>,
+        plugin: Option<String>,
+        outcome: Option<String>,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<PluginRun>> {
+        let p = principal(ctx)?;
+        let rows = crm_core::plugin_store::runs(
+            crm(ctx),
+            p,
+            plugin.as_deref(),
+            outcome.as_deref(),
+            first.clamp(1, 500) as u64,
+        )
+        .await
+        .gql()?;
+        Ok(rows.into_iter().map(PluginRun).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct PluginMutation;
+
+fn require_admin(ctx: &Context<'_>) -> Result<()> {
+    principal(ctx)?.require(Action::Administer, "plugin").gql()
+}
+
+fn decode_component(b64: &str) -> Result<Vec<u8>> {
+    base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .map_err(|e| {
+            crate::error::to_gql_error(crm_core::CoreError::invalid(
+                "component",
+                "INVALID_VALUE",
+                format!("component must be base64: {e}"),
+            ))
+        })
+}
+
+#[Object]
+impl PluginMutation {
+    /// Install a plugin: `manifest` is the plugin.toml text, `component` the
+    /// wasm component, base64-encoded. Admins only.
+    async fn install_plugin(
+        &self,
+        ctx: &Context<'_>,
+        manifest: String,
+        component: String,
+    ) -> Result<Plugin> {
+        require_admin(ctx)?;
+        let info = admin(ctx)
+            .install(&manifest, decode_component(&component)?, false)
+            .await
+            .map_err(PluginAdminError::into_gql)?;
+        Ok(Plugin { info })
+    }
+
+    /// Replace an installed plugin by a new version; calls in flight finish on the old one.
+    async fn upgrade_plugin(
+        &self,
+        ctx: &Context<'_>,
+        manifest: String,
+        component: String,
+    ) -> Result<Plugin> {
+        require_admin(ctx)?;
+        let info = admin(ctx)
+            .install(&manifest, decode_component(&component)?, true)
+            .await
+            .map_err(PluginAdminError::into_gql)?;
+        Ok(Plugin { info })
+    }
+
+    async fn uninstall_plugin(&self, ctx: &Context<'_>, id: String) -> Result<String> {
+        require_admin(ctx)?;
+        admin(ctx)
+            .uninstall(&id)
+            .await
+            .map_err(PluginAdminError::into_gql)?;
+        Ok(id)
+    }
+
+    /// Enable a plugin for the caller's tenant with configuration overrides and
+    /// granted capabilities (default: everything it asks for).
+    async fn enable_plugin(
+        &self,
+        ctx: &Context<'_>,
+        id: String,
+        config: Option<Json<serde_json::Value>>,
+        grants: Option<Vec<String>>,
+    ) -> Result<Plugin> {
+        require_admin(ctx)?;
+        let p = principal(ctx)?;
+        let config = config.map(|c| c.0).unwrap_or(serde_json::json!({}));
+        admin(ctx)
+            .effective_config(&id, &config)
+            .await
+            .map_err(PluginAdminError::into_gql)?;
+        let requested = admin(ctx)
+            .requested_capabilities(&id)
+            .await
+            .map_err(PluginAdminError::into_gql)?;
+        let grants = grants.unwrap_or_else(|| requested.clone());
+        crm_core::plugin_store::enable(crm(ctx), p, &id, config, serde_json::json!(grants))
+            .await
+            .gql()?;
+        let info = admin(ctx)
+            .list()
+            .await
+            .map_err(PluginAdminError::into_gql)?
+            .into_iter()
+            .find(|i| i.id == id);
+        info.map(|info| Plugin { info })
+            .ok_or_else(|| crate::error::to_gql_error(crm_core::CoreError::not_found("plugin", id)))
+    }
+
+    async fn disable_plugin(&self, ctx: &Context<'_>, id: String) -> Result<Plugin> {
+        require_admin(ctx)?;
+        crm_core::plugin_store::disable(crm(ctx), principal(ctx)?, &id)
+            .await
+            .gql()?;
+        let info = admin(ctx)
+            .list()
+            .await
+            .map_err(PluginAdminError::into_gql)?
+            .into_iter()
+            .find(|i| i.id == id);
+        info.map(|info| Plugin { info })
+            .ok_or_else(|| crate::error::to_gql_error(crm_core::CoreError::not_found("plugin", id)))
+    }
+
+    /// Re-run a plugin's scorers over every record of the caller's tenant, in batches.
+    async fn rescore(&self, ctx: &Context<'_>, plugin: String) -> Result<RescoreReport> {
+        require_admin(ctx)?;
+        let p = principal(ctx)?;
+        admin(ctx)
+            .rescore(p.tenant_id, &plugin)
+            .await
+            .map_err(PluginAdminError::into_gql)
+    }
+}

@@ -1,0 +1,325 @@
+//! Companies in GraphQL.
+
+use super::{Score, list, list_in, scores_of, tags_of, user_of};
+use crate::common::{LifecycleStage, crm, gid, principal, to_json, uuid};
+use crate::connection::PageArgs;
+use crate::error::GqlResult;
+use crate::filter::{
+    DateTimeFilter, FloatFilter, IdFilter, IntFilter, ScoreFilter, StringFilter, TagFilter,
+};
+use crate::records::contact::{ContactConnection, LifecycleStageFilter};
+use crate::{connection_types, entity_filter, order_input};
+use async_graphql::{Context, ID, InputObject, Json, MaybeUndefined, Object, Result};
+use crm_core::company::Company as K;
+use crm_core::entity::company::Model;
+use crm_core::record;
+use sea_orm::ColumnTrait;
+use serde::Serialize;
+
+pub struct Company(pub Model);
+
+#[Object]
+impl Company {
+    async fn id(&self) -> ID {
+        gid(self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn domain(&self) -> Option<&str> {
+        self.0.domain.as_deref()
+    }
+    async fn industry(&self) -> Option<&str> {
+        self.0.industry.as_deref()
+    }
+    async fn employee_count(&self) -> Option<i64> {
+        self.0.employee_count
+    }
+    async fn annual_revenue(&self) -> Option<f64> {
+        self.0.annual_revenue
+    }
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+    /// ISO 3166 alpha-2.
+    async fn country(&self) -> Option<&str> {
+        self.0.country.as_deref()
+    }
+    async fn city(&self) -> Option<&str> {
+        self.0.city.as_deref()
+    }
+    async fn lifecycle_stage(&self) -> LifecycleStage {
+        LifecycleStage::from_db(&self.0.lifecycle_stage)
+    }
+    async fn custom_fields(&self) -> Json<serde_json::Value> {
+        Json(self.0.custom_fields.clone())
+    }
+    async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
+    }
+    async fn owner(&self, ctx: &Context<'_>) -> Result<Option<super::admin::User>> {
+        user_of(ctx, self.0.owner_id).await
+    }
+    async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
+        tags_of(ctx, "company", self.0.id).await
+    }
+    async fn scores(&self, ctx: &Context<'_>, plugin: Option<String>) -> Result<Vec<Score>> {
+        scores_of(ctx, "company", self.0.id, plugin).await
+    }
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<ContactConnection> {
+        let extra = sea_orm::Condition::all()
+            .add(crm_core::entity::contact::Column::CompanyId.eq(self.0.id));
+        let page = list_in::<crm_core::contact::Contact>(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                ..Default::default()
+            },
+            None,
+            vec![],
+            extra,
+        )
+        .await?;
+        Ok(ContactConnection::from_page(page, super::contact::Contact))
+    }
+    async fn deals(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::sales::DealConnection> {
+        let extra =
+            sea_orm::Condition::all().add(crm_core::entity::deal::Column::CompanyId.eq(self.0.id));
+        let page = list_in::<crm_core::deal::Deal>(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                ..Default::default()
+            },
+            None,
+            vec![],
+            extra,
+        )
+        .await?;
+        Ok(super::sales::DealConnection::from_page(
+            page,
+            super::sales::Deal,
+        ))
+    }
+    /// Activities with the company, newest first.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::work::ActivityConnection> {
+        let extra = sea_orm::Condition::all()
+            .add(crm_core::entity::activity::Column::CompanyId.eq(self.0.id));
+        let page = list_in::<crm_core::activity::Activity>(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                ..Default::default()
+            },
+            None,
+            vec![],
+            extra,
+        )
+        .await?;
+        Ok(super::work::ActivityConnection::from_page(
+            page,
+            super::work::Activity,
+        ))
+    }
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::commerce::OrderConnection> {
+        let extra =
+            sea_orm::Condition::all().add(crm_core::entity::order::Column::CompanyId.eq(self.0.id));
+        let page = list_in::<crm_core::order::Order>(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                ..Default::default()
+            },
+            None,
+            vec![],
+            extra,
+        )
+        .await?;
+        Ok(super::commerce::OrderConnection::from_page(
+            page,
+            super::commerce::Order,
+        ))
+    }
+}
+
+connection_types!(CompanyConnection, CompanyEdge, Company);
+
+entity_filter!(CompanyFilter {
+    id: IdFilter => "id",
+    name: StringFilter => "name",
+    domain: StringFilter => "domain",
+    industry: StringFilter => "industry",
+    employee_count: IntFilter => "employeeCount",
+    annual_revenue: FloatFilter => "annualRevenue",
+    country: StringFilter => "country",
+    city: StringFilter => "city",
+    lifecycle_stage: LifecycleStageFilter => "lifecycleStage",
+    owner_id: IdFilter => "ownerId",
+    created_at: DateTimeFilter => "createdAt",
+    tags: TagFilter => "tags",
+    score: ScoreFilter => "score",
+});
+
+order_input!(CompanyOrderBy, CompanyOrderField {
+    Name => "name",
+    EmployeeCount => "employeeCount",
+    AnnualRevenue => "annualRevenue",
+    CreatedAt => "createdAt",
+});
+
+/// Fields of a company (`name` required on create).
+#[derive(InputObject, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyInput {
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub name: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub domain: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub industry: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub employee_count: MaybeUndefined<i64>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub annual_revenue: MaybeUndefined<f64>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub phone: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub country: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub city: MaybeUndefined<String>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub lifecycle_stage: MaybeUndefined<LifecycleStage>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub owner_id: MaybeUndefined<ID>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub tags: MaybeUndefined<Vec<String>>,
+    #[serde(skip_serializing_if = "MaybeUndefined::is_undefined")]
+    pub custom_fields: MaybeUndefined<Json<serde_json::Value>>,
+}
+
+#[derive(Default)]
+pub struct CompanyQuery;
+
+#[Object]
+impl CompanyQuery {
+    async fn company(&self, ctx: &Context<'_>, id: ID) -> Result<Company> {
+        Ok(Company(
+            record::get::<K>(crm(ctx), principal(ctx)?, uuid(&id, "id")?)
+                .await
+                .gql()?,
+        ))
+    }
+
+    async fn companies(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+        filter: Option<CompanyFilter>,
+        order_by: Option<Vec<CompanyOrderBy>>,
+    ) -> Result<CompanyConnection> {
+        let page = list::<K>(
+            ctx,
+            PageArgs {
+                first,
+                after,
+                last,
+                before,
+            },
+            filter.map(|f| f.to_filter()),
+            CompanyOrderBy::to_core(&order_by),
+        )
+        .await?;
+        Ok(CompanyConnection::from_page(page, Company))
+    }
+}
+
+#[derive(Default)]
+pub struct CompanyMutation;
+
+#[Object]
+impl CompanyMutation {
+    async fn create_company(&self, ctx: &Context<'_>, input: CompanyInput) -> Result<Company> {
+        Ok(Company(
+            record::create::<K>(crm(ctx), principal(ctx)?, to_json(&input))
+                .await
+                .gql()?,
+        ))
+    }
+
+    async fn update_company(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: CompanyInput,
+    ) -> Result<Company> {
+        Ok(Company(
+            record::update::<K>(crm(ctx), principal(ctx)?, uuid(&id, "id")?, to_json(&input))
+                .await
+                .gql()?,
+        ))
+    }
+
+    async fn delete_company(&self, ctx: &Context<'_>, id: ID) -> Result<super::Deleted> {
+        Ok(super::Deleted {
+            id: gid(
+                record::delete::<K>(crm(ctx), principal(ctx)?, uuid(&id, "id")?)
+                    .await
+                    .gql()?,
+            ),
+        })
+    }
+
+    /// Merge companies into `survivorId` (contacts, deals, activities, tickets,
+    /// orders, tasks, tags and custom values move to it).
+    async fn merge_companies(
+        &self,
+        ctx: &Context<'_>,
+        survivor_id: ID,
+        merged_ids: Vec<ID>,
+    ) -> Result<Company> {
+        let merged = merged_ids
+            .iter()
+            .map(|i| uuid(i, "mergedIds"))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Company(
+            crm_core::merge::merge_companies(
+                crm(ctx),
+                principal(ctx)?,
+                uuid(&survivor_id, "survivorId")?,
+                &merged,
+            )
+            .await
+            .gql()?,
+        ))
+    }
+}

@@ -1,0 +1,63 @@
+//! Assembling the schema with its limits.
+
+use crate::analytics::AnalyticsQuery;
+use crate::plugins::{PluginAdmin, PluginMutation, PluginQuery};
+use crate::records::admin::{AdminMutation, AdminQuery};
+use crate::records::commerce::{CommerceMutation, CommerceQuery};
+use crate::records::company::{CompanyMutation, CompanyQuery};
+use crate::records::contact::{ContactMutation, ContactQuery};
+use crate::records::sales::{SalesMutation, SalesQuery};
+use crate::records::work::{WorkMutation, WorkQuery};
+use crate::subscription::{EventBus, Subscription};
+use async_graphql::{MergedObject, Schema};
+use std::sync::Arc;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 12;
+/// Most complex query accepted (one point per field).
+pub const MAX_COMPLEXITY: usize = 2_000;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    ContactQuery,
+    CompanyQuery,
+    SalesQuery,
+    WorkQuery,
+    CommerceQuery,
+    AdminQuery,
+    AnalyticsQuery,
+    PluginQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    ContactMutation,
+    CompanyMutation,
+    SalesMutation,
+    WorkMutation,
+    CommerceMutation,
+    AdminMutation,
+    PluginMutation,
+);
+
+pub type CrmSchema = Schema<Query, Mutation, Subscription>;
+
+/// Build the schema. The host adds per request the caller's
+/// [`crm_core::Principal`] and a fresh [`crate::Loaders`].
+pub fn build_schema(crm: crm_core::Crm, plugins: Arc<dyn PluginAdmin>) -> CrmSchema {
+    build_schema_with_bus(crm, plugins, EventBus::default())
+}
+
+pub fn build_schema_with_bus(
+    crm: crm_core::Crm,
+    plugins: Arc<dyn PluginAdmin>,
+    bus: EventBus,
+) -> CrmSchema {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
+        .data(crm)
+        .data(plugins)
+        .data(bus)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
