@@ -518,3 +518,18 @@ pub async fn default_score_name(crm: &Crm, plugin_id: &str) -> Result<String> {
         .unwrap_or(plugin_id)
         .to_string())
 }
+
+/// Installed plugins without component bytes: (id, version, contract, manifest, hash).
+pub async fn plugin_infos(crm: &Crm) -> Result<Vec<(String, String, String, Value, String)>> {
+    Ok(plugin::Entity::find()
+        .select_only()
+        .column(plugin::Column::Id)
+        .column(plugin::Column::Version)
+        .column(plugin::Column::Contract)
+        .column(plugin::Column::Manifest)
+        .column(plugin::Column::Hash)
+        .order_by_asc(plugin::Column::Id)
+        .into_tuple()
+        .all(&crm.db)
+        .await?)
+}

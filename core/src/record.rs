@@ -871,3 +871,31 @@ pub async fn exists(crm: &Crm, tenant: Uuid, entity: &str, id: Uuid) -> Result<b
         _ => false,
     })
 }
+
+/// Every record id of `entity` in a tenant, oldest first (for bulk rescoring).
+pub async fn all_ids(crm: &Crm, tenant: Uuid, entity: &str) -> Result<Vec<Uuid>> {
+    use crate::entity as e;
+    macro_rules! ids {
+        ($m:ident) => {
+            e::$m::Entity::find()
+                .select_only()
+                .column(e::$m::Column::Id)
+                .filter(e::$m::Column::TenantId.eq(tenant))
+                .order_by_asc(e::$m::Column::Id)
+                .into_tuple::<Uuid>()
+                .all(&crm.db)
+                .await?
+        };
+    }
+    Ok(match entity {
+        "contact" => ids!(contact),
+        "company" => ids!(company),
+        "deal" => ids!(deal),
+        "activity" => ids!(activity),
+        "task" => ids!(task),
+        "ticket" => ids!(ticket),
+        "product" => ids!(product),
+        "order" => ids!(order),
+        _ => vec![],
+    })
+}

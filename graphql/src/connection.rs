@@ -5,6 +5,13 @@ use base64::Engine;
 use crm_core::query::{ListArgs, Page};
 
 pub const MAX_PAGE: u64 = 100;
+/// Page size allowed to internal bulk readers (plugin input queries during rescoring).
+pub const MAX_BULK_PAGE: u64 = 1000;
+
+/// Request data that lifts the page limit to [`MAX_BULK_PAGE`]; only the host
+/// adds it, for its own batched plugin input queries.
+#[derive(Clone, Copy, Debug)]
+pub struct BulkRead;
 pub const DEFAULT_PAGE: u64 = 20;
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -50,14 +57,23 @@ impl PageArgs {
         &self,
         total: impl FnOnce() -> Option<u64>,
     ) -> async_graphql::Result<(u64, u64)> {
+        self.resolve_with_max(MAX_PAGE, total)
+    }
+
+    /// [`PageArgs::resolve`] with another page-size limit.
+    pub fn resolve_with_max(
+        &self,
+        max: u64,
+        total: impl FnOnce() -> Option<u64>,
+    ) -> async_graphql::Result<(u64, u64)> {
         let check =
             |n: Option<i32>, name: &str| -> async_graphql::Result<Option<u64>> {
                 match n {
                     Some(v) if v < 0 => Err(crate::error::to_gql_error(
                         crm_core::CoreError::invalid(name, "INVALID_VALUE", "must not be negative"),
                     )),
-                    Some(v) if v as u64 > MAX_PAGE => Err(crate::error::to_gql_error(
-                        crm_core::CoreError::LimitExceeded(format!("{name} is at most {MAX_PAGE}")),
+                    Some(v) if v as u64 > max => Err(crate::error::to_gql_error(
+                        crm_core::CoreError::LimitExceeded(format!("{name} is at most {max}")),
                     )),
                     Some(v) => Ok(Some(v as u64)),
                     None => Ok(None),
@@ -114,8 +130,10 @@ pub fn list_args(
     order: Vec<crm_core::query::OrderBy>,
     count: bool,
     total: Option<u64>,
+    bulk: bool,
 ) -> async_graphql::Result<ListArgs> {
-    let (offset, limit) = pa.resolve(|| total)?;
+    let max = if bulk { MAX_BULK_PAGE } else { MAX_PAGE };
+    let (offset, limit) = pa.resolve_with_max(max, || total)?;
     Ok(ListArgs {
         filter,
         order,

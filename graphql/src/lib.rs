@@ -11,7 +11,7 @@
 
 mod analytics;
 mod common;
-mod connection;
+pub mod connection;
 mod error;
 mod filter;
 mod loaders;
@@ -20,6 +20,7 @@ mod records;
 mod schema;
 mod subscription;
 
+pub use connection::BulkRead;
 pub use error::to_gql_error;
 pub use loaders::Loaders;
 pub use plugins::{NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};

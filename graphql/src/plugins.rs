@@ -211,7 +211,7 @@ impl Plugin {
                     })
                     .unwrap_or_default(),
                 input: s(f, "input"),
-                on_failure: s(f, "on_failure").to_uppercase().replace('-', "_"),
+                on_failure: s(f, "on-failure").to_uppercase().replace('-', "_"),
             })
             .collect()
     }

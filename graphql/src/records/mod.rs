@@ -55,7 +55,8 @@ pub async fn list_in<K: Kind>(
     } else {
         None
     };
-    let args = list_args(&pa, filter, order, count, total)?;
+    let bulk = ctx.data_opt::<crate::connection::BulkRead>().is_some();
+    let args = list_args(&pa, filter, order, count, total, bulk)?;
     record::list_scoped::<K>(crm, p.tenant_id, &args, extra)
         .await
         .gql()

@@ -1,0 +1,106 @@
+//! The application: configuration, the wired-up services, and its HTTP server.
+
+use crate::metrics::Metrics;
+use crate::relay;
+use crm_core::Crm;
+use crm_graphql::{CrmSchema, EventBus, PluginAdmin};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Everything configurable, from defaults < `CRM_*` environment < command-line flags.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://PATH` (created if missing) or `postgres://...`. Env: `CRM_DATABASE_URL`.
+    pub database_url: String,
+    /// Address to listen on. Env: `CRM_LISTEN`.
+    pub listen: SocketAddr,
+    /// Where precompiled plugin artifacts are cached (default `.crm/cache` beside the working directory).
+    /// Env: `CRM_PLUGIN_CACHE`.
+    pub plugin_cache_dir: PathBuf,
+    /// Consecutive failures after which a plugin is suspended for a tenant.
+    pub suspend_after: i32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://crm.db".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            plugin_cache_dir: PathBuf::from(".crm/cache"),
+            suspend_after: 5,
+        }
+    }
+}
+
+/// A running CRM: domain services, GraphQL schema, event bus, plugin runtime.
+#[derive(Clone)]
+pub struct App {
+    pub crm: Crm,
+    pub schema: CrmSchema,
+    pub bus: EventBus,
+    pub metrics: Arc<Metrics>,
+    pub plugins: Arc<crate::plugin_host::PluginHost>,
+}
+
+impl App {
+    /// Connect, migrate, start the plugin runtime and the outbox relay.
+    pub async fn open(cfg: &Config) -> anyhow::Result<App> {
+        let crm = Crm::connect(&cfg.database_url).await.map_err(|e| {
+            anyhow::anyhow!("cannot open database {}: {e}", redact(&cfg.database_url))
+        })?;
+        Self::with_crm(crm, cfg).await
+    }
+
+    /// Build the app over an existing [`Crm`] (tests use this with a manual clock).
+    pub async fn with_crm(crm: Crm, cfg: &Config) -> anyhow::Result<App> {
+        let plugins = Arc::new(crate::plugin_host::PluginHost::new(crm.clone(), cfg)?);
+        crm.set_hooks(plugins.clone());
+        let bus = EventBus::default();
+        let admin: Arc<dyn PluginAdmin> = plugins.clone();
+        let schema = crm_graphql::build_schema_with_bus(crm.clone(), admin, bus.clone());
+        plugins.set_schema(schema.clone());
+        let metrics = Arc::new(Metrics::default());
+        relay::spawn(crm.clone(), bus.clone(), metrics.clone()).await?;
+        Ok(App {
+            crm,
+            schema,
+            bus,
+            metrics,
+            plugins,
+        })
+    }
+
+    /// Serve HTTP on `listener` until the process ends.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+        let router = crate::http::router(self);
+        axum::serve(listener, router).await?;
+        Ok(())
+    }
+
+    /// Serve on an ephemeral port in the background; returns the address.
+    pub async fn spawn(self) -> anyhow::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            if let Err(e) = self.serve(listener).await {
+                tracing::error!(error = %e, "server stopped");
+            }
+        });
+        Ok(addr)
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.find(':') {
+                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}

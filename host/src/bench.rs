@@ -1,0 +1,364 @@
+//! `crm bench` and `crm bench plugins`: performance figures, printed, never
+//! asserted. Each run uses a fresh SQLite database in a temporary directory.
+//!
+//! Build with `--release` for representative figures; a dev build runs our
+//! own code unoptimised (dependencies are optimised in every profile).
+
+use crate::app::{App, Config};
+use crm_core::Principal;
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+struct Env {
+    app: App,
+    addr: std::net::SocketAddr,
+    tenant: uuid::Uuid,
+    key: String,
+    _dir: TempDir,
+}
+
+struct TempDir(std::path::PathBuf);
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn env() -> anyhow::Result<Env> {
+    let dir = std::env::temp_dir().join(format!("crm-bench-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = Config {
+        database_url: format!("sqlite://{}", dir.join("bench.db").display()),
+        plugin_cache_dir: dir.join("cache"),
+        ..Config::default()
+    };
+    let app = App::open(&cfg).await?;
+    let addr = app.clone().spawn().await?;
+    let (t, key) = crm_core::tenant::create_tenant(&app.crm, "Bench", "CN").await?;
+    Ok(Env {
+        app,
+        addr,
+        tenant: t.id,
+        key,
+        _dir: TempDir(dir),
+    })
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn seed(e: &Env, companies: usize, contacts: usize) -> anyhow::Result<()> {
+    let p = Principal::system(e.tenant);
+    let mut ids = vec![];
+    for i in 0..companies {
+        let c = crm_core::record::create::<crm_core::company::Company>(
+            &e.app.crm,
+            &p,
+            json!({"name": format!("Company {i}"), "employeeCount": (i * 37) % 5000}),
+        )
+        .await?;
+        ids.push(c.id);
+    }
+    for i in 0..contacts {
+        crm_core::record::create::<crm_core::contact::Contact>(
+            &e.app.crm,
+            &p,
+            json!({"firstName": format!("First{i}"), "lastName": format!("Last{i}"), "email": format!("c{i}@example.com"), "title": if i % 3 == 0 { "VP Sales" } else { "Engineer" }, "companyId": ids[i % ids.len()]}),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn timed_creates(e: &Env, n: usize, tag: &str) -> anyhow::Result<Vec<Duration>> {
+    let http = reqwest::Client::new();
+    let url = format!("http://{}/graphql", e.addr);
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = json!({"query": "mutation($i: ContactInput!) { createContact(input: $i) { id } }", "variables": {"i": {"firstName": "Bench", "lastName": format!("{tag}{i}"), "phone": "138 0013 8000", "title": "Director"}}});
+        let t = Instant::now();
+        let r: serde_json::Value = http
+            .post(&url)
+            .bearer_auth(&e.key)
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        times.push(t.elapsed());
+        if r.get("errors").is_some() {
+            anyhow::bail!("createContact failed during the benchmark: {r}");
+        }
+    }
+    times.sort();
+    Ok(times)
+}
+
+/// contacts page rps at 16 clients; single-contact creates per second.
+async fn api() -> anyhow::Result<()> {
+    let e = env().await?;
+    eprintln!("seeding 300 companies and 2,000 contacts...");
+    seed(&e, 300, 2000).await?;
+    let url = format!("http://{}/graphql", e.addr);
+    let query = json!({"query": "{ contacts(first: 50) { edges { node { id firstName lastName email company { name } owner { name } } } } }"});
+    let done = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tasks = vec![];
+    for _ in 0..16 {
+        let (url, key, q, done) = (url.clone(), e.key.clone(), query.clone(), done.clone());
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while Instant::now() < deadline {
+                if let Ok(r) = http.post(&url).bearer_auth(&key).json(&q).send().await {
+                    if r.status().is_success() && r.bytes().await.is_ok() {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    for t in tasks {
+        t.await?;
+    }
+    let rps = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    let creates = timed_creates(&e, 300, "api").await?;
+    let total: Duration = creates.iter().sum();
+    println!(
+        "bench api (SQLite, {} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "  contacts page (first: 50, with company and owner), 16 concurrent clients: {rps:.0} requests/s"
+    );
+    println!(
+        "  createContact, one at a time over HTTP: {:.0} creates/s (p50 {:?}, p99 {:?})",
+        creates.len() as f64 / total.as_secs_f64(),
+        pct(&creates, 0.5),
+        pct(&creates, 0.99)
+    );
+    Ok(())
+}
+
+fn contact_docs(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let title = ["VP Sales", "Engineer", "Director of IT", "总经理", "Intern"][i % 5];
+            json!({"id": uuid::Uuid::now_v7(), "title": title,
+                   "company": {"employeeCount": (i * 97) % 20000}, "lastActivityDaysAgo": (i % 200) as i64,
+                   "recentActivityCount": (i % 12) as i64, "openDealsValue": ((i * 1931) % 900_000) as f64})
+            .to_string()
+        })
+        .collect()
+}
+
+async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
+    use crm_graphql::PluginAdmin;
+    let e = env().await?;
+    let root = plugins_dir.parent().unwrap_or(Path::new("."));
+    let rt = e.app.plugins.runtime().clone();
+    // 1. fresh instance + trivial call.
+    let echo_toml = root.join("tests/fixtures/plugins/echo-score/plugin.toml");
+    let (text, bytes) = read_plugin(&echo_toml)?;
+    let echo = e
+        .app
+        .plugins
+        .install(&text, bytes, false)
+        .await
+        .map_err(|x| anyhow::anyhow!(x.message))?;
+    let echo_loaded = rt
+        .load(
+            &crate::plugin::Manifest::parse(&text).map_err(|x| anyhow::anyhow!("{x}"))?,
+            &read_plugin(&echo_toml)?.1,
+        )
+        .map_err(|x| anyhow::anyhow!("{x}"))?;
+    let _ = echo;
+    let mut times = crate::plugin::bench_instance_call(&rt, &echo_loaded, 2000)
+        .map_err(|f| anyhow::anyhow!("{f}"))?;
+    times.sort();
+    // 2. lead-scoring in wasm vs native.
+    let (ls_text, ls_bytes) = read_plugin(&plugins_dir.join("lead-scoring"))?;
+    let ls_manifest =
+        crate::plugin::Manifest::parse(&ls_text).map_err(|x| anyhow::anyhow!("{x}"))?;
+    let ls = rt
+        .load(&ls_manifest, &ls_bytes)
+        .map_err(|x| anyhow::anyhow!("{x}"))?;
+    let docs = contact_docs(20_000);
+    let ctx = crate::plugin::CallContext {
+        tenant: e.tenant.to_string(),
+        entity: "contact".into(),
+        config: ls_manifest
+            .effective_config(&json!({}))
+            .map_err(|x| anyhow::anyhow!("{x}"))?,
+        fuel_per_record: None,
+    };
+    let t = Instant::now();
+    for chunk in docs.chunks(500) {
+        rt.score(&ls, &ctx, chunk)
+            .result
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+    }
+    let wasm_rps = docs.len() as f64 / t.elapsed().as_secs_f64();
+    let cfg = lead_scoring::Config::default();
+    let t = Instant::now();
+    let mut sink = 0u64;
+    for d in &docs {
+        let c: crm_plugin_sdk::models::Contact = serde_json::from_str(d)?;
+        sink += u64::from(lead_scoring::score_contact(&cfg, &c).value);
+    }
+    let native_rps = docs.len() as f64 / t.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    // 3. createContact with and without plugins.
+    seed(&e, 50, 200).await?;
+    let without = timed_creates(&e, 200, "off").await?;
+    for dir in ["lead-scoring", "data-quality"] {
+        let (t, b) = read_plugin(&plugins_dir.join(dir))?;
+        let info = e
+            .app
+            .plugins
+            .install(&t, b, false)
+            .await
+            .map_err(|x| anyhow::anyhow!(x.message))?;
+        let grants = e
+            .app
+            .plugins
+            .requested_capabilities(&info.id)
+            .await
+            .map_err(|x| anyhow::anyhow!(x.message))?;
+        crm_core::plugin_store::enable(
+            &e.app.crm,
+            &Principal::system(e.tenant),
+            &info.id,
+            json!({}),
+            json!(grants),
+        )
+        .await?;
+    }
+    let with = timed_creates(&e, 200, "on").await?;
+    // 4. bulk rescore of 100k contacts.
+    eprintln!("inserting 100,000 contacts for the rescore benchmark...");
+    bulk_contacts(&e, 100_000).await?;
+    let t = Instant::now();
+    let r = e
+        .app
+        .plugins
+        .rescore_with_progress(e.tenant, "lead-scoring", |_, _| {})
+        .await
+        .map_err(|x| anyhow::anyhow!(x.message))?;
+    let rescore = t.elapsed();
+    println!(
+        "bench plugins (SQLite, {} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
+    println!(
+        "  fresh instance + trivial call: median {:?}, p99 {:?} (target <= 20 us)",
+        pct(&times, 0.5),
+        pct(&times, 0.99)
+    );
+    println!(
+        "  lead-scoring batch: wasm {wasm_rps:.0} records/s, native {native_rps:.0} records/s, ratio {:.2}x (target >= 0.5x)",
+        wasm_rps / native_rps
+    );
+    println!(
+        "  rescore {} contacts: {:.2} s, {:.0} records/s, {} scored, {} failed batches (target < 2 s)",
+        r.records,
+        rescore.as_secs_f64(),
+        r.records as f64 / rescore.as_secs_f64(),
+        r.scored,
+        r.failed_batches
+    );
+    println!(
+        "  createContact p50/p99: without plugins {:?}/{:?}, with lead-scoring + data-quality {:?}/{:?}, p50 ratio {:.2}x (target <= 1.3x)",
+        pct(&without, 0.5),
+        pct(&without, 0.99),
+        pct(&with, 0.5),
+        pct(&with, 0.99),
+        pct(&with, 0.5).as_secs_f64() / pct(&without, 0.5).as_secs_f64().max(1e-9)
+    );
+    Ok(())
+}
+
+async fn bulk_contacts(e: &Env, n: usize) -> anyhow::Result<()> {
+    use crm_core::entity::contact;
+    use sea_orm::{EntityTrait, Set};
+    let now = chrono::Utc::now();
+    let mut batch = vec![];
+    for i in 0..n {
+        batch.push(contact::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            tenant_id: Set(e.tenant),
+            first_name: Set(format!("Bulk{i}")),
+            last_name: Set("Contact".into()),
+            email: Set(Some(format!("bulk{i}@example.com"))),
+            phone: Set(None),
+            title: Set(Some(
+                ["VP Sales", "Engineer", "Director", "Manager"][i % 4].into(),
+            )),
+            company_id: Set(None),
+            owner_id: Set(None),
+            lifecycle_stage: Set("prospect".into()),
+            birth_date: Set(None),
+            custom_fields: Set(json!({})),
+            created_at: Set(now),
+            updated_at: Set(now),
+        });
+        if batch.len() == 1000 {
+            contact::Entity::insert_many(std::mem::take(&mut batch))
+                .exec(&e.app.crm.db)
+                .await?;
+        }
+    }
+    if !batch.is_empty() {
+        contact::Entity::insert_many(batch)
+            .exec(&e.app.crm.db)
+            .await?;
+    }
+    Ok(())
+}
+
+fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
+    let toml_path = if path.is_dir() {
+        path.join("plugin.toml")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&toml_path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", toml_path.display()))?;
+    let manifest = crate::plugin::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let rel = manifest
+        .component
+        .ok_or_else(|| anyhow::anyhow!("{} names no component", toml_path.display()))?;
+    let wasm = toml_path.parent().unwrap_or(Path::new(".")).join(rel);
+    let bytes = std::fs::read(&wasm).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {} ({e}); build the components first: bash scripts/test builds them all",
+            wasm.display()
+        )
+    })?;
+    Ok((text, bytes))
+}
+
+pub async fn run(what: &str, plugins_dir: &Path) -> anyhow::Result<()> {
+    match what {
+        "api" => api().await,
+        "plugins" => plugins(plugins_dir).await,
+        other => {
+            anyhow::bail!("unknown benchmark {other:?}: use `crm bench` or `crm bench plugins`")
+        }
+    }
+}

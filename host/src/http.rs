@@ -1,0 +1,210 @@
+//! HTTP: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL for browsers,
+//! graphql-ws subscriptions on the same path), `/healthz`, `/metrics`.
+
+use crate::app::App;
+use async_graphql::http::GraphiQLSource;
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLWebSocket};
+use axum::Router;
+use axum::extract::{FromRequestParts, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use crm_core::{CoreError, Principal};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(app)
+}
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let v = v.trim();
+    v.strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .map(|s| s.trim().to_string())
+}
+
+async fn authenticate(app: &App, key: Option<String>) -> Result<Principal, CoreError> {
+    match key {
+        Some(k) if !k.is_empty() => crm_core::tenant::authenticate(&app.crm, &k).await,
+        _ => Err(CoreError::Unauthenticated(
+            "send `Authorization: Bearer <api key>`; `crm tenant create NAME` prints one".into(),
+        )),
+    }
+}
+
+/// Which media type the client prefers for the response.
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains(GRAPHQL_RESPONSE))
+}
+
+fn error_body(e: &CoreError) -> serde_json::Value {
+    serde_json::json!({"errors": [{"message": e.to_string(), "extensions": {"code": e.code()}}]})
+}
+
+fn respond(status: StatusCode, body: serde_json::Value, graphql_response: bool) -> Response {
+    let ct = if graphql_response {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    };
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+async fn execute(
+    app: &App,
+    headers: &HeaderMap,
+    req: async_graphql::Request,
+    is_get: bool,
+) -> Response {
+    let gr = wants_graphql_response(headers);
+    app.metrics.http_requests.fetch_add(1, Ordering::Relaxed);
+    let principal = match authenticate(app, bearer(headers)).await {
+        Ok(p) => p,
+        Err(e) => {
+            app.metrics.unauthenticated.fetch_add(1, Ordering::Relaxed);
+            let status = if matches!(e, CoreError::Unauthenticated(_)) {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::INTERNAL_SERVER_ERROR
+            };
+            let mut r = respond(status, error_body(&e), gr);
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    };
+    // GraphQL-over-HTTP: mutations are not allowed over GET.
+    if is_get && req.query.trim_start().starts_with("mutation") {
+        let mut r = respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            serde_json::json!({"errors": [{"message": "mutations must be sent with POST", "extensions": {"code": "BAD_REQUEST"}}]}),
+            gr,
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return r;
+    }
+    let loaders = crm_graphql::Loaders::new(&app.crm, principal.tenant_id);
+    let start = Instant::now();
+    let resp = app.schema.execute(req.data(principal).data(loaders)).await;
+    app.metrics
+        .request_micros_total
+        .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    if !resp.errors.is_empty() {
+        app.metrics.graphql_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    // With the graphql-response media type, a request that failed before
+    // execution (parse/validation: no data at all) is a 400.
+    let status = if gr && resp.data == async_graphql::Value::Null && !resp.errors.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = serde_json::to_value(&resp).unwrap_or_else(
+        |_| serde_json::json!({"errors": [{"message": "response could not be encoded"}]}),
+    );
+    respond(status, body, gr)
+}
+
+async fn graphql_post(State(app): State<App>, headers: HeaderMap, req: GraphQLRequest) -> Response {
+    execute(&app, &headers, req.into_inner(), false).await
+}
+
+async fn graphql_get(State(app): State<App>, req: axum::extract::Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    if let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+            Ok(p) => p,
+            Err(e) => return e.into_response(),
+        };
+        let header_key = bearer(&parts.headers);
+        app.metrics.ws_connections.fetch_add(1, Ordering::Relaxed);
+        return ws
+            .protocols(["graphql-transport-ws", "graphql-ws"])
+            .on_upgrade(move |socket| async move {
+                let schema = app.schema.clone();
+                let app2 = app.clone();
+                GraphQLWebSocket::new(socket, schema, protocol)
+                    .on_connection_init(move |payload| async move {
+                        // The key comes from the upgrade request's header or the
+                        // connection_init payload (`{"Authorization": "Bearer ..."}`).
+                        let from_payload = payload
+                            .get("Authorization")
+                            .or_else(|| payload.get("authorization"))
+                            .and_then(|v| v.as_str())
+                            .map(|s| s.trim().trim_start_matches("Bearer ").trim().to_string());
+                        let p = authenticate(&app2, header_key.or(from_payload))
+                            .await
+                            .map_err(crm_graphql::to_gql_error)?;
+                        let mut data = async_graphql::Data::default();
+                        data.insert(crm_graphql::Loaders::new(&app2.crm, p.tenant_id));
+                        data.insert(p);
+                        Ok(data)
+                    })
+                    .serve()
+                    .await
+            });
+    }
+    let has_query = parts.uri.query().is_some_and(|q| q.contains("query="));
+    let browser = parts
+        .headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && !has_query {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    }
+    let headers = parts.headers.clone();
+    let req = axum::extract::Request::from_parts(parts, body);
+    match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(req, &())
+        .await
+    {
+        Ok(r) => execute(&app, &headers, r.into_inner(), true).await,
+        Err(e) => {
+            let body = serde_json::json!({"errors": [{"message": format!("bad GraphQL request: {}", e.0), "extensions": {"code": "BAD_REQUEST"}}]});
+            respond(
+                StatusCode::BAD_REQUEST,
+                body,
+                wants_graphql_response(&headers),
+            )
+        }
+    }
+}
+
+async fn healthz(State(app): State<App>) -> Response {
+    match app.crm.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unreachable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    let body = app.metrics.render(&app.plugins.call_counts());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+use axum::extract::FromRequest;

@@ -1,0 +1,485 @@
+//! `crm`: the CRM server and its operator commands.
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use crm_host::app::{App, Config};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser)]
+#[command(
+    name = "crm",
+    version,
+    about = "An extensible CRM: GraphQL API, WebAssembly plugins."
+)]
+struct Cli {
+    /// Database URL: `sqlite://PATH` (created if missing) or `postgres://...`.
+    #[arg(
+        long,
+        global = true,
+        env = "CRM_DATABASE_URL",
+        default_value = "sqlite://crm.db"
+    )]
+    database: String,
+    /// Directory for precompiled plugin artifacts.
+    #[arg(
+        long,
+        global = true,
+        env = "CRM_PLUGIN_CACHE",
+        default_value = ".crm/cache"
+    )]
+    plugin_cache: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve GraphQL (HTTP + WebSocket), /healthz and /metrics.
+    Serve {
+        #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Seed the demo tenant with the shipped plugins when the database is empty; print its key.
+        #[arg(long)]
+        demo: bool,
+        /// Where the shipped plugins are (each a directory with plugin.toml).
+        #[arg(long, default_value = "plugins")]
+        plugins_dir: PathBuf,
+    },
+    /// Apply database migrations.
+    Migrate,
+    /// Tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Seed a realistic demo tenant; prints its admin key as the last line.
+    Demo {
+        #[arg(long, default_value = "plugins")]
+        plugins_dir: PathBuf,
+    },
+    /// Import contacts or companies from CSV (progress bar, rejected rows reported, resumable).
+    Import {
+        /// `contacts` or `companies`.
+        kind: String,
+        file: PathBuf,
+        /// API key of the tenant to import into (admin, manager or sales).
+        #[arg(long, env = "CRM_API_KEY")]
+        key: String,
+        #[arg(long, default_value_t = 500)]
+        batch_size: usize,
+    },
+    /// Plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+    /// Benchmarks: `crm bench` (API) or `crm bench plugins`.
+    Bench {
+        /// `api` (default) or `plugins`.
+        #[arg(default_value = "api")]
+        what: String,
+        #[arg(long, default_value = "plugins")]
+        plugins_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its admin API key as the last line.
+    Create {
+        name: String,
+        /// Default region for phone numbers without a country code (ISO 3166, e.g. CN, US, DE).
+        #[arg(long, default_value = "US")]
+        region: String,
+    },
+    /// List tenants.
+    List,
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Install a plugin from a directory holding plugin.toml, or a plugin.toml file.
+    Install {
+        path: PathBuf,
+        /// Replace an installed plugin of the same id.
+        #[arg(long)]
+        upgrade: bool,
+        /// Also enable it for the tenant of this API key (admin), granting what it asks.
+        #[arg(long)]
+        enable_key: Option<String>,
+    },
+    /// List installed plugins.
+    List,
+    /// Scaffold a new plugin crate.
+    New {
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Re-run a plugin's scorers over every record of a tenant.
+    Rescore {
+        id: String,
+        #[arg(long, env = "CRM_API_KEY")]
+        key: String,
+    },
+}
+
+fn config(cli: &Cli, listen: Option<SocketAddr>) -> Config {
+    let mut c = Config {
+        database_url: cli.database.clone(),
+        plugin_cache_dir: cli.plugin_cache.clone(),
+        ..Config::default()
+    };
+    if let Some(l) = listen {
+        c.listen = l;
+    }
+    c
+}
+
+/// Read a plugin directory or plugin.toml: (manifest text, component bytes).
+pub fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
+    let toml_path = if path.is_dir() {
+        path.join("plugin.toml")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&toml_path)
+        .with_context(|| format!("cannot read {}", toml_path.display()))?;
+    let component_rel = text
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            let rest = l
+                .strip_prefix("component")?
+                .trim_start()
+                .strip_prefix('=')?
+                .trim();
+            Some(rest.trim_matches('"').to_string())
+        })
+        .with_context(|| {
+            format!(
+                "{}: no `component = \"...\"` path; build the plugin and name its .wasm there",
+                toml_path.display()
+            )
+        })?;
+    let base = toml_path.parent().unwrap_or(Path::new("."));
+    let wasm = base.join(&component_rel);
+    let bytes = std::fs::read(&wasm).with_context(|| {
+        format!("cannot read the component {}; build it first: `cargo build --target wasm32-wasip2 --release` in {}", wasm.display(), base.display())
+    })?;
+    Ok((text, bytes))
+}
+
+/// Install (or upgrade) every plugin directory under `dir` and enable them for `tenant`.
+async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::Result<Vec<String>> {
+    use crm_graphql::PluginAdmin;
+    let mut ids = vec![];
+    if !dir.is_dir() {
+        eprintln!(
+            "note: no plugins directory at {}; starting without shipped plugins",
+            dir.display()
+        );
+        return Ok(ids);
+    }
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("plugin.toml").is_file())
+        .collect();
+    dirs.sort();
+    let installed: Vec<String> = app
+        .plugins
+        .list()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    for d in dirs {
+        let (text, bytes) = read_plugin(&d)?;
+        let upgrade = text.lines().any(|l| {
+            installed
+                .iter()
+                .any(|i| l.trim() == format!("id = \"{i}\""))
+        });
+        let info = app
+            .plugins
+            .install(&text, bytes, upgrade)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", d.display(), e.message))?;
+        let p = crm_core::Principal::system(tenant);
+        let grants = app
+            .plugins
+            .requested_capabilities(&info.id)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        crm_core::plugin_store::enable(
+            &app.crm,
+            &p,
+            &info.id,
+            serde_json::json!({}),
+            serde_json::json!(grants),
+        )
+        .await?;
+        ids.push(info.id);
+    }
+    Ok(ids)
+}
+
+const DEMO_KEY_FILE: &str = ".crm/demo-key";
+
+/// Seed the demo tenant with plugins; returns its admin key (also kept in .crm/demo-key).
+async fn seed_demo(app: &App, plugins_dir: &Path) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    eprintln!("seeding the demo tenant (about a minute on first start)...");
+    let (tenant, key) = crm_host::demo::seed(&app.crm, true).await?;
+    let ids = install_shipped(app, plugins_dir, tenant).await?;
+    if !ids.is_empty() {
+        eprintln!(
+            "enabled plugins {} for the demo tenant; scoring existing contacts...",
+            ids.join(", ")
+        );
+        for id in &ids {
+            let r = app
+                .plugins
+                .rescore_with_progress(tenant, id, |_, _| {})
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            if r.records > 0 {
+                eprintln!(
+                    "  {id}: scored {} of {} records in {} ms",
+                    r.scored, r.records, r.duration_ms
+                );
+            }
+        }
+    }
+    std::fs::create_dir_all(".crm").ok();
+    std::fs::write(DEMO_KEY_FILE, &key).ok();
+    eprintln!("demo ready in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(key)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("CRM_LOG")
+                .unwrap_or_else(|_| "crm=info,crm_host=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match &cli.command {
+        Command::Serve {
+            listen,
+            demo,
+            plugins_dir,
+        } => {
+            let cfg = config(&cli, Some(*listen));
+            let app = App::open(&cfg).await?;
+            let mut demo_key = None;
+            if *demo {
+                if crm_host::demo::is_empty(&app.crm).await? {
+                    demo_key = Some(seed_demo(&app, plugins_dir).await?);
+                } else {
+                    demo_key = std::fs::read_to_string(DEMO_KEY_FILE)
+                        .ok()
+                        .map(|k| k.trim().to_string());
+                    if demo_key.is_none() {
+                        eprintln!(
+                            "note: the database already holds data; --demo seeds only an empty database (use `crm tenant create NAME` for a key)"
+                        );
+                    }
+                }
+            }
+            let listener = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot listen on {}; is another server running? use --listen",
+                        cfg.listen
+                    )
+                })?;
+            eprintln!(
+                "CRM serving GraphQL on http://{}/graphql (GraphiQL in a browser), database {}",
+                cfg.listen,
+                crm_host::app::redact(&cfg.database_url)
+            );
+            if let Some(k) = demo_key {
+                eprintln!("demo tenant admin key (use as `Authorization: Bearer <key>`):");
+                println!("{k}");
+            }
+            app.serve(listener).await
+        }
+        Command::Migrate => {
+            crm_core::Crm::connect(&cli.database).await?;
+            eprintln!(
+                "database {} is up to date",
+                crm_host::app::redact(&cli.database)
+            );
+            Ok(())
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name, region },
+        } => {
+            let crm = crm_core::Crm::connect(&cli.database).await?;
+            let (t, key) = crm_core::tenant::create_tenant(&crm, name, region).await?;
+            eprintln!("created tenant {} ({}); its admin API key:", t.name, t.id);
+            println!("{key}");
+            Ok(())
+        }
+        Command::Tenant {
+            command: TenantCommand::List,
+        } => {
+            let crm = crm_core::Crm::connect(&cli.database).await?;
+            for t in crm_core::tenant::tenants(&crm).await? {
+                println!("{}\t{}\t{}", t.id, t.name, t.default_region);
+            }
+            Ok(())
+        }
+        Command::Demo { plugins_dir } => {
+            let app = App::open(&config(&cli, None)).await?;
+            let key = seed_demo(&app, plugins_dir).await?;
+            println!("{key}");
+            Ok(())
+        }
+        Command::Import {
+            kind,
+            file,
+            key,
+            batch_size,
+        } => {
+            let crm = crm_core::Crm::connect(&cli.database).await?;
+            let p = crm_core::tenant::authenticate(&crm, key).await?;
+            let kind = match kind.as_str() {
+                "contacts" | "contact" => crm_host::import::ImportKind::Contacts,
+                "companies" | "company" => crm_host::import::ImportKind::Companies,
+                other => bail!("cannot import {other:?}: use `contacts` or `companies`"),
+            };
+            let opts = crm_host::import::ImportOptions {
+                batch_size: *batch_size,
+                resume_from_line: None,
+                progress: true,
+            };
+            let report = crm_host::import::import(&crm, &p, kind, file, opts).await?;
+            println!("{}", crm_host::import::render_report(&report));
+            Ok(())
+        }
+        Command::Plugin { command } => plugin_command(&cli, command).await,
+        Command::Bench { what, plugins_dir } => crm_host::bench::run(what, plugins_dir).await,
+    }
+}
+
+async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()> {
+    use crm_graphql::PluginAdmin;
+    match command {
+        PluginCommand::New { name, dir } => {
+            let dest = dir.clone().unwrap_or_else(|| PathBuf::from(name));
+            let files = crm_host::scaffold::scaffold(name, &dest)?;
+            for f in &files {
+                eprintln!("  created {}", f.display());
+            }
+            eprintln!(
+                "next: cd {} && cargo test && cargo build --target wasm32-wasip2 --release && crm plugin install .",
+                dest.display()
+            );
+            Ok(())
+        }
+        PluginCommand::Install {
+            path,
+            upgrade,
+            enable_key,
+        } => {
+            let app = App::open(&config(cli, None)).await?;
+            let (text, bytes) = read_plugin(path)?;
+            let info = app
+                .plugins
+                .install(&text, bytes, *upgrade)
+                .await
+                .map_err(|e| {
+                    let detail: Vec<String> = e
+                        .fields
+                        .iter()
+                        .map(|(p, m)| format!("  {p}: {m}"))
+                        .collect();
+                    anyhow::anyhow!(
+                        "{}{}{}",
+                        e.message,
+                        if detail.is_empty() { "" } else { "\n" },
+                        detail.join("\n")
+                    )
+                })?;
+            eprintln!(
+                "installed {} {} (contract {}, sha256 {})",
+                info.id,
+                info.version,
+                info.contract,
+                &info.hash[..12]
+            );
+            if let Some(k) = enable_key {
+                let p = crm_core::tenant::authenticate(&app.crm, k).await?;
+                let grants = app
+                    .plugins
+                    .requested_capabilities(&info.id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message))?;
+                crm_core::plugin_store::enable(
+                    &app.crm,
+                    &p,
+                    &info.id,
+                    serde_json::json!({}),
+                    serde_json::json!(grants),
+                )
+                .await?;
+                eprintln!(
+                    "enabled {} for tenant {} with grants {}",
+                    info.id,
+                    p.tenant_id,
+                    grants.join(", ")
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::List => {
+            let app = App::open(&config(cli, None)).await?;
+            for p in app
+                .plugins
+                .list()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?
+            {
+                println!(
+                    "{}\t{}\tcontract {}\t{}",
+                    p.id, p.version, p.contract, p.description
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::Rescore { id, key } => {
+            let app = App::open(&config(cli, None)).await?;
+            let p = crm_core::tenant::authenticate(&app.crm, key).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let r = app
+                .plugins
+                .rescore_with_progress(p.tenant_id, id, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            bar.finish_and_clear();
+            println!(
+                "rescored {}: {} of {} records in {} ms ({} failed batches)",
+                r.plugin, r.scored, r.records, r.duration_ms, r.failed_batches
+            );
+            Ok(())
+        }
+    }
+}

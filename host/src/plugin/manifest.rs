@@ -1,0 +1,312 @@
+//! `plugin.toml`: what a plugin is, which functions it implements, what it
+//! asks for and how it can be configured.
+//!
+//! Parsing never stops at the first mistake: the document is read into a
+//! generic tree and checked field by field, so a partner fixing a manifest
+//! sees every problem at once, each with its path:
+//!
+//! ```
+//! use crm_host::plugin::Manifest;
+//!
+//! let err = Manifest::parse(r#"
+//! id = "Lead Scoring"
+//! version = "0.1.0"
+//! contract = "0.1.0"
+//! description = "Scores contacts."
+//! [[functions]]
+//! name = "lead"
+//! kind = "scor"
+//! entities = ["contact"]
+//! input = "{ id }"
+//! "#).unwrap_err();
+//! let text = err.to_string();
+//! assert!(text.contains(r#"plugin.toml: id: "Lead Scoring" is not a valid id"#));
+//! assert!(text.contains(r#"plugin.toml: functions[0].kind: unknown kind "scor""#));
+//! ```
+//!
+//! The same checks run on the JSON form the registry stores
+//! ([`Manifest::to_json`] / [`Manifest::from_json`]), so a manifest read back
+//! from the database is exactly as trustworthy as one read from disk.
+
+mod check;
+mod config;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use semver::Version;
+use serde::Serialize;
+
+/// A parsed and checked `plugin.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Manifest {
+    /// `[a-z][a-z0-9-]{1,62}`, unique per installation.
+    pub id: String,
+    /// The plugin's own version.
+    pub version: Version,
+    /// The `crm:plugin` contract version the component was built against.
+    pub contract: Version,
+    pub description: String,
+    /// Path of the component, relative to `plugin.toml`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component: Option<String>,
+    pub functions: Vec<FunctionDecl>,
+    pub capabilities: Capabilities,
+    /// Configuration schema: one field per key.
+    pub config: BTreeMap<String, ConfigField>,
+}
+
+/// One `[[functions]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FunctionDecl {
+    /// Unique within the plugin; for score functions, the default score name.
+    pub name: String,
+    pub kind: FunctionKind,
+    /// Entities (`contact`, `deal`, ...) the function runs for.
+    pub entities: Vec<String>,
+    /// GraphQL selection set over the entity's type, e.g. `{ id email }`.
+    pub input: String,
+    pub on_failure: FailurePolicy,
+    /// Overrides the runtime's default fuel budget per record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_per_record: Option<u64>,
+}
+
+/// Which entry point of the `functions` interface a declaration uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FunctionKind {
+    /// Before a write: accept, patch or reject.
+    Validate,
+    /// After a write: compute scores.
+    Score,
+}
+
+/// What the caller does when the function fails (trap, timeout, budget, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailurePolicy {
+    /// Carry on as if the plugin were not installed (default for `score`).
+    FailOpen,
+    /// Refuse the write (default for `validate`).
+    FailClosed,
+}
+
+impl FunctionKind {
+    /// The policy used when the manifest does not name one.
+    pub fn default_failure_policy(self) -> FailurePolicy {
+        match self {
+            FunctionKind::Validate => FailurePolicy::FailClosed,
+            FunctionKind::Score => FailurePolicy::FailOpen,
+        }
+    }
+}
+
+/// What the plugin asks to be granted. The operator grants per tenant; the
+/// plugin gets the intersection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Capabilities {
+    /// Entities whose records the plugin may read.
+    pub read: Vec<String>,
+    /// Whether it may see sensitive personal fields unmasked.
+    pub pii_read: bool,
+}
+
+/// One key of the configuration schema (`[config.<key>]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ConfigField {
+    #[serde(rename = "type")]
+    pub ty: ConfigType,
+    /// Already checked against `ty`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The allowed values of an `enum` field (empty for other types).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// The type of a configuration value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfigType {
+    String,
+    Integer,
+    /// Integer or float.
+    Number,
+    Bool,
+    /// A string from the field's `values`.
+    Enum,
+    /// A list of strings.
+    List,
+}
+
+impl ConfigType {
+    pub(crate) const NAMES: &'static str =
+        r#""string", "integer", "number", "bool", "enum" or "list""#;
+
+    fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "string" => ConfigType::String,
+            "integer" => ConfigType::Integer,
+            "number" => ConfigType::Number,
+            "bool" => ConfigType::Bool,
+            "enum" => ConfigType::Enum,
+            "list" => ConfigType::List,
+            _ => return None,
+        })
+    }
+}
+
+/// One problem found in a manifest or a tenant's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestIssue {
+    /// Dotted path of the offending key (`functions[0].kind`), or a line and
+    /// column for a syntax error; empty for the document as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+/// Every problem found, in document order. Displays one line per problem:
+/// `plugin.toml: functions[0].kind: unknown kind "scor" (expected ...)`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ManifestError {
+    /// What was being read: `plugin.toml`, `manifest.json` or `tenant config`.
+    pub origin: String,
+    pub errors: Vec<ManifestIssue>,
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, issue) in self.errors.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            if issue.path.is_empty() {
+                write!(f, "{}: {}", self.origin, issue.message)?;
+            } else {
+                write!(f, "{}: {}: {}", self.origin, issue.path, issue.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ManifestError {
+    fn single(origin: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
+        ManifestError {
+            origin: origin.to_owned(),
+            errors: vec![ManifestIssue {
+                path: path.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+const TOML_ORIGIN: &str = "plugin.toml";
+const JSON_ORIGIN: &str = "manifest.json";
+
+impl Manifest {
+    /// Parse and check the text of a `plugin.toml`.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| line_and_column(text, span.start))
+                .unwrap_or_default();
+            ManifestError::single(TOML_ORIGIN, at, e.message().trim())
+        })?;
+        check::manifest(&toml_to_json(toml::Value::Table(table)), TOML_ORIGIN)
+    }
+
+    /// The JSON form stored by the registry (keys as in `plugin.toml`).
+    pub fn to_json(&self) -> serde_json::Value {
+        // Serializing plain strings, numbers and JSON values cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Read back the form written by [`Manifest::to_json`], with the same
+    /// checks as [`Manifest::parse`].
+    pub fn from_json(text: &str) -> Result<Manifest, ManifestError> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ManifestError::single(
+                JSON_ORIGIN,
+                format!("line {}, column {}", e.line(), e.column()),
+                e.to_string(),
+            )
+        })?;
+        check::manifest(&value, JSON_ORIGIN)
+    }
+
+    /// The declaration of function `name`.
+    pub fn function(&self, name: &str) -> Option<&FunctionDecl> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The configuration a call sees: the schema's defaults overlaid with
+    /// the tenant's values (`null` or `{}` for none). A tenant value of
+    /// `null` resets that key to its default. Unknown keys and values of the
+    /// wrong type are refused, each with its path `config.<key>`.
+    pub fn effective_config(
+        &self,
+        tenant_config: &serde_json::Value,
+    ) -> Result<serde_json::Value, ManifestError> {
+        config::effective(&self.config, tenant_config)
+    }
+}
+
+fn line_and_column(text: &str, offset: usize) -> String {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}")
+}
+
+/// TOML datetimes become the same marker object `toml`'s serde support
+/// uses, so the checker can name them instead of mistaking them for strings.
+const DATETIME_MARKER: &str = "$__toml_private_datetime";
+
+fn toml_to_json(value: toml::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        toml::Value::String(s) => J::String(s),
+        toml::Value::Integer(i) => J::from(i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+        toml::Value::Boolean(b) => J::Bool(b),
+        toml::Value::Datetime(d) => J::Object(serde_json::Map::from_iter([(
+            DATETIME_MARKER.to_owned(),
+            J::String(d.to_string()),
+        )])),
+        toml::Value::Array(items) => J::Array(items.into_iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => J::Object(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// The TOML name of a value's type, for "expected X, found Y" messages.
+pub(crate) fn type_name(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value as J;
+    match value {
+        J::Null => "null",
+        J::Bool(_) => "bool",
+        J::Number(n) if n.is_f64() => "float",
+        J::Number(_) => "integer",
+        J::String(_) => "string",
+        J::Array(_) => "array",
+        J::Object(o) if o.len() == 1 && o.contains_key(DATETIME_MARKER) => "datetime",
+        J::Object(_) => "table",
+    }
+}
+
+#[cfg(test)]
+mod tests;

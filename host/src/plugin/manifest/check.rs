@@ -1,0 +1,557 @@
+//! The manifest checker: walks the generic tree, records every problem with
+//! its path, and builds a [`Manifest`] only when there were none.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crm_core::plugin_api::PLUGGABLE_ENTITIES;
+use semver::Version;
+use serde_json::{Map, Value};
+
+use super::config::check_value;
+use super::{
+    Capabilities, ConfigField, ConfigType, FailurePolicy, FunctionDecl, FunctionKind, Manifest,
+    ManifestError, ManifestIssue, type_name,
+};
+
+const TOP_KEYS: &[&str] = &[
+    "id",
+    "version",
+    "contract",
+    "description",
+    "component",
+    "functions",
+    "capabilities",
+    "config",
+];
+const FUNCTION_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "entities",
+    "input",
+    "on-failure",
+    "fuel-per-record",
+];
+const CAPABILITY_KEYS: &[&str] = &["read", "pii-read"];
+const CONFIG_FIELD_KEYS: &[&str] = &["type", "default", "description", "values"];
+
+/// Collects issues; every accessor reports what is wrong and returns `None`.
+struct Checker {
+    issues: Vec<ManifestIssue>,
+}
+
+impl Checker {
+    fn issue(&mut self, path: &str, message: impl Into<String>) {
+        self.issues.push(ManifestIssue {
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    fn expected(&mut self, path: &str, expected: &str, found: &Value) {
+        self.issue(
+            path,
+            format!("expected {expected}, found {}", type_name(found)),
+        );
+    }
+
+    fn table<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v Map<String, Value>> {
+        match value {
+            Value::Object(map) if type_name(value) == "table" => Some(map),
+            other => {
+                self.expected(path, "a table", other);
+                None
+            }
+        }
+    }
+
+    fn unknown_keys(&mut self, table: &Map<String, Value>, prefix: &str, known: &[&str]) {
+        for key in table.keys().filter(|k| !known.contains(&k.as_str())) {
+            self.issue(
+                &join(prefix, key),
+                format!("unknown key (expected one of: {})", known.join(", ")),
+            );
+        }
+    }
+
+    fn string<'v>(&mut self, value: &'v Value, path: &str) -> Option<&'v str> {
+        match value {
+            Value::String(s) => Some(s),
+            other => {
+                self.expected(path, "string", other);
+                None
+            }
+        }
+    }
+
+    fn required<'v>(
+        &mut self,
+        table: &'v Map<String, Value>,
+        prefix: &str,
+        key: &str,
+    ) -> Option<&'v Value> {
+        let value = table.get(key);
+        if value.is_none() {
+            self.issue(&join(prefix, key), "missing required key");
+        }
+        value
+    }
+
+    fn required_string<'v>(
+        &mut self,
+        table: &'v Map<String, Value>,
+        prefix: &str,
+        key: &str,
+    ) -> Option<&'v str> {
+        let value = self.required(table, prefix, key)?;
+        self.string(value, &join(prefix, key))
+    }
+
+    fn optional_string<'v>(
+        &mut self,
+        table: &'v Map<String, Value>,
+        prefix: &str,
+        key: &str,
+    ) -> Option<Option<&'v str>> {
+        match table.get(key) {
+            None => Some(None),
+            Some(value) => self.string(value, &join(prefix, key)).map(Some),
+        }
+    }
+
+    fn version(&mut self, table: &Map<String, Value>, key: &str) -> Option<Version> {
+        let text = self.required_string(table, "", key)?;
+        match Version::parse(text) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.issue(
+                    key,
+                    format!("{text:?} is not a semantic version like \"0.1.0\" ({e})"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A list of known entity names, each checked at `path[i]`.
+    fn entities(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
+        let Value::Array(items) = value else {
+            self.expected(path, "an array of entity names", value);
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let item_path = format!("{path}[{i}]");
+            let Some(name) = self.string(item, &item_path) else {
+                ok = false;
+                continue;
+            };
+            if !PLUGGABLE_ENTITIES.contains(&name) {
+                self.issue(
+                    &item_path,
+                    format!(
+                        "unknown entity {name:?} (expected one of: {})",
+                        PLUGGABLE_ENTITIES.join(", ")
+                    ),
+                );
+                ok = false;
+            } else if out.iter().any(|e| e == name) {
+                self.issue(&item_path, format!("entity {name:?} is listed twice"));
+                ok = false;
+            } else {
+                out.push(name.to_owned());
+            }
+        }
+        ok.then_some(out)
+    }
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// `[a-z]` followed by `min..=max` of `[a-z0-9-]`.
+fn is_name(text: &str, min_rest: usize, max_rest: usize) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && (min_rest..=max_rest).contains(&(text.len() - 1))
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// Check a whole manifest tree; `origin` names it in error messages.
+pub(super) fn manifest(root: &Value, origin: &str) -> Result<Manifest, ManifestError> {
+    let mut c = Checker { issues: Vec::new() };
+    let manifest = check_root(&mut c, root);
+    match manifest {
+        Some(m) if c.issues.is_empty() => Ok(m),
+        _ => {
+            if c.issues.is_empty() {
+                // Every `None` above is paired with an issue; this is a guard.
+                c.issue("", "invalid manifest");
+            }
+            Err(ManifestError {
+                origin: origin.to_owned(),
+                errors: c.issues,
+            })
+        }
+    }
+}
+
+fn check_root(c: &mut Checker, root: &Value) -> Option<Manifest> {
+    let top = c.table(root, "")?;
+    c.unknown_keys(top, "", TOP_KEYS);
+
+    let id = c.required_string(top, "", "id").and_then(|id| {
+        if is_name(id, 1, 62) {
+            Some(id.to_owned())
+        } else {
+            c.issue(
+                "id",
+                format!("{id:?} is not a valid id ([a-z][a-z0-9-]{{1,62}})"),
+            );
+            None
+        }
+    });
+    let version = c.version(top, "version");
+    let contract = c.version(top, "contract");
+    let description = c.required_string(top, "", "description").map(str::to_owned);
+    let component = c
+        .optional_string(top, "", "component")
+        .and_then(|path| match path {
+            Some("") => {
+                c.issue("component", "must not be empty");
+                None
+            }
+            other => Some(other.map(str::to_owned)),
+        });
+    let functions = c
+        .required(top, "", "functions")
+        .and_then(|v| check_functions(c, v));
+    let capabilities = match top.get("capabilities") {
+        None => Some(Capabilities::default()),
+        Some(v) => check_capabilities(c, v),
+    };
+    let config = match top.get("config") {
+        None => Some(BTreeMap::new()),
+        Some(v) => check_config(c, v),
+    };
+
+    Some(Manifest {
+        id: id?,
+        version: version?,
+        contract: contract?,
+        description: description?,
+        component: component?,
+        functions: functions?,
+        capabilities: capabilities?,
+        config: config?,
+    })
+}
+
+fn check_functions(c: &mut Checker, value: &Value) -> Option<Vec<FunctionDecl>> {
+    let Value::Array(items) = value else {
+        c.expected("functions", "an array of tables ([[functions]])", value);
+        return None;
+    };
+    if items.is_empty() {
+        c.issue("functions", "at least one [[functions]] entry is required");
+        return None;
+    }
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("functions[{i}]");
+        let name = item.get("name").and_then(Value::as_str);
+        if let Some(name) = name {
+            if let Some(first) = seen.get(name) {
+                c.issue(
+                    &format!("{path}.name"),
+                    format!("duplicate function name {name:?} (also functions[{first}])"),
+                );
+            } else {
+                seen.insert(name, i);
+            }
+        }
+        if let Some(decl) = check_function(c, item, &path) {
+            out.push(decl);
+        }
+    }
+    (out.len() == items.len()).then_some(out)
+}
+
+fn check_function(c: &mut Checker, value: &Value, path: &str) -> Option<FunctionDecl> {
+    let table = c.table(value, path)?;
+    c.unknown_keys(table, path, FUNCTION_KEYS);
+
+    let name = c.required_string(table, path, "name").and_then(|name| {
+        if is_name(name, 0, 62) {
+            Some(name.to_owned())
+        } else {
+            c.issue(
+                &join(path, "name"),
+                format!("{name:?} is not a valid function name ([a-z][a-z0-9-]{{0,62}})"),
+            );
+            None
+        }
+    });
+    let kind = c
+        .required_string(table, path, "kind")
+        .and_then(|kind| match kind {
+            "validate" => Some(FunctionKind::Validate),
+            "score" => Some(FunctionKind::Score),
+            other => {
+                c.issue(
+                    &join(path, "kind"),
+                    format!(r#"unknown kind {other:?} (expected "validate" or "score")"#),
+                );
+                None
+            }
+        });
+    let entities_path = join(path, "entities");
+    let entities = c
+        .required(table, path, "entities")
+        .and_then(|v| c.entities(v, &entities_path))
+        .and_then(|list| {
+            if list.is_empty() {
+                c.issue(&entities_path, "at least one entity is required");
+                None
+            } else {
+                Some(list)
+            }
+        });
+    let input =
+        c.required_string(table, path, "input").and_then(|input| {
+            match check_selection_set(input) {
+                Ok(()) => Some(input.trim().to_owned()),
+                Err(problem) => {
+                    c.issue(&join(path, "input"), problem);
+                    None
+                }
+            }
+        });
+    let on_failure = c
+        .optional_string(table, path, "on-failure")
+        .and_then(|policy| match policy {
+            None => Some(None),
+            Some("fail-open") => Some(Some(FailurePolicy::FailOpen)),
+            Some("fail-closed") => Some(Some(FailurePolicy::FailClosed)),
+            Some(other) => {
+                c.issue(
+                    &join(path, "on-failure"),
+                    format!(r#"unknown policy {other:?} (expected "fail-open" or "fail-closed")"#),
+                );
+                None
+            }
+        });
+    let fuel_path = join(path, "fuel-per-record");
+    let fuel_per_record = match table.get("fuel-per-record") {
+        None => Some(None),
+        Some(v) => match v.as_u64() {
+            Some(n) if n > 0 => Some(Some(n)),
+            _ => {
+                c.issue(
+                    &fuel_path,
+                    format!("expected a positive integer, found {}", describe(v)),
+                );
+                None
+            }
+        },
+    };
+
+    let kind = kind?;
+    Some(FunctionDecl {
+        name: name?,
+        kind,
+        entities: entities?,
+        input: input?,
+        on_failure: on_failure?.unwrap_or(kind.default_failure_policy()),
+        fuel_per_record: fuel_per_record?,
+    })
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Number(n) => n.to_string(),
+        other => type_name(other).to_owned(),
+    }
+}
+
+/// A GraphQL selection set: starts with `{`, braces balance (outside string
+/// literals), and nothing follows the closing brace. The GraphQL layer
+/// checks it against the schema when the plugin is installed.
+fn check_selection_set(input: &str) -> Result<(), String> {
+    let text = input.trim();
+    if !text.starts_with('{') {
+        return Err("must be a GraphQL selection set starting with '{'".into());
+    }
+    let mut depth: usize = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, ch) in text.char_indices() {
+        if in_string {
+            match ch {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match ch {
+            '"' => in_string = true,
+            '{' => depth += 1,
+            '}' => {
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| format!("unbalanced braces: unexpected '}}' at offset {i}"))?;
+                if depth == 0 && !text[i + 1..].trim().is_empty() {
+                    return Err(format!(
+                        "unexpected text after the closing '}}' at offset {i}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    match (depth, in_string) {
+        (_, true) => Err("unterminated string literal".into()),
+        (0, false) => Ok(()),
+        (n, false) => Err(format!("unbalanced braces: {n} '{{' not closed")),
+    }
+}
+
+fn check_capabilities(c: &mut Checker, value: &Value) -> Option<Capabilities> {
+    let table = c.table(value, "capabilities")?;
+    c.unknown_keys(table, "capabilities", CAPABILITY_KEYS);
+    let read = match table.get("read") {
+        None => Some(Vec::new()),
+        Some(v) => c.entities(v, "capabilities.read"),
+    };
+    let pii_read = match table.get("pii-read") {
+        None => Some(false),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(other) => {
+            c.expected("capabilities.pii-read", "bool", other);
+            None
+        }
+    };
+    Some(Capabilities {
+        read: read?,
+        pii_read: pii_read?,
+    })
+}
+
+fn check_config(c: &mut Checker, value: &Value) -> Option<BTreeMap<String, ConfigField>> {
+    let table = c.table(value, "config")?;
+    let mut out = BTreeMap::new();
+    let mut ok = true;
+    for (key, field) in table {
+        let path = format!("config.{key}");
+        if !is_config_key(key) {
+            c.issue(
+                &path,
+                format!("{key:?} is not a valid configuration key ([a-z][a-z0-9_-]{{0,62}})"),
+            );
+            ok = false;
+            continue;
+        }
+        match check_config_field(c, field, &path) {
+            Some(f) => {
+                out.insert(key.clone(), f);
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn is_config_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && key.len() <= 63
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn check_config_field(c: &mut Checker, value: &Value, path: &str) -> Option<ConfigField> {
+    let table = c.table(value, path)?;
+    c.unknown_keys(table, path, CONFIG_FIELD_KEYS);
+    let ty =
+        c.required_string(table, path, "type")
+            .and_then(|name| match ConfigType::from_name(name) {
+                Some(ty) => Some(ty),
+                None => {
+                    c.issue(
+                        &join(path, "type"),
+                        format!("unknown type {name:?} (expected {})", ConfigType::NAMES),
+                    );
+                    None
+                }
+            });
+    let description = c
+        .optional_string(table, path, "description")
+        .map(|d| d.map(str::to_owned));
+
+    let values_path = join(path, "values");
+    let values = match (ty, table.get("values")) {
+        (Some(ConfigType::Enum), None) => {
+            c.issue(
+                &values_path,
+                "missing required key (an enum lists its values)",
+            );
+            None
+        }
+        (Some(ConfigType::Enum), Some(v)) => check_enum_values(c, v, &values_path),
+        (Some(_), Some(_)) => {
+            c.issue(&values_path, r#"only allowed when type = "enum""#);
+            None
+        }
+        (_, _) => Some(Vec::new()),
+    };
+
+    let ty = ty?;
+    let values = values?;
+    let field = ConfigField {
+        ty,
+        default: None,
+        description: description?,
+        values,
+    };
+    let default = match table.get("default") {
+        None => None,
+        Some(v) => {
+            let problems = check_value(&field, v, &join(path, "default"));
+            if !problems.is_empty() {
+                c.issues.extend(problems);
+                return None;
+            }
+            Some(v.clone())
+        }
+    };
+    Some(ConfigField { default, ..field })
+}
+
+fn check_enum_values(c: &mut Checker, value: &Value, path: &str) -> Option<Vec<String>> {
+    let Value::Array(items) = value else {
+        c.expected(path, "an array of strings", value);
+        return None;
+    };
+    if items.is_empty() {
+        c.issue(path, "an enum needs at least one value");
+        return None;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let s = c.string(item, &item_path)?;
+        if out.iter().any(|v| v == s) {
+            c.issue(&item_path, format!("value {s:?} is listed twice"));
+            return None;
+        }
+        out.push(s.to_owned());
+    }
+    Some(out)
+}

@@ -1,0 +1,771 @@
+//! The glue between the domain and the wasm runtime: which plugins run for a
+//! tenant, building their input, applying their decisions, recording runs,
+//! suspending plugins that keep failing, and plugin lifecycle for GraphQL/CLI.
+//!
+//! Architecture invariant: every process reads the installed set and the
+//! tenant enablements from the database on each call, so install, upgrade,
+//! enable and uninstall take effect everywhere without a restart. Compiled
+//! components are cached by content hash; a call holds an `Arc` to the
+//! version it started with, so an upgrade never disturbs calls in flight.
+
+use crate::app::Config;
+use crate::plugin::{
+    CallContext, FailurePolicy, FunctionKind, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig,
+};
+use crm_core::plugin_api::{
+    Decision, PluginFailure, PluginHooks, PluginRejection, ValidateOutcome,
+};
+use crm_core::plugin_store::{self, RunRecord};
+use crm_core::{Crm, Principal, Role};
+use crm_graphql::{CrmSchema, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Instant;
+use uuid::Uuid;
+
+/// GraphQL list field of each pluggable entity (for input queries).
+fn list_field(entity: &str) -> Option<&'static str> {
+    Some(match entity {
+        "contact" => "contacts",
+        "company" => "companies",
+        "deal" => "deals",
+        "activity" => "activities",
+        "task" => "tasks",
+        "ticket" => "tickets",
+        "product" => "products",
+        "order" => "orders",
+        _ => return None,
+    })
+}
+
+/// Records per scoring batch (one fresh instance per batch).
+pub const SCORE_BATCH: usize = 500;
+
+pub struct PluginHost {
+    crm: Crm,
+    runtime: PluginRuntime,
+    loaded: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
+    schema: OnceLock<CrmSchema>,
+    suspend_after: i32,
+    calls: Mutex<HashMap<String, (u64, u64)>>,
+}
+
+fn admin_err(code: &'static str, e: impl std::fmt::Display) -> PluginAdminError {
+    PluginAdminError::new(code, e.to_string())
+}
+
+impl PluginHost {
+    pub fn new(crm: Crm, cfg: &Config) -> anyhow::Result<Self> {
+        let rc = RuntimeConfig {
+            cache_dir: Some(cfg.plugin_cache_dir.clone()),
+            ..RuntimeConfig::default()
+        };
+        let runtime = PluginRuntime::new(rc).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(PluginHost {
+            crm,
+            runtime,
+            loaded: RwLock::new(HashMap::new()),
+            schema: OnceLock::new(),
+            suspend_after: cfg.suspend_after,
+            calls: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Give the host the schema it runs input queries against (set once at start-up).
+    pub fn set_schema(&self, schema: CrmSchema) {
+        let _ = self.schema.set(schema);
+    }
+
+    pub fn runtime(&self) -> &PluginRuntime {
+        &self.runtime
+    }
+
+    /// Calls per plugin in this process: (id, ok, failed).
+    pub fn call_counts(&self) -> Vec<(String, u64, u64)> {
+        let m = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = m.iter().map(|(k, (o, f))| (k.clone(), *o, *f)).collect();
+        v.sort();
+        v
+    }
+
+    fn count(&self, id: &str, ok: bool) {
+        let mut m = self.calls.lock().unwrap_or_else(|e| e.into_inner());
+        let e = m.entry(id.to_string()).or_default();
+        if ok { e.0 += 1 } else { e.1 += 1 }
+    }
+
+    /// The compiled plugin `id` at content hash `hash`, compiling (or reading
+    /// the disk cache) on first use.
+    async fn ensure_loaded(
+        &self,
+        id: &str,
+        hash: &str,
+    ) -> Result<Arc<LoadedPlugin>, PluginAdminError> {
+        if let Some(p) = self
+            .loaded
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+        {
+            if p.hash == hash {
+                return Ok(p.clone());
+            }
+        }
+        let row = plugin_store::plugin(&self.crm, id)
+            .await
+            .map_err(|e| admin_err("NOT_FOUND", e))?;
+        let manifest = Manifest::from_json(&row.manifest.to_string())
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        let rt = self.runtime.clone();
+        let loaded = tokio::task::spawn_blocking(move || rt.load(&manifest, &row.component))
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        self.loaded
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.to_string(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Enabled, active plugins of a tenant with their config overrides and grants.
+    async fn active_for(&self, tenant: Uuid) -> Vec<(Arc<LoadedPlugin>, Value, Vec<String>)> {
+        let enabled = match plugin_store::enablements_of(&self.crm, tenant).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read plugin enablements");
+                return vec![];
+            }
+        };
+        let enabled: Vec<_> = enabled
+            .into_iter()
+            .filter(|t| t.enabled && t.status == plugin_store::ACTIVE)
+            .collect();
+        if enabled.is_empty() {
+            return vec![];
+        }
+        let heads = plugin_store::plugin_heads(&self.crm)
+            .await
+            .unwrap_or_default();
+        let mut out = vec![];
+        for t in enabled {
+            let Some((_, _, hash)) = heads.iter().find(|h| h.0 == t.plugin_id) else {
+                continue;
+            };
+            match self.ensure_loaded(&t.plugin_id, hash).await {
+                Ok(p) => {
+                    let grants = t
+                        .grants
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|g| g.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    out.push((p, t.config, grants));
+                }
+                Err(e) => {
+                    tracing::error!(plugin = %t.plugin_id, error = %e.message, "cannot load plugin")
+                }
+            }
+        }
+        out
+    }
+
+    async fn record(
+        &self,
+        tenant: Uuid,
+        plugin: &LoadedPlugin,
+        function: &str,
+        entity: &str,
+        stats: &crate::plugin::RunStats,
+        outcome: &'static str,
+        failure: Option<&PluginFailure>,
+    ) {
+        self.count(plugin.id(), outcome != "failed");
+        let log = if stats.log.is_empty() {
+            None
+        } else {
+            Some(stats.log.join("\n"))
+        };
+        let r = RunRecord {
+            tenant,
+            plugin_id: plugin.id().to_string(),
+            plugin_version: plugin.manifest.version.to_string(),
+            function: function.to_string(),
+            entity: entity.to_string(),
+            records: stats.records,
+            duration_us: stats.duration.as_micros() as i64,
+            fuel_used: stats.fuel_used,
+            outcome,
+            error_code: failure.map(|f| f.code.clone()),
+            error: failure.map(|f| f.message.clone()),
+            log,
+        };
+        if let Err(e) = plugin_store::record_run(&self.crm, r).await {
+            tracing::error!(error = %e, "cannot record plugin run");
+        }
+        let res = match failure {
+            Some(f) => plugin_store::note_failure(&self.crm, tenant, plugin.id(), &format!("{}: {}", f.code, f.message), self.suspend_after).await.map(|s| {
+                if s {
+                    tracing::warn!(plugin = %plugin.id(), %tenant, "plugin suspended after repeated failures");
+                }
+            }),
+            None => plugin_store::note_success(&self.crm, tenant, plugin.id()).await,
+        };
+        if let Err(e) = res {
+            tracing::error!(error = %e, "cannot update plugin status");
+        }
+    }
+
+    fn effective(plugin: &LoadedPlugin, overrides: &Value) -> Value {
+        plugin
+            .manifest
+            .effective_config(overrides)
+            .unwrap_or_else(|_| {
+                plugin
+                    .manifest
+                    .effective_config(&serde_json::json!({}))
+                    .unwrap_or(Value::Null)
+            })
+    }
+
+    /// The input records of a score function: its input query, run as the
+    /// plugin's principal over `ids`, one JSON document per record (in order).
+    async fn inputs(
+        &self,
+        tenant: Uuid,
+        entity: &str,
+        input: &str,
+        grants: &[String],
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, String)>, PluginFailure> {
+        let fail = |m: String| PluginFailure {
+            plugin: String::new(),
+            code: "INPUT_QUERY".into(),
+            message: m,
+        };
+        let schema = self
+            .schema
+            .get()
+            .ok_or_else(|| fail("schema not ready".into()))?;
+        let field = list_field(entity)
+            .ok_or_else(|| fail(format!("entity {entity} has no input query support")))?;
+        // `id` is always selected so results can be matched to records.
+        let selection = input.trim().trim_start_matches('{').trim_end_matches('}');
+        let query = format!(
+            "query($ids: [ID!], $n: Int) {{ {field}(first: $n, filter: {{id: {{in: $ids}}}}) {{ edges {{ node {{ id {selection} }} }} }} }}"
+        );
+        let p = Principal {
+            tenant_id: tenant,
+            key_id: None,
+            user_id: None,
+            role: Role::Plugin,
+            scopes: grants.to_vec(),
+        };
+        let vars = serde_json::json!({"ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), "n": ids.len()});
+        let req = async_graphql::Request::new(query)
+            .variables(async_graphql::Variables::from_json(vars))
+            .data(p)
+            .data(crm_graphql::Loaders::new(&self.crm, tenant))
+            .data(crm_graphql::BulkRead);
+        let resp = schema.execute(req).await;
+        if let Some(e) = resp.errors.first() {
+            return Err(fail(format!("input query failed: {}", e.message)));
+        }
+        let data = resp.data.into_json().map_err(|e| fail(e.to_string()))?;
+        let edges = data
+            .get(field)
+            .and_then(|c| c.get("edges"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        Ok(edges
+            .into_iter()
+            .filter_map(|e| {
+                let node = e.get("node")?.clone();
+                let id = Uuid::parse_str(node.get("id")?.as_str()?).ok()?;
+                Some((id, node.to_string()))
+            })
+            .collect())
+    }
+
+    /// Run one plugin's score functions for `entity` over `ids` and store the scores.
+    async fn score_with(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &Arc<LoadedPlugin>,
+        config: &Value,
+        grants: &[String],
+        ids: &[Uuid],
+    ) -> (usize, bool) {
+        let mut scored = 0;
+        let mut ok = true;
+        for f in plugin
+            .manifest
+            .functions
+            .iter()
+            .filter(|f| f.kind == FunctionKind::Score && f.entities.iter().any(|e| e == entity))
+        {
+            let records = match self.inputs(tenant, entity, &f.input, grants, ids).await {
+                Ok(r) => r,
+                Err(mut fail) => {
+                    fail.plugin = plugin.id().to_string();
+                    let stats = crate::plugin::RunStats {
+                        records: ids.len(),
+                        ..Default::default()
+                    };
+                    self.record(
+                        tenant,
+                        plugin,
+                        &format!("score[{}]", f.name),
+                        entity,
+                        &stats,
+                        "failed",
+                        Some(&fail),
+                    )
+                    .await;
+                    ok = false;
+                    continue;
+                }
+            };
+            if records.is_empty() {
+                continue;
+            }
+            let ctx = CallContext {
+                tenant: tenant.to_string(),
+                entity: entity.to_string(),
+                config: Self::effective(plugin, config),
+                fuel_per_record: f.fuel_per_record,
+            };
+            let docs: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
+            let rt = self.runtime.clone();
+            let pl = plugin.clone();
+            let inv = match tokio::task::spawn_blocking(move || rt.score(&pl, &ctx, &docs)).await {
+                Ok(i) => i,
+                Err(e) => {
+                    tracing::error!(error = %e, "plugin call task failed");
+                    ok = false;
+                    continue;
+                }
+            };
+            match inv.result {
+                Ok(scores) => {
+                    let rows: Vec<(Uuid, Vec<crm_core::plugin_api::ScoreValue>)> = records
+                        .iter()
+                        .zip(scores)
+                        .map(|((id, _), mut s)| {
+                            for v in &mut s {
+                                if v.name.is_empty() {
+                                    v.name = f.name.clone();
+                                }
+                            }
+                            (*id, s)
+                        })
+                        .collect();
+                    scored += rows.len();
+                    if let Err(e) =
+                        plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows)
+                            .await
+                    {
+                        tracing::error!(error = %e, "cannot store scores");
+                    }
+                    self.record(
+                        tenant,
+                        plugin,
+                        &format!("score[{}]", f.name),
+                        entity,
+                        &inv.stats,
+                        "ok",
+                        None,
+                    )
+                    .await;
+                }
+                Err(fail) => {
+                    ok = false;
+                    self.record(
+                        tenant,
+                        plugin,
+                        &format!("score[{}]", f.name),
+                        entity,
+                        &inv.stats,
+                        "failed",
+                        Some(&fail),
+                    )
+                    .await;
+                }
+            }
+        }
+        (scored, ok)
+    }
+
+    /// Re-run `plugin_id`'s scorers over every record of the tenant, calling
+    /// `progress(done, total)` after each batch.
+    pub async fn rescore_with_progress(
+        &self,
+        tenant: Uuid,
+        plugin_id: &str,
+        progress: impl Fn(u64, u64),
+    ) -> Result<RescoreReport, PluginAdminError> {
+        let start = Instant::now();
+        let tp = plugin_store::tenant_plugin(&self.crm, tenant, plugin_id)
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        let Some(tp) = tp.filter(|t| t.enabled) else {
+            return Err(PluginAdminError::new(
+                "BAD_USER_INPUT",
+                format!(
+                    "plugin {plugin_id} is not enabled for this tenant; enable it first (enablePlugin)"
+                ),
+            ));
+        };
+        let heads = plugin_store::plugin_heads(&self.crm)
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        let hash = heads
+            .iter()
+            .find(|h| h.0 == plugin_id)
+            .map(|h| h.2.clone())
+            .ok_or_else(|| {
+                PluginAdminError::new("NOT_FOUND", format!("plugin {plugin_id} is not installed"))
+            })?;
+        let plugin = self.ensure_loaded(plugin_id, &hash).await?;
+        let grants: Vec<String> = tp
+            .grants
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|g| g.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut report = RescoreReport {
+            plugin: plugin_id.to_string(),
+            ..Default::default()
+        };
+        let entities: Vec<&'static str> = crm_core::plugin_api::PLUGGABLE_ENTITIES
+            .iter()
+            .copied()
+            .filter(|e| {
+                plugin
+                    .manifest
+                    .functions
+                    .iter()
+                    .any(|f| f.kind == FunctionKind::Score && f.entities.iter().any(|x| x == e))
+            })
+            .collect();
+        for entity in entities {
+            let ids = crm_core::record::all_ids(&self.crm, tenant, entity)
+                .await
+                .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+            let total = ids.len() as u64;
+            report.records += total as i64;
+            let mut done = 0u64;
+            for chunk in ids.chunks(SCORE_BATCH) {
+                let (n, ok) = self
+                    .score_with(tenant, entity, &plugin, &tp.config, &grants, chunk)
+                    .await;
+                report.scored += n as i64;
+                if !ok {
+                    report.failed_batches += 1;
+                }
+                done += chunk.len() as u64;
+                progress(done, total);
+            }
+        }
+        report.duration_ms = start.elapsed().as_millis() as i64;
+        Ok(report)
+    }
+
+    async fn manifest_of(&self, id: &str) -> Result<Manifest, PluginAdminError> {
+        let infos = plugin_store::plugin_infos(&self.crm)
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        let (_, _, _, m, _) = infos.into_iter().find(|i| i.0 == id).ok_or_else(|| {
+            PluginAdminError::new("NOT_FOUND", format!("plugin {id} is not installed"))
+        })?;
+        Manifest::from_json(&m.to_string()).map_err(|e| admin_err("PLUGIN_FAILED", e))
+    }
+}
+
+/// Set `value` at a dotted GraphQL path inside a JSON object.
+fn apply_patch(record: &mut Value, path: &str, value: Value) {
+    let mut cur = record;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Default::default());
+        }
+        let Some(obj) = cur.as_object_mut() else {
+            return;
+        };
+        if i + 1 == parts.len() {
+            obj.insert((*p).to_string(), value);
+            return;
+        }
+        cur = obj
+            .entry((*p).to_string())
+            .or_insert_with(|| Value::Object(Default::default()));
+    }
+}
+
+#[async_trait::async_trait]
+impl PluginHooks for PluginHost {
+    async fn validate(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        record: &mut Value,
+    ) -> ValidateOutcome {
+        for (plugin, config, _) in self.active_for(tenant).await {
+            for f in plugin.manifest.functions.iter().filter(|f| {
+                f.kind == FunctionKind::Validate && f.entities.iter().any(|e| e == entity)
+            }) {
+                let ctx = CallContext {
+                    tenant: tenant.to_string(),
+                    entity: entity.to_string(),
+                    config: Self::effective(&plugin, &config),
+                    fuel_per_record: f.fuel_per_record,
+                };
+                let docs = vec![record.to_string()];
+                let rt = self.runtime.clone();
+                let pl = plugin.clone();
+                let inv = match tokio::task::spawn_blocking(move || rt.validate(&pl, &ctx, &docs))
+                    .await
+                {
+                    Ok(i) => i,
+                    Err(e) => {
+                        let failure = PluginFailure {
+                            plugin: plugin.id().into(),
+                            code: "TRAP".into(),
+                            message: e.to_string(),
+                        };
+                        return ValidateOutcome::Failed(failure);
+                    }
+                };
+                let name = format!("validate[{}]", f.name);
+                match inv.result {
+                    Ok(mut decisions) => match decisions.pop() {
+                        Some(Decision::Accept) | None => {
+                            self.record(tenant, &plugin, &name, entity, &inv.stats, "ok", None)
+                                .await
+                        }
+                        Some(Decision::Patch(patches)) => {
+                            for (path, value) in patches {
+                                apply_patch(record, &path, value);
+                            }
+                            self.record(tenant, &plugin, &name, entity, &inv.stats, "ok", None)
+                                .await;
+                        }
+                        Some(Decision::Reject(errors)) => {
+                            self.record(
+                                tenant, &plugin, &name, entity, &inv.stats, "rejected", None,
+                            )
+                            .await;
+                            return ValidateOutcome::Rejected(PluginRejection {
+                                plugin: plugin.id().into(),
+                                errors,
+                            });
+                        }
+                    },
+                    Err(failure) => {
+                        self.record(
+                            tenant,
+                            &plugin,
+                            &name,
+                            entity,
+                            &inv.stats,
+                            "failed",
+                            Some(&failure),
+                        )
+                        .await;
+                        if f.on_failure == FailurePolicy::FailClosed {
+                            return ValidateOutcome::Failed(failure);
+                        }
+                    }
+                }
+            }
+        }
+        ValidateOutcome::Accepted
+    }
+
+    async fn after_write(&self, tenant: Uuid, entity: &'static str, ids: &[Uuid]) {
+        for (plugin, config, grants) in self.active_for(tenant).await {
+            self.score_with(tenant, entity, &plugin, &config, &grants, ids)
+                .await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl PluginAdmin for PluginHost {
+    async fn install(
+        &self,
+        manifest_toml: &str,
+        component: Vec<u8>,
+        upgrade: bool,
+    ) -> Result<PluginInfo, PluginAdminError> {
+        let manifest = Manifest::parse(manifest_toml).map_err(|e| {
+            let mut err = PluginAdminError::new("BAD_USER_INPUT", e.to_string());
+            err.fields = e
+                .errors
+                .iter()
+                .map(|i| (format!("plugin.toml: {}", i.path), i.message.clone()))
+                .collect();
+            err
+        })?;
+        let exists = plugin_store::plugin_heads(&self.crm)
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?
+            .into_iter()
+            .any(|h| h.0 == manifest.id);
+        if exists && !upgrade {
+            return Err(PluginAdminError::new(
+                "CONFLICT",
+                format!(
+                    "plugin {} is already installed; use upgradePlugin (or `crm plugin install --upgrade`)",
+                    manifest.id
+                ),
+            ));
+        }
+        if !exists && upgrade {
+            return Err(PluginAdminError::new(
+                "NOT_FOUND",
+                format!("plugin {} is not installed; use installPlugin", manifest.id),
+            ));
+        }
+        let rt = self.runtime.clone();
+        let m2 = manifest.clone();
+        let bytes = component.clone();
+        let loaded = tokio::task::spawn_blocking(move || rt.load(&m2, &bytes))
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?
+            .map_err(|e| admin_err("BAD_USER_INPUT", e))?;
+        let json = manifest.to_json();
+        plugin_store::save_plugin(
+            &self.crm,
+            &manifest.id,
+            &manifest.version.to_string(),
+            &loaded.contract.to_string(),
+            json.clone(),
+            component,
+            &loaded.hash,
+        )
+        .await
+        .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        self.loaded
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(manifest.id.clone(), loaded.clone());
+        Ok(PluginInfo {
+            id: manifest.id.clone(),
+            version: manifest.version.to_string(),
+            contract: loaded.contract.to_string(),
+            description: manifest.description.clone(),
+            manifest: json,
+            hash: loaded.hash.clone(),
+        })
+    }
+
+    async fn uninstall(&self, id: &str) -> Result<(), PluginAdminError> {
+        plugin_store::delete_plugin(&self.crm, id)
+            .await
+            .map_err(|e| match e {
+                crm_core::CoreError::NotFound { .. } => {
+                    admin_err("NOT_FOUND", format!("plugin {id} is not installed"))
+                }
+                e => admin_err("PLUGIN_FAILED", e),
+            })?;
+        if let Some(p) = self
+            .loaded
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id)
+        {
+            self.runtime.evict(&p.hash);
+        }
+        Ok(())
+    }
+
+    async fn list(&self) -> Result<Vec<PluginInfo>, PluginAdminError> {
+        let infos = plugin_store::plugin_infos(&self.crm)
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        Ok(infos
+            .into_iter()
+            .map(|(id, version, contract, manifest, hash)| PluginInfo {
+                description: manifest
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                id,
+                version,
+                contract,
+                manifest,
+                hash,
+            })
+            .collect())
+    }
+
+    async fn effective_config(
+        &self,
+        id: &str,
+        overrides: &Value,
+    ) -> Result<Value, PluginAdminError> {
+        let m = self.manifest_of(id).await?;
+        m.effective_config(overrides).map_err(|e| {
+            let mut err = PluginAdminError::new("BAD_USER_INPUT", e.to_string());
+            err.fields = e
+                .errors
+                .iter()
+                .map(|i| (i.path.clone(), i.message.clone()))
+                .collect();
+            err
+        })
+    }
+
+    async fn requested_capabilities(&self, id: &str) -> Result<Vec<String>, PluginAdminError> {
+        let m = self.manifest_of(id).await?;
+        let mut caps: Vec<String> = m
+            .capabilities
+            .read
+            .iter()
+            .map(|e| format!("read:{e}"))
+            .collect();
+        for f in &m.functions {
+            for e in &f.entities {
+                let c = format!("read:{e}");
+                if !caps.contains(&c) {
+                    caps.push(c);
+                }
+            }
+        }
+        if m.capabilities.pii_read {
+            caps.push("pii:read".into());
+        }
+        Ok(caps)
+    }
+
+    async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError> {
+        self.rescore_with_progress(tenant, id, |_, _| {}).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patches_land_at_dotted_paths() {
+        let mut r = serde_json::json!({"phone": "138 0013 8000", "customFields": {"a": 1}});
+        apply_patch(&mut r, "phone", serde_json::json!("+8613800138000"));
+        apply_patch(&mut r, "customFields.vin", serde_json::json!("X"));
+        assert_eq!(r["phone"], "+8613800138000");
+        assert_eq!(r["customFields"]["vin"], "X");
+        assert_eq!(r["customFields"]["a"], 1);
+    }
+}

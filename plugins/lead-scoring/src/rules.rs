@@ -1,0 +1,316 @@
+//! The scoring rules, as plain functions over typed records.
+
+use crm_plugin_sdk::{Score, models::Contact};
+
+use crate::Config;
+
+/// Name of the score this plugin computes.
+pub const SCORE_NAME: &str = "lead";
+
+/// Score a contact 0..=100 with a grade and the contributing rules as
+/// reasons, most points first.
+///
+/// ```
+/// use crm_plugin_sdk::models::Contact;
+/// use lead_scoring::{score_contact, Config};
+///
+/// let contact = Contact { title: Some("VP Sales".into()), ..Contact::default() };
+/// let score = score_contact(&Config::default(), &contact);
+/// assert_eq!(score.value, 25);
+/// assert_eq!(score.reasons, ["title 'VP Sales' is senior (+25)"]);
+/// ```
+pub fn score_contact(cfg: &Config, contact: &Contact) -> Score {
+    let mut hits: Vec<(i64, String)> = Vec::with_capacity(5);
+
+    if let Some(title) = contact
+        .title
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        && let Some(tier) = title_tier(cfg, title)
+    {
+        hits.push((
+            points(cfg.weight_title, tier.fraction()),
+            format!("title '{title}' is {}", tier.label()),
+        ));
+    }
+
+    if let Some(employees) = contact.company.as_ref().and_then(|c| c.employee_count) {
+        let fraction = band_at_least(
+            employees as f64,
+            [
+                cfg.company_size_large,
+                cfg.company_size_medium,
+                cfg.company_size_small,
+            ]
+            .map(|n| n as f64),
+        );
+        hits.push((
+            points(cfg.weight_company_size, fraction),
+            format!("company has {employees} employees"),
+        ));
+    }
+
+    if let Some(days) = contact.last_activity_days_ago {
+        let days = days.max(0);
+        let fraction = band_at_most(
+            days,
+            [
+                cfg.recency_hot_days,
+                cfg.recency_warm_days,
+                cfg.recency_cool_days,
+            ],
+        );
+        let when = match days {
+            0 => "today".to_owned(),
+            1 => "1 day ago".to_owned(),
+            n => format!("{n} days ago"),
+        };
+        hits.push((
+            points(cfg.weight_recency, fraction),
+            format!("last activity {when}"),
+        ));
+    }
+
+    if let Some(count) = contact.recent_activity_count {
+        let fraction = band_at_least(
+            count as f64,
+            [cfg.frequency_high, cfg.frequency_medium, cfg.frequency_low].map(|n| n as f64),
+        );
+        let noun = if count == 1 { "activity" } else { "activities" };
+        hits.push((
+            points(cfg.weight_frequency, fraction),
+            format!("{count} {noun} in the last 90 days"),
+        ));
+    }
+
+    if let Some(value) = contact.open_deals_value {
+        let fraction = band_at_least(
+            value,
+            [
+                cfg.deal_value_large,
+                cfg.deal_value_medium,
+                cfg.deal_value_small,
+            ],
+        );
+        hits.push((
+            points(cfg.weight_deal_value, fraction),
+            format!("open deals worth {}", amount(value)),
+        ));
+    }
+
+    hits.retain(|(p, _)| *p != 0);
+    // Stable: equal contributions keep the rules' order.
+    hits.sort_by_key(|(p, _)| std::cmp::Reverse(p.abs()));
+    let total: i64 = hits.iter().map(|(p, _)| p).sum();
+    let grade = if total >= cfg.grade_a {
+        "A"
+    } else if total >= cfg.grade_b {
+        "B"
+    } else {
+        "C"
+    };
+    let score = Score::from_points(SCORE_NAME, total).with_grade(grade);
+    if hits.is_empty() {
+        score.with_reason("no scoring rule matched")
+    } else {
+        score.with_reasons(hits.into_iter().map(|(p, r)| format!("{r} ({p:+})")))
+    }
+}
+
+/// How senior a title is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// Assistants, interns, trainees: no title points.
+    Junior,
+    /// C-level, founders, owners, VPs: full title points.
+    Senior,
+    /// Directors and heads of: 80%.
+    Director,
+    /// Managers and leads: 50%.
+    Manager,
+}
+
+impl Tier {
+    fn fraction(self) -> f64 {
+        match self {
+            Tier::Junior => 0.0,
+            Tier::Senior => 1.0,
+            Tier::Director => 0.8,
+            Tier::Manager => 0.5,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Tier::Junior => "junior",
+            Tier::Senior => "senior",
+            Tier::Director => "director-level",
+            Tier::Manager => "manager-level",
+        }
+    }
+}
+
+/// The first tier whose keywords match `title`, junior first.
+///
+/// Keywords in Latin script match whole words, case-insensitively, so `cto`
+/// does not match "Director"; other keywords (Chinese titles have no word
+/// boundaries) match anywhere in the lower-cased title.
+///
+/// ```
+/// use lead_scoring::{title_tier, Config, Tier};
+///
+/// let cfg = Config::default();
+/// assert_eq!(title_tier(&cfg, "Co-Founder & CEO"), Some(Tier::Senior));
+/// assert_eq!(title_tier(&cfg, "销售总监"), Some(Tier::Director));
+/// assert_eq!(title_tier(&cfg, "Assistant to the CEO"), Some(Tier::Junior));
+/// assert_eq!(title_tier(&cfg, "Art Director"), Some(Tier::Director));
+/// assert_eq!(title_tier(&cfg, "Engineer"), None);
+/// ```
+pub fn title_tier(cfg: &Config, title: &str) -> Option<Tier> {
+    let lower = title.to_lowercase();
+    let words: Vec<&str> = ascii_words(title).collect();
+    let matches = |keywords: &[String]| {
+        keywords.iter().any(|k| {
+            let k = k.trim();
+            if k.is_ascii() {
+                contains_phrase(&words, k)
+            } else {
+                lower.contains(k)
+            }
+        })
+    };
+    [
+        (Tier::Junior, &cfg.title_junior),
+        (Tier::Senior, &cfg.title_senior),
+        (Tier::Director, &cfg.title_director),
+        (Tier::Manager, &cfg.title_manager),
+    ]
+    .into_iter()
+    .find(|(_, keywords)| matches(keywords))
+    .map(|(tier, _)| tier)
+}
+
+/// Runs of ASCII letters and digits: "VP, Sales (APAC)" -> VP Sales APAC.
+fn ascii_words(s: &str) -> impl Iterator<Item = &str> {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+}
+
+/// Whether the words of `phrase` appear consecutively in `words`.
+fn contains_phrase(words: &[&str], phrase: &str) -> bool {
+    let len = ascii_words(phrase).count();
+    len > 0
+        && words.windows(len).any(|window| {
+            window
+                .iter()
+                .zip(ascii_words(phrase))
+                .all(|(w, p)| w.eq_ignore_ascii_case(p))
+        })
+}
+
+/// 1.0, 0.6 or 0.3 when `value` reaches the first, second or third threshold.
+fn band_at_least(value: f64, [full, most, some]: [f64; 3]) -> f64 {
+    if value >= full {
+        1.0
+    } else if value >= most {
+        0.6
+    } else if value >= some {
+        0.3
+    } else {
+        0.0
+    }
+}
+
+/// 1.0, 0.6 or 0.3 when `value` is at most the first, second or third threshold.
+fn band_at_most(value: i64, [full, most, some]: [i64; 3]) -> f64 {
+    if value <= full {
+        1.0
+    } else if value <= most {
+        0.6
+    } else if value <= some {
+        0.3
+    } else {
+        0.0
+    }
+}
+
+fn points(weight: i64, fraction: f64) -> i64 {
+    // Weights are small integers: the product is exact enough and in range.
+    (weight as f64 * fraction).round() as i64
+}
+
+/// `1234567.5` -> "1,234,567.50"; whole amounts without decimals.
+fn amount(value: f64) -> String {
+    let text = if value.fract() == 0.0 {
+        format!("{value:.0}")
+    } else {
+        format!("{value:.2}")
+    };
+    let (sign, digits) = text
+        .strip_prefix('-')
+        .map_or(("", text.as_str()), |d| ("-", d));
+    let (int, frac) = digits
+        .split_once('.')
+        .map_or((digits, None), |(i, f)| (i, Some(f)));
+    let mut grouped = String::with_capacity(text.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_are_grouped() {
+        assert_eq!(amount(0.0), "0");
+        assert_eq!(amount(999.0), "999");
+        assert_eq!(amount(200_000.0), "200,000");
+        assert_eq!(amount(1_234_567.5), "1,234,567.50");
+        assert_eq!(amount(-5_000.0), "-5,000");
+    }
+
+    #[test]
+    fn latin_keywords_match_whole_words_only() {
+        let cfg = Config::default();
+        // "cto" is inside "director", "vp" inside "mvp", "gm" inside "pigment".
+        assert_eq!(title_tier(&cfg, "Director"), Some(Tier::Director));
+        assert_eq!(title_tier(&cfg, "MVP Engineer"), None);
+        assert_eq!(title_tier(&cfg, "Pigment chemist"), None);
+        assert_eq!(
+            title_tier(&cfg, "Vice President, Sales"),
+            Some(Tier::Senior)
+        );
+        assert_eq!(title_tier(&cfg, "Managing Director"), Some(Tier::Senior));
+        assert_eq!(title_tier(&cfg, "sales MANAGER"), Some(Tier::Manager));
+    }
+
+    #[test]
+    fn chinese_titles_use_the_highest_tier_they_contain() {
+        let cfg = Config::default();
+        assert_eq!(title_tier(&cfg, "总经理"), Some(Tier::Senior)); // contains 经理 too
+        assert_eq!(title_tier(&cfg, "副总经理"), Some(Tier::Senior));
+        assert_eq!(title_tier(&cfg, "市场部经理"), Some(Tier::Manager));
+        assert_eq!(title_tier(&cfg, "总经理助理"), Some(Tier::Junior));
+        assert_eq!(title_tier(&cfg, "CEO助理"), Some(Tier::Junior));
+    }
+
+    #[test]
+    fn bands() {
+        assert_eq!(band_at_least(1000.0, [1000.0, 200.0, 50.0]), 1.0);
+        assert_eq!(band_at_least(999.0, [1000.0, 200.0, 50.0]), 0.6);
+        assert_eq!(band_at_least(50.0, [1000.0, 200.0, 50.0]), 0.3);
+        assert_eq!(band_at_least(49.0, [1000.0, 200.0, 50.0]), 0.0);
+        assert_eq!(band_at_most(7, [7, 30, 90]), 1.0);
+        assert_eq!(band_at_most(91, [7, 30, 90]), 0.0);
+    }
+}

@@ -1,0 +1,200 @@
+//! What the host tells a plugin about a call, and the records it passes.
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::Error;
+
+/// What the host tells a plugin about the call: the tenant, the entity and
+/// the plugin's effective configuration (the tenant's settings merged over
+/// the manifest's `[config.*]` defaults).
+///
+/// ```
+/// use crm_plugin_sdk::Context;
+/// use serde::Deserialize;
+/// use serde_json::json;
+///
+/// #[derive(Deserialize)]
+/// #[serde(rename_all = "kebab-case")]
+/// struct Config {
+///     grade_a: u8,
+/// }
+///
+/// let ctx = Context::new("tenant-1", "contact", json!({ "grade-a": 80 }));
+/// assert_eq!(ctx.entity(), "contact");
+/// assert_eq!(ctx.config::<Config>()?.grade_a, 80);
+/// # Ok::<(), crm_plugin_sdk::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Context {
+    tenant: String,
+    entity: String,
+    config: Value,
+}
+
+impl Context {
+    /// A context; the host builds these, tests use [`crate::testing::Harness`].
+    ///
+    /// ```
+    /// let ctx = crm_plugin_sdk::Context::new("t", "company", serde_json::json!({}));
+    /// assert_eq!(ctx.tenant(), "t");
+    /// ```
+    pub fn new(tenant: impl Into<String>, entity: impl Into<String>, config: Value) -> Self {
+        Self {
+            tenant: tenant.into(),
+            entity: entity.into(),
+            config,
+        }
+    }
+
+    /// Id of the tenant the records belong to (a UUID string).
+    ///
+    /// ```
+    /// let ctx = crm_plugin_sdk::Context::new("0193...", "contact", serde_json::json!({}));
+    /// assert_eq!(ctx.tenant(), "0193...");
+    /// ```
+    pub fn tenant(&self) -> &str {
+        &self.tenant
+    }
+
+    /// The entity the records are of: `contact`, `company`, `deal`, ...
+    ///
+    /// ```
+    /// let ctx = crm_plugin_sdk::Context::new("t", "deal", serde_json::json!({}));
+    /// assert_eq!(ctx.entity(), "deal");
+    /// ```
+    pub fn entity(&self) -> &str {
+        &self.entity
+    }
+
+    /// The configuration as JSON (an object keyed by the manifest's config keys).
+    ///
+    /// ```
+    /// let ctx = crm_plugin_sdk::Context::new("t", "contact", serde_json::json!({ "grade-a": 70 }));
+    /// assert_eq!(ctx.config_value()["grade-a"], 70);
+    /// ```
+    pub fn config_value(&self) -> &Value {
+        &self.config
+    }
+
+    /// The configuration deserialised into `T`, typically a struct with
+    /// `#[serde(rename_all = "kebab-case", default)]` so keys follow the
+    /// manifest and missing keys take the struct's defaults.
+    ///
+    /// This deserialises on every call: in a plugin that reads its
+    /// configuration per record, override the `*_batch` methods of
+    /// [`crate::Plugin`] to read it once per batch.
+    ///
+    /// ```
+    /// use serde::Deserialize;
+    ///
+    /// #[derive(Deserialize, Default)]
+    /// #[serde(rename_all = "kebab-case", default)]
+    /// struct Config {
+    ///     default_region: String,
+    ///     min_age: u32,
+    /// }
+    ///
+    /// let ctx = crm_plugin_sdk::Context::new("t", "contact", serde_json::json!({ "min-age": 18 }));
+    /// let cfg: Config = ctx.config()?;
+    /// assert_eq!(cfg.min_age, 18);
+    /// assert_eq!(cfg.default_region, "");
+    /// # Ok::<(), crm_plugin_sdk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::invalid_config`] when the configuration does not fit `T`.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(&self.config).map_err(|e| Error::invalid_config(e.to_string()))
+    }
+}
+
+/// One record: the JSON result of the function's input query (for validate,
+/// the candidate record in the same shape), parsed once.
+///
+/// ```
+/// use crm_plugin_sdk::{models::Contact, Record};
+///
+/// let record = Record::from_json(r#"{ "title": "CTO", "company": { "employeeCount": 40 } }"#)?;
+/// let contact: Contact = record.parse()?;
+/// assert_eq!(contact.title.as_deref(), Some("CTO"));
+/// assert_eq!(record.get("company.employeeCount"), Some(&serde_json::json!(40)));
+/// # Ok::<(), crm_plugin_sdk::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    value: Value,
+}
+
+impl Record {
+    /// Parse a record from its JSON text.
+    ///
+    /// ```
+    /// let record = crm_plugin_sdk::Record::from_json(r#"{ "id": "c1" }"#)?;
+    /// assert_eq!(record.json()["id"], "c1");
+    /// # Ok::<(), crm_plugin_sdk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::invalid_record`] when `json` is not JSON.
+    pub fn from_json(json: &str) -> Result<Self, Error> {
+        serde_json::from_str(json)
+            .map(Self::new)
+            .map_err(|e| Error::invalid_record(format!("record is not JSON: {e}")))
+    }
+
+    /// Wrap an already parsed JSON value.
+    ///
+    /// ```
+    /// let record = crm_plugin_sdk::Record::new(serde_json::json!({ "name": "Acme" }));
+    /// assert_eq!(record.get("name"), Some(&serde_json::json!("Acme")));
+    /// ```
+    pub fn new(value: Value) -> Self {
+        Self { value }
+    }
+
+    /// The record as JSON.
+    ///
+    /// ```
+    /// let record = crm_plugin_sdk::Record::new(serde_json::json!({ "tags": ["vip"] }));
+    /// assert!(record.json()["tags"].is_array());
+    /// ```
+    pub fn json(&self) -> &Value {
+        &self.value
+    }
+
+    /// The record deserialised into a typed model such as
+    /// [`Contact`](crate::models::Contact), or any `serde` type of your own.
+    ///
+    /// ```
+    /// use crm_plugin_sdk::{models::Company, Record};
+    ///
+    /// let record = Record::new(serde_json::json!({ "name": "Acme", "employeeCount": 250 }));
+    /// let company: Company = record.parse()?;
+    /// assert_eq!(company.employee_count, Some(250));
+    /// # Ok::<(), crm_plugin_sdk::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::invalid_record`] when a field has an unexpected type.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
+        T::deserialize(&self.value).map_err(|e| Error::invalid_record(e.to_string()))
+    }
+
+    /// The value at a dotted GraphQL path (`company.employeeCount`), if present.
+    ///
+    /// ```
+    /// let record = crm_plugin_sdk::Record::new(serde_json::json!({ "owner": { "name": "Li" } }));
+    /// assert_eq!(record.get("owner.name"), Some(&serde_json::json!("Li")));
+    /// assert_eq!(record.get("owner.email"), None);
+    /// ```
+    pub fn get(&self, path: &str) -> Option<&Value> {
+        path.split('.').try_fold(&self.value, |v, key| v.get(key))
+    }
+}
+
+impl From<Value> for Record {
+    fn from(value: Value) -> Self {
+        Self::new(value)
+    }
+}
