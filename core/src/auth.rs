@@ -65,6 +65,8 @@ pub struct Principal {
     pub role: Role,
     /// Extra scopes (`pii:read`, `read:contact`, `write:contact`, ...).
     pub scopes: Vec<String>,
+    /// For plugin principals: the plugin acting.
+    pub plugin: Option<String>,
 }
 
 impl Principal {
@@ -76,7 +78,13 @@ impl Principal {
             user_id: None,
             role: Role::Admin,
             scopes: vec![],
+            plugin: None,
         }
+    }
+
+    /// A plugin acting with the capabilities it was granted (`read:contact`, `write:task`, `kv`, `emit`).
+    pub fn plugin(tenant_id: Uuid, plugin: &str, grants: Vec<String>) -> Self {
+        Principal { tenant_id, key_id: None, user_id: None, role: Role::Plugin, scopes: grants, plugin: Some(plugin.to_string()) }
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
@@ -145,6 +153,7 @@ mod tests {
             user_id: None,
             role,
             scopes: vec![],
+            plugin: None,
         }
     }
 

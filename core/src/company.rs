@@ -109,3 +109,61 @@ impl Kind for Company {
         })
     }
 }
+
+/// What customer-health rules look at for a company (DOMAIN §6).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HealthFacts {
+    /// Latest activity with the company or any of its contacts.
+    pub last_activity_at: Option<crate::Timestamp>,
+    pub open_tickets: i64,
+    /// Tickets of the last N days whose first response was late (or is overdue).
+    pub sla_breaches: i64,
+    pub orders: i64,
+    pub orders_value: f64,
+}
+
+/// Health facts of one company over the last `days` days.
+pub async fn health_facts(crm: &Crm, tenant: Uuid, id: Uuid, days: i64) -> crate::error::Result<HealthFacts> {
+    use crate::entity::{activity, contact, order, ticket};
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let now = crm.now();
+    let since = now - chrono::Duration::days(days);
+    let contacts: Vec<Uuid> = contact::Entity::find()
+        .select_only()
+        .column(contact::Column::Id)
+        .filter(contact::Column::TenantId.eq(tenant))
+        .filter(contact::Column::CompanyId.eq(id))
+        .into_tuple()
+        .all(&crm.db)
+        .await?;
+    let last = activity::Entity::find()
+        .filter(activity::Column::TenantId.eq(tenant))
+        .filter(Condition::any().add(activity::Column::CompanyId.eq(id)).add(activity::Column::ContactId.is_in(contacts.clone())))
+        .order_by_desc(activity::Column::OccurredAt)
+        .one(&crm.db)
+        .await?
+        .map(|a| a.occurred_at);
+    let tickets = ticket::Entity::find()
+        .filter(ticket::Column::TenantId.eq(tenant))
+        .filter(Condition::any().add(ticket::Column::CompanyId.eq(id)).add(ticket::Column::ContactId.is_in(contacts)))
+        .all(&crm.db)
+        .await?;
+    let open_tickets = tickets.iter().filter(|t| t.status == "open" || t.status == "pending").count() as i64;
+    let sla_breaches = tickets
+        .iter()
+        .filter(|t| t.created_at >= since)
+        .filter(|t| match (t.first_response_due_at, t.first_responded_at) {
+            (Some(due), Some(at)) => at > due,
+            (Some(due), None) => now > due,
+            _ => false,
+        })
+        .count() as i64;
+    let orders = order::Entity::find()
+        .filter(order::Column::TenantId.eq(tenant))
+        .filter(order::Column::CompanyId.eq(id))
+        .filter(order::Column::OrderedAt.gte(since))
+        .filter(order::Column::Status.ne("cancelled"))
+        .all(&crm.db)
+        .await?;
+    Ok(HealthFacts { last_activity_at: last, open_tickets, sla_breaches, orders: orders.len() as i64, orders_value: orders.iter().map(|o| o.total).sum() })
+}

@@ -61,6 +61,10 @@ pub async fn emit<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
+    // On PostgreSQL, wake every process's relay and dispatcher when this commits.
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("NOTIFY crm_events").await?;
+    }
     Ok(())
 }
 

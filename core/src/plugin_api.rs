@@ -85,6 +85,45 @@ pub trait PluginHooks: Send + Sync {
     /// Records of `entity` were written and committed: run scorers over them.
     /// Failures are recorded by the runtime, never returned to the writer.
     async fn after_write(&self, tenant: Uuid, entity: &'static str, ids: &[Uuid]);
+
+    /// (plugin, handler) pairs of the tenant's enabled plugins subscribed to event `kind`.
+    async fn subscribers(&self, _tenant: Uuid, _kind: &str) -> Vec<(String, String)> {
+        vec![]
+    }
+
+    /// Schedules of every tenant's enabled plugins.
+    async fn schedules(&self) -> Vec<ScheduleSpec> {
+        vec![]
+    }
+
+    /// Run a plugin's on-event handler (from the job queue).
+    async fn on_event(&self, _tenant: Uuid, plugin: &str, _handler: &str, _event: &serde_json::Value) -> Result<(), PluginFailure> {
+        Err(no_runtime(plugin))
+    }
+
+    /// Run a plugin's on-schedule handler (from the job queue).
+    async fn on_schedule(&self, _tenant: Uuid, plugin: &str, _schedule: &str) -> Result<(), PluginFailure> {
+        Err(no_runtime(plugin))
+    }
+
+    /// Run a plugin action and return its JSON result.
+    async fn action(&self, _tenant: Uuid, plugin: &str, _action: &str, _input: serde_json::Value) -> Result<serde_json::Value, PluginFailure> {
+        Err(no_runtime(plugin))
+    }
+}
+
+/// A cron schedule declared by an enabled plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleSpec {
+    pub tenant: Uuid,
+    pub plugin: String,
+    pub name: String,
+    /// 5-field cron, UTC.
+    pub cron: String,
+}
+
+fn no_runtime(plugin: &str) -> PluginFailure {
+    PluginFailure { plugin: plugin.to_string(), code: "UNAVAILABLE".into(), message: "no plugin runtime in this process".into() }
 }
 
 /// Hooks that do nothing: used when no plugin runtime is configured.

@@ -71,6 +71,21 @@ pub async fn create_tenant(
         now,
     )
     .await?;
+    // Every tenant starts with the SLA escalation workflow (editable, disable-able).
+    let sla = crate::workflow::sla_escalation();
+    crate::entity::workflow::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(t.id),
+        name: Set(sla.name),
+        enabled: Set(sla.enabled),
+        trigger: Set(sla.trigger),
+        conditions: Set(sla.conditions),
+        steps: Set(sla.steps),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
     txn.commit().await?;
     Ok((t, key))
 }
@@ -224,6 +239,7 @@ pub async fn authenticate(crm: &Crm, key: &str) -> Result<Principal> {
         user_id: k.user_id,
         role,
         scopes,
+        plugin: k.plugin_id,
     })
 }
 

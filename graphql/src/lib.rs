@@ -10,6 +10,7 @@
 //! ```
 
 mod analytics;
+mod automation;
 mod common;
 pub mod connection;
 mod error;

@@ -1,6 +1,7 @@
 //! Assembling the schema with its limits.
 
 use crate::analytics::AnalyticsQuery;
+use crate::automation::{AutomationMutation, AutomationQuery};
 use crate::plugins::{PluginAdmin, PluginMutation, PluginQuery};
 use crate::records::admin::{AdminMutation, AdminQuery};
 use crate::records::commerce::{CommerceMutation, CommerceQuery};
@@ -27,6 +28,7 @@ pub struct Query(
     AdminQuery,
     AnalyticsQuery,
     PluginQuery,
+    AutomationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -38,6 +40,7 @@ pub struct Mutation(
     CommerceMutation,
     AdminMutation,
     PluginMutation,
+    AutomationMutation,
 );
 
 pub type CrmSchema = Schema<Query, Mutation, Subscription>;

@@ -20,6 +20,8 @@ pub struct Config {
     pub plugin_cache_dir: PathBuf,
     /// Consecutive failures after which a plugin is suspended for a tenant.
     pub suspend_after: i32,
+    /// The job runner (dispatcher, scheduler, workers) of this process.
+    pub jobs: crate::jobs::RunnerConfig,
 }
 
 impl Default for Config {
@@ -29,6 +31,10 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             plugin_cache_dir: PathBuf::from(".crm/cache"),
             suspend_after: 5,
+            jobs: crate::jobs::RunnerConfig {
+                enabled: std::env::var("CRM_JOBS").map(|v| v != "0").unwrap_or(true),
+                ..Default::default()
+            },
         }
     }
 }
@@ -62,6 +68,7 @@ impl App {
         plugins.set_schema(schema.clone());
         let metrics = Arc::new(Metrics::default());
         relay::spawn(crm.clone(), bus.clone(), metrics.clone()).await?;
+        crate::jobs::spawn(crm.clone(), cfg.jobs.clone());
         Ok(App {
             crm,
             schema,

@@ -16,6 +16,7 @@ pub mod bench;
 pub mod demo;
 pub mod http;
 pub mod import;
+pub mod jobs;
 pub mod metrics;
 pub mod plugin;
 pub mod plugin_host;

@@ -16,7 +16,7 @@ use crm_core::plugin_api::{
     Decision, PluginFailure, PluginHooks, PluginRejection, ValidateOutcome,
 };
 use crm_core::plugin_store::{self, RunRecord};
-use crm_core::{Crm, Principal, Role};
+use crm_core::{Crm, Principal};
 use crm_graphql::{CrmSchema, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -258,13 +258,7 @@ impl PluginHost {
         let query = format!(
             "query($ids: [ID!], $n: Int) {{ {field}(first: $n, filter: {{id: {{in: $ids}}}}) {{ edges {{ node {{ id {selection} }} }} }} }}"
         );
-        let p = Principal {
-            tenant_id: tenant,
-            key_id: None,
-            user_id: None,
-            role: Role::Plugin,
-            scopes: grants.to_vec(),
-        };
+        let p = Principal::plugin(tenant, "", grants.to_vec());
         let vars = serde_json::json!({"ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), "n": ids.len()});
         let req = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(vars))

@@ -12,6 +12,7 @@ mod m20261123_000003_sales;
 mod m20261123_000004_work;
 mod m20261123_000005_platform;
 mod m20261123_000006_plugins;
+mod m20261123_000007_automation;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_work::Migration),
             Box::new(m20261123_000005_platform::Migration),
             Box::new(m20261123_000006_plugins::Migration),
+            Box::new(m20261123_000007_automation::Migration),
         ]
     }
 }

@@ -24,3 +24,7 @@ pub mod tenant;
 pub mod tenant_plugin;
 pub mod ticket;
 pub mod user;
+pub mod job;
+pub mod workflow;
+pub mod workflow_run;
+pub mod plugin_kv;

@@ -1,0 +1,548 @@
+//! The automation engine over the job queue: the outbox dispatcher, the
+//! scheduler, the job executor, workflow steps and the built-in scenarios
+//! (SLA escalation runs as the default workflow; the sales conversion alert
+//! is a daily job per tenant).
+//!
+//! Every function here is a single pass (`dispatch_once`, `schedule_once`,
+//! `work_once`) so the host can loop them in every process and tests can
+//! drive them step by step with a controllable clock. All of them are safe to
+//! run concurrently in several processes: dispatch and scheduling enqueue with
+//! idempotency keys, and workers claim jobs with leases.
+
+use crate::auth::Principal;
+use crate::entity::{event, job, user, workflow, workflow_run};
+use crate::error::{CoreError, Result};
+use crate::jobs::{self, NewJob};
+use crate::record::{self, Kind};
+use crate::{Crm, events};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
+use serde_json::{Map, Value, json};
+use std::str::FromStr;
+use uuid::Uuid;
+
+/// Parse a 5-field cron expression (UTC).
+pub fn parse_cron(s: &str) -> std::result::Result<croner::Cron, String> {
+    if s.split_whitespace().count() != 5 {
+        return Err(format!("{s:?} is not a 5-field cron expression (minute hour day month weekday)"));
+    }
+    croner::Cron::from_str(s).map_err(|e| e.to_string())
+}
+
+/// Whether event `kind` matches `pattern` (exact, or a prefix ending in '.').
+pub fn kind_matches(pattern: &str, kind: &str) -> bool {
+    pattern == kind || (pattern.ends_with('.') && kind.starts_with(pattern)) || pattern == "*"
+}
+
+/// The record as GraphQL-shaped JSON, by entity name.
+pub async fn record_json(crm: &Crm, tenant: Uuid, entity: &str, id: Uuid) -> Result<Option<Value>> {
+    async fn one<K: Kind>(crm: &Crm, tenant: Uuid, id: Uuid) -> Result<Option<Value>> {
+        match record::find::<K, _>(&crm.db, tenant, id).await? {
+            Some(m) => Ok(Some(Value::Object(record::candidate_of::<K>(crm, tenant, &m).await?))),
+            None => Ok(None),
+        }
+    }
+    match entity {
+        "contact" => one::<crate::contact::Contact>(crm, tenant, id).await,
+        "company" => one::<crate::company::Company>(crm, tenant, id).await,
+        "deal" => one::<crate::deal::Deal>(crm, tenant, id).await,
+        "activity" => one::<crate::activity::Activity>(crm, tenant, id).await,
+        "task" => one::<crate::task::Task>(crm, tenant, id).await,
+        "ticket" => one::<crate::ticket::Ticket>(crm, tenant, id).await,
+        "order" => one::<crate::order::Order>(crm, tenant, id).await,
+        "product" => one::<crate::product::Product>(crm, tenant, id).await,
+        _ => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------- dispatch
+
+/// Turn committed, not yet dispatched events into jobs: plugin handlers,
+/// event-triggered workflows and timers of timer workflows. Returns the
+/// number of events dispatched.
+pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
+    let batch = event::Entity::find()
+        .filter(event::Column::PublishedAt.is_null())
+        .order_by_asc(event::Column::Seq)
+        .limit(limit)
+        .all(&crm.db)
+        .await?;
+    let hooks = crm.hooks();
+    let now = crm.now();
+    for e in &batch {
+        let payload = event_json(e);
+        for (plugin, handler) in hooks.subscribers(e.tenant_id, &e.kind).await {
+            let j = NewJob::new(Some(e.tenant_id), "plugin.event", json!({"plugin": plugin, "handler": handler, "event": payload}), now)
+                .key(format!("ev:{}:plugin:{plugin}:{handler}", e.id));
+            jobs::enqueue(&crm.db, now, j).await?;
+        }
+        let flows = workflow::Entity::find()
+            .filter(workflow::Column::TenantId.eq(e.tenant_id))
+            .filter(workflow::Column::Enabled.eq(true))
+            .all(&crm.db)
+            .await?;
+        for w in flows {
+            match w.trigger.get("type").and_then(Value::as_str) {
+                Some("event") => {
+                    let hit = w.trigger.get("events").and_then(Value::as_array).is_some_and(|ks| ks.iter().filter_map(Value::as_str).any(|k| kind_matches(k, &e.kind)));
+                    if hit {
+                        let j = NewJob::new(Some(e.tenant_id), "workflow.start", json!({"workflow": w.id, "entity": e.entity, "recordId": e.record_id, "event": payload}), now)
+                            .key(format!("ev:{}:wf:{}", e.id, w.id));
+                        jobs::enqueue(&crm.db, now, j).await?;
+                    }
+                }
+                Some("timer") => schedule_timer(crm, &w, e).await?,
+                _ => {}
+            }
+        }
+        event::Entity::update_many()
+            .col_expr(event::Column::PublishedAt, Expr::value(now))
+            .filter(event::Column::Seq.eq(e.seq))
+            .exec(&crm.db)
+            .await?;
+    }
+    Ok(batch.len())
+}
+
+/// The event as handlers see it.
+pub fn event_json(e: &event::Model) -> Value {
+    json!({"id": e.id, "kind": e.kind, "entity": e.entity, "recordId": e.record_id, "payload": e.payload, "createdAt": crate::json::ts(&e.created_at), "seq": e.seq})
+}
+
+/// A record of a timer workflow's entity changed: (re)arm its timer at field + offset.
+async fn schedule_timer(crm: &Crm, w: &workflow::Model, e: &event::Model) -> Result<()> {
+    let entity = w.trigger.get("entity").and_then(Value::as_str).unwrap_or("");
+    if e.entity != entity || !(e.kind.ends_with(".created") || e.kind.ends_with(".updated")) {
+        return Ok(());
+    }
+    let Some(id) = e.record_id else { return Ok(()) };
+    let field = w.trigger.get("field").and_then(Value::as_str).unwrap_or("");
+    let offset = w.trigger.get("offsetMinutes").and_then(Value::as_i64).unwrap_or(0);
+    let Some(rec) = record_json(crm, e.tenant_id, entity, id).await? else { return Ok(()) };
+    let Some(due) = rec.get(field).and_then(Value::as_str).and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) else { return Ok(()) };
+    let at = due.with_timezone(&chrono::Utc) + chrono::Duration::minutes(offset);
+    let j = NewJob::new(Some(e.tenant_id), "workflow.timer", json!({"workflow": w.id, "entity": entity, "recordId": id, "dueAt": crate::json::ts(&at)}), at)
+        .key(format!("timer:{}:{id}:{}", w.id, at.timestamp_millis()));
+    jobs::enqueue(&crm.db, crm.now(), j).await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- schedule
+
+/// Enqueue the latest due run of every schedule (plugin schedules, schedule
+/// workflows, the daily sales conversion check). Idempotent per fire time.
+pub async fn schedule_once(crm: &Crm) -> Result<usize> {
+    let now = crm.now();
+    let mut n = 0;
+    let last = |cron: &str| -> Option<crate::Timestamp> { parse_cron(cron).ok()?.find_previous_occurrence(&now, true).ok() };
+    for s in crm.hooks().schedules().await {
+        if let Some(at) = last(&s.cron) {
+            let j = NewJob::new(Some(s.tenant), "plugin.schedule", json!({"plugin": s.plugin, "schedule": s.name, "firedAt": crate::json::ts(&at)}), at)
+                .key(format!("sched:{}:{}:{}:{}", s.tenant, s.plugin, s.name, at.timestamp()));
+            n += usize::from(jobs::enqueue(&crm.db, now, j).await?);
+        }
+    }
+    let flows = workflow::Entity::find().filter(workflow::Column::Enabled.eq(true)).all(&crm.db).await?;
+    for w in flows.iter().filter(|w| w.trigger.get("type").and_then(Value::as_str) == Some("schedule")) {
+        if let Some(at) = w.trigger.get("cron").and_then(Value::as_str).and_then(last) {
+            let j = NewJob::new(Some(w.tenant_id), "workflow.start", json!({"workflow": w.id, "firedAt": crate::json::ts(&at)}), at)
+                .key(format!("sched:{}:wf:{}:{}", w.tenant_id, w.id, at.timestamp()));
+            n += usize::from(jobs::enqueue(&crm.db, now, j).await?);
+        }
+    }
+    for t in crate::tenant::tenants(crm).await? {
+        let cron = t.settings.pointer("/automation/salesAlertCron").and_then(Value::as_str).unwrap_or("0 7 * * *").to_string();
+        if let Some(at) = last(&cron) {
+            let j = NewJob::new(Some(t.id), "sales.conversion_check", json!({"firedAt": crate::json::ts(&at)}), at).key(format!("sched:{}:sales:{}", t.id, at.timestamp()));
+            n += usize::from(jobs::enqueue(&crm.db, now, j).await?);
+        }
+    }
+    Ok(n)
+}
+
+// ---------------------------------------------------------------- work
+
+/// Claim and run up to `limit` due jobs. Returns how many ran.
+pub async fn work_once(crm: &Crm, worker: &str, lease: chrono::Duration, limit: u64) -> Result<usize> {
+    let claimed = jobs::claim(crm, worker, lease, limit).await?;
+    let n = claimed.len();
+    let runs = claimed.into_iter().map(|j| async move {
+        let outcome = execute(crm, &j).await;
+        let res = match outcome {
+            Ok(()) => jobs::complete(crm, j.id, worker).await.map(|_| ()),
+            Err(msg) => {
+                tracing::warn!(job = %j.id, kind = %j.kind, attempt = j.attempts, error = %msg, "job failed");
+                jobs::fail(crm, &j, worker, &msg).await.map(|_| ())
+            }
+        };
+        if let Err(e) = res {
+            tracing::error!(job = %j.id, error = %e, "cannot record job outcome");
+        }
+    });
+    futures::future::join_all(runs).await;
+    Ok(n)
+}
+
+fn uuid_of(v: &Value, key: &str) -> Option<Uuid> {
+    v.get(key).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// Run one job. `Err` is the failure message (the job retries).
+pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), String> {
+    let tenant = j.tenant_id.unwrap_or_default();
+    let p = &j.payload;
+    let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    match j.kind.as_str() {
+        "plugin.event" => crm.hooks().on_event(tenant, &s("plugin"), &s("handler"), p.get("event").unwrap_or(&Value::Null)).await.map_err(|f| f.to_string()),
+        "plugin.schedule" => crm.hooks().on_schedule(tenant, &s("plugin"), &s("schedule")).await.map_err(|f| f.to_string()),
+        "workflow.start" => {
+            let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
+            let w = match crate::workflow::get(crm, tenant, wf).await {
+                Ok(w) if w.enabled => w,
+                _ => return Ok(()), // deleted or disabled since: nothing to do
+            };
+            start_run(crm, &w, p.get("entity").and_then(Value::as_str), uuid_of(p, "recordId")).await.map_err(|e| e.to_string())
+        }
+        "workflow.timer" => {
+            let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
+            let w = match crate::workflow::get(crm, tenant, wf).await {
+                Ok(w) if w.enabled => w,
+                _ => return Ok(()),
+            };
+            let entity = s("entity");
+            let id = uuid_of(p, "recordId").ok_or("payload has no recordId")?;
+            // The record may have moved its due time since: only fire when still due.
+            let Some(rec) = record_json(crm, tenant, &entity, id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+            let field = w.trigger.get("field").and_then(Value::as_str).unwrap_or("");
+            let offset = w.trigger.get("offsetMinutes").and_then(Value::as_i64).unwrap_or(0);
+            let due = rec.get(field).and_then(Value::as_str).and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok()).map(|d| d.with_timezone(&chrono::Utc) + chrono::Duration::minutes(offset));
+            match due {
+                Some(d) if d <= crm.now() && crate::json::ts(&d) == s("dueAt") => start_run(crm, &w, Some(&entity), Some(id)).await.map_err(|e| e.to_string()),
+                _ => Ok(()),
+            }
+        }
+        "workflow.resume" => {
+            let run = uuid_of(p, "run").ok_or("payload has no run")?;
+            let step = p.get("step").and_then(Value::as_u64).unwrap_or(0) as usize;
+            resume_run(crm, tenant, run, step).await.map_err(|e| e.to_string())
+        }
+        "sales.conversion_check" => sales_conversion_check(crm, tenant).await.map(|_| ()).map_err(|e| e.to_string()),
+        "test.touch" => {
+            // For tests and benchmarks: optionally sleep, then record one audit row per run.
+            if let Some(ms) = p.get("sleepMs").and_then(Value::as_u64) {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            }
+            let sys = Principal::system(tenant);
+            events::audit(&crm.db, &sys, crm.now(), "touched", "job", Some(j.id), json!({"attempt": j.attempts})).await.map_err(|e| e.to_string())
+        }
+        other => Err(format!("unknown job kind {other:?}")),
+    }
+}
+
+// ---------------------------------------------------------------- workflows
+
+/// Whether one condition holds on a record.
+pub fn condition_holds(c: &Value, rec: &Value) -> bool {
+    let field = c.get("field").and_then(Value::as_str).unwrap_or("");
+    let actual = rec.pointer(&format!("/{}", field.replace('.', "/"))).cloned().unwrap_or(Value::Null);
+    let want = c.get("value").cloned().unwrap_or(Value::Null);
+    let num = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis() as f64));
+    let same = |a: &Value, b: &Value| match (a, b) {
+        (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
+        _ => a == b,
+    };
+    match c.get("op").and_then(Value::as_str).unwrap_or("eq") {
+        "eq" => same(&actual, &want),
+        "neq" => !same(&actual, &want),
+        "in" => want.as_array().is_some_and(|a| a.iter().any(|w| same(&actual, w))),
+        "isNull" => actual.is_null() == want.as_bool().unwrap_or(true),
+        "contains" => match (&actual, &want) {
+            (Value::String(a), Value::String(w)) => a.to_lowercase().contains(&w.to_lowercase()),
+            (Value::Array(a), w) => a.iter().any(|x| same(x, w)),
+            _ => false,
+        },
+        op => match (num(&actual), num(&want)) {
+            (Some(a), Some(w)) => match op {
+                "gt" => a > w,
+                "gte" => a >= w,
+                "lt" => a < w,
+                "lte" => a <= w,
+                _ => false,
+            },
+            _ => false,
+        },
+    }
+}
+
+/// Replace `{{field}}` with the record's values.
+fn render(template: &str, rec: &Value) -> String {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let key = rest[start + 2..start + end].trim();
+        match rec.pointer(&format!("/{}", key.replace('.', "/"))) {
+            Some(Value::String(s)) => out.push_str(s),
+            Some(Value::Null) | None => {}
+            Some(v) => out.push_str(&v.to_string()),
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn start_run(crm: &Crm, w: &workflow::Model, entity: Option<&str>, record_id: Option<Uuid>) -> Result<()> {
+    let rec = match (entity, record_id) {
+        (Some(e), Some(id)) => record_json(crm, w.tenant_id, e, id).await?,
+        _ => None,
+    };
+    let rec_v = rec.clone().unwrap_or(Value::Null);
+    let conditions = w.conditions.as_array().cloned().unwrap_or_default();
+    if !conditions.iter().all(|c| condition_holds(c, &rec_v)) {
+        return Ok(());
+    }
+    let now = crm.now();
+    let run = workflow_run::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(w.tenant_id),
+        workflow_id: Set(w.id),
+        entity: Set(entity.map(str::to_string)),
+        record_id: Set(record_id),
+        status: Set("running".into()),
+        steps: Set(json!([])),
+        error: Set(None),
+        finished_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&crm.db)
+    .await?;
+    let p = Principal::system(w.tenant_id);
+    events::emit(&crm.db, &p, now, "workflow.run_started", "workflow", Some(w.id), json!({"workflow": w.name, "runId": run.id, "entity": entity, "recordId": record_id})).await?;
+    crm.outbox_nudge.notify_waiters();
+    run_steps(crm, w, run, 0).await
+}
+
+async fn resume_run(crm: &Crm, tenant: Uuid, run_id: Uuid, step: usize) -> Result<()> {
+    let Some(run) = workflow_run::Entity::find_by_id(run_id).filter(workflow_run::Column::TenantId.eq(tenant)).one(&crm.db).await? else { return Ok(()) };
+    if run.status != "waiting" {
+        return Ok(());
+    }
+    let w = crate::workflow::get(crm, tenant, run.workflow_id).await?;
+    run_steps(crm, &w, run, step).await
+}
+
+/// Execute steps from `from`, recording each; a delay parks the run as a job.
+async fn run_steps(crm: &Crm, w: &workflow::Model, run: workflow_run::Model, from: usize) -> Result<()> {
+    let steps = w.steps.as_array().cloned().unwrap_or_default();
+    let mut log = run.steps.as_array().cloned().unwrap_or_default();
+    let p = Principal::system(w.tenant_id);
+    let mut status = "succeeded";
+    let mut error = None;
+    for (i, step) in steps.iter().enumerate().skip(from) {
+        let rec = match (run.entity.as_deref(), run.record_id) {
+            (Some(e), Some(id)) => record_json(crm, w.tenant_id, e, id).await?.unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        let t = step.get("type").and_then(Value::as_str).unwrap_or("");
+        if t == "delay" {
+            let minutes = step.get("minutes").and_then(Value::as_i64).unwrap_or(0);
+            let at = crm.now() + chrono::Duration::minutes(minutes);
+            log.push(json!({"step": i, "type": t, "status": "waiting", "until": crate::json::ts(&at), "at": crate::json::ts(&crm.now())}));
+            let j = NewJob::new(Some(w.tenant_id), "workflow.resume", json!({"run": run.id, "step": i + 1}), at).key(format!("resume:{}:{}", run.id, i + 1));
+            jobs::enqueue(&crm.db, crm.now(), j).await?;
+            save_run(crm, &run, "waiting", &log, None).await?;
+            return Ok(());
+        }
+        match run_step(crm, &p, step, &rec, run.entity.as_deref(), run.record_id).await {
+            Ok(detail) => log.push(json!({"step": i, "type": t, "status": "succeeded", "detail": detail, "at": crate::json::ts(&crm.now())})),
+            Err(e) => {
+                log.push(json!({"step": i, "type": t, "status": "failed", "error": e.to_string(), "at": crate::json::ts(&crm.now())}));
+                status = "failed";
+                error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    save_run(crm, &run, status, &log, error).await?;
+    events::emit(&crm.db, &p, crm.now(), &format!("workflow.run_{status}"), "workflow", Some(w.id), json!({"workflow": w.name, "runId": run.id, "recordId": run.record_id})).await?;
+    crm.outbox_nudge.notify_waiters();
+    Ok(())
+}
+
+async fn save_run(crm: &Crm, run: &workflow_run::Model, status: &str, log: &[Value], error: Option<String>) -> Result<()> {
+    let mut a = run.clone().into_active_model();
+    a.status = Set(status.to_string());
+    a.steps = Set(Value::Array(log.to_vec()));
+    a.error = Set(error);
+    a.updated_at = Set(crm.now());
+    if status != "waiting" && status != "running" {
+        a.finished_at = Set(Some(crm.now()));
+    }
+    a.update(&crm.db).await?;
+    Ok(())
+}
+
+/// Who a step's `assignee` names: a user id, `owner`/`assignee` (the record's
+/// `ownerId`/`assigneeId`), `manager_of:<field>` (that user's supervisor), or
+/// `pipeline_manager`. Falls back to the tenant's first manager, then admin.
+pub async fn resolve_assignee(crm: &Crm, tenant: Uuid, spec: &str, rec: &Value) -> Result<Option<Uuid>> {
+    let field_user = |f: &str| rec.get(f).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+    let direct = match spec {
+        "owner" => field_user("ownerId"),
+        "assignee" => field_user("assigneeId"),
+        s if s.starts_with("manager_of:") => {
+            let who = field_user(&s["manager_of:".len()..]).or_else(|| field_user("ownerId"));
+            match who {
+                Some(u) => user::Entity::find_by_id(u).filter(user::Column::TenantId.eq(tenant)).one(&crm.db).await?.and_then(|u| u.manager_id),
+                None => None,
+            }
+        }
+        s => Uuid::parse_str(s).ok(),
+    };
+    if direct.is_some() {
+        return Ok(direct);
+    }
+    for role in ["manager", "admin"] {
+        if let Some(u) = user::Entity::find().filter(user::Column::TenantId.eq(tenant)).filter(user::Column::Role.eq(role)).order_by_asc(user::Column::CreatedAt).one(&crm.db).await? {
+            return Ok(Some(u.id));
+        }
+    }
+    Ok(None)
+}
+
+async fn run_step(crm: &Crm, p: &Principal, step: &Value, rec: &Value, entity: Option<&str>, record_id: Option<Uuid>) -> Result<Value> {
+    let str_of = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or("");
+    match str_of("type") {
+        "createTask" => {
+            let assignee = resolve_assignee(crm, p.tenant_id, step.get("assignee").and_then(Value::as_str).unwrap_or("owner"), rec).await?;
+            let due = step.get("dueInMinutes").and_then(Value::as_i64).map(|m| crate::json::ts(&(crm.now() + chrono::Duration::minutes(m))));
+            let mut input = json!({"title": render(str_of("title"), rec), "assigneeId": assignee, "dueAt": due});
+            if let Some(d) = step.get("description").and_then(Value::as_str) {
+                input["description"] = render(d, rec).into();
+            }
+            if let (Some(e), Some(id)) = (entity, record_id) {
+                if crate::task::LINKABLE.contains(&e) {
+                    input["recordEntity"] = e.to_uppercase().into();
+                    input["recordId"] = id.to_string().into();
+                }
+            }
+            let t = record::create::<crate::task::Task>(crm, p, input).await?;
+            Ok(json!({"taskId": t.id, "assigneeId": t.assignee_id}))
+        }
+        "updateField" => {
+            let (Some(e), Some(id)) = (entity, record_id) else { return Err(CoreError::invalid("step", "NO_RECORD", "updateField needs a record")) };
+            let mut patch = Map::new();
+            patch.insert(str_of("field").to_string(), step.get("value").cloned().unwrap_or(Value::Null));
+            update_any(crm, p, e, id, Value::Object(patch)).await?;
+            Ok(json!({"field": str_of("field")}))
+        }
+        "addTag" => {
+            let (Some(e), Some(id)) = (entity, record_id) else { return Err(CoreError::invalid("step", "NO_RECORD", "addTag needs a record")) };
+            let mut tags: Vec<Value> = rec.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+            let tag = render(str_of("tag"), rec);
+            if !tags.iter().any(|t| t.as_str() == Some(&tag)) {
+                tags.push(tag.clone().into());
+            }
+            update_any(crm, p, e, id, json!({"tags": tags})).await?;
+            Ok(json!({"tag": tag}))
+        }
+        "notify" => {
+            let kind = str_of("kind");
+            let kind = if kind.contains('.') { kind.to_string() } else { format!("workflow.{kind}") };
+            let payload = json!({"message": render(str_of("message"), rec), "entity": entity, "recordId": record_id, "record": rec});
+            events::emit(&crm.db, p, crm.now(), &kind, entity.unwrap_or("workflow"), record_id, payload).await?;
+            crm.outbox_nudge.notify_waiters();
+            Ok(json!({"event": kind}))
+        }
+        "runAction" => {
+            let input = step.get("input").cloned().unwrap_or(json!({}));
+            let input = serde_json::from_str(&render(&input.to_string(), rec)).unwrap_or(input);
+            let out = crm.hooks().action(p.tenant_id, str_of("plugin"), str_of("action"), input).await.map_err(CoreError::PluginFailed)?;
+            Ok(out)
+        }
+        other => Err(CoreError::invalid("step.type", "INVALID_VALUE", format!("unknown step {other}"))),
+    }
+}
+
+async fn update_any(crm: &Crm, p: &Principal, entity: &str, id: Uuid, patch: Value) -> Result<()> {
+    match entity {
+        "contact" => record::update::<crate::contact::Contact>(crm, p, id, patch).await.map(|_| ()),
+        "company" => record::update::<crate::company::Company>(crm, p, id, patch).await.map(|_| ()),
+        "deal" => record::update::<crate::deal::Deal>(crm, p, id, patch).await.map(|_| ()),
+        "ticket" => record::update::<crate::ticket::Ticket>(crm, p, id, patch).await.map(|_| ()),
+        "task" => record::update::<crate::task::Task>(crm, p, id, patch).await.map(|_| ()),
+        "order" => record::update::<crate::order::Order>(crm, p, id, patch).await.map(|_| ()),
+        "activity" => record::update::<crate::activity::Activity>(crm, p, id, patch).await.map(|_| ()),
+        other => Err(CoreError::invalid("entity", "INVALID_VALUE", format!("cannot update {other}"))),
+    }
+}
+
+// ---------------------------------------------------------------- sales alert
+
+/// DOMAIN §5: alert a pipeline's manager when a stage's conversion over the
+/// last 30 days fell below its historical average. Returns alerts raised.
+pub async fn sales_conversion_check(crm: &Crm, tenant: Uuid) -> Result<usize> {
+    let p = Principal::system(tenant);
+    let t = crate::tenant::get_tenant(crm, tenant).await?;
+    let window = t.settings.pointer("/automation/conversionWindowDays").and_then(Value::as_i64).unwrap_or(30);
+    let min_deals = t.settings.pointer("/automation/conversionMinDeals").and_then(Value::as_i64).unwrap_or(3);
+    let since = crm.now() - chrono::Duration::days(window);
+    let mut raised = 0;
+    let pipelines = record::list::<crate::pipeline::Pipeline>(crm, &p, &crate::query::ListArgs { limit: 100, ..Default::default() }).await?.items;
+    for pl in pipelines {
+        let all = crate::analytics::funnel(crm, &p, pl.id, None).await?;
+        let recent = crate::analytics::funnel(crm, &p, pl.id, Some(since)).await?;
+        for (h, r) in all.iter().zip(recent.iter()) {
+            let (Some(hist), Some(now_rate)) = (h.conversion_rate, r.conversion_rate) else { continue };
+            let prev_reached = recent.iter().filter(|s| !s.stage.is_lost && s.stage.position < r.stage.position).map(|s| s.reached).last().unwrap_or(0);
+            if prev_reached < min_deals || now_rate >= hist {
+                continue;
+            }
+            let rec = json!({"pipeline": pl.name, "stage": r.stage.name, "recent": format!("{now_rate:.0}%"), "historical": format!("{hist:.0}%"), "ownerId": pl.manager_id});
+            let assignee = resolve_assignee(crm, tenant, "owner", &rec).await?;
+            let title = format!("Conversion into \"{}\" ({}) fell to {now_rate:.0}% over the last {window} days (historical {hist:.0}%)", r.stage.name, pl.name);
+            record::create::<crate::task::Task>(crm, &p, json!({"title": title, "assigneeId": assignee, "dueAt": crate::json::ts(&(crm.now() + chrono::Duration::days(1)))})).await?;
+            events::emit(&crm.db, &p, crm.now(), "pipeline.conversion_dropped", "pipeline", Some(pl.id), json!({"stageId": r.stage.id, "stage": r.stage.name, "recentRate": now_rate, "historicalRate": hist, "windowDays": window, "managerId": pl.manager_id})).await?;
+            raised += 1;
+        }
+    }
+    crm.outbox_nudge.notify_waiters();
+    Ok(raised)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conditions_compare_like_users_expect() {
+        let rec = json!({"priority": "P1", "firstRespondedAt": null, "amount": 6_000_000.0, "tags": ["vip"], "dueAt": "2026-01-01T10:00:00Z"});
+        assert!(condition_holds(&json!({"field": "priority", "op": "in", "value": ["P1", "P2"]}), &rec));
+        assert!(condition_holds(&json!({"field": "firstRespondedAt", "op": "isNull", "value": true}), &rec));
+        assert!(condition_holds(&json!({"field": "amount", "op": "gt", "value": 5_000_000}), &rec));
+        assert!(condition_holds(&json!({"field": "tags", "op": "contains", "value": "vip"}), &rec));
+        assert!(condition_holds(&json!({"field": "dueAt", "op": "lt", "value": "2026-01-02T00:00:00Z"}), &rec));
+        assert!(!condition_holds(&json!({"field": "priority", "op": "eq", "value": "P2"}), &rec));
+    }
+
+    #[test]
+    fn templates_render_record_fields() {
+        let rec = json!({"subject": "Down", "priority": "P1", "n": 3});
+        assert_eq!(render("{{priority}}: {{subject}} x{{n}} {{missing}}!", &rec), "P1: Down x3 !");
+    }
+
+    #[test]
+    fn kinds_match_exactly_or_by_prefix() {
+        assert!(kind_matches("ticket.", "ticket.created"));
+        assert!(kind_matches("ticket.created", "ticket.created"));
+        assert!(!kind_matches("ticket.created", "ticket.updated"));
+        assert!(parse_cron("0 6 * * *").is_ok());
+        assert!(parse_cron("0 6 * *").is_err());
+    }
+}
