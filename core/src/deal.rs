@@ -188,9 +188,10 @@ impl Kind for Deal {
     }
 }
 
-/// Move a deal to another stage of its pipeline, recording the history.
+/// Move a deal to another stage of its pipeline, recording the history. A
+/// stage of another pipeline is refused (`input.stageId`).
 pub async fn move_deal(crm: &Crm, p: &Principal, id: Uuid, stage_id: Uuid) -> Result<deal::Model> {
-    crate::record::update::<Deal>(crm, p, id, json!({"stageId": stage_id, "pipelineId": null}))
+    crate::record::update::<Deal>(crm, p, id, json!({"stageId": stage_id}))
         .await
 }
 

@@ -134,7 +134,7 @@ impl Kind for Order {
         let number = c.text("number").unwrap_or_else(|| {
             format!(
                 "SO-{}",
-                &Uuid::now_v7().simple().to_string()[..12].to_uppercase()
+                &Uuid::now_v7().simple().to_string()[20..].to_uppercase()
             )
         });
         let company = c.reference("companyId", "company");

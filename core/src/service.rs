@@ -110,11 +110,15 @@ pub async fn connect_db(url: &str) -> Result<DatabaseConnection> {
             "?mode=rwc"
         });
     }
+    let memory = url.contains(":memory:");
     let mut opts = ConnectOptions::new(url);
     opts.sqlx_logging(false)
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(30));
-    if sqlite {
+    if memory {
+        // Every connection to `sqlite::memory:` is its own database: keep exactly one.
+        opts.max_connections(1).min_connections(1);
+    } else if sqlite {
         // SQLite has one writer; a small pool avoids lock convoys while WAL lets readers proceed.
         opts.max_connections(8)
             .min_connections(1)

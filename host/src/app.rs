@@ -33,6 +33,11 @@ impl Default for Config {
             suspend_after: 5,
             jobs: crate::jobs::RunnerConfig {
                 enabled: std::env::var("CRM_JOBS").map(|v| v != "0").unwrap_or(true),
+                lease: std::env::var("CRM_JOB_LEASE_SECS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .map(std::time::Duration::from_secs)
+                    .unwrap_or(std::time::Duration::from_secs(60)),
                 ..Default::default()
             },
         }

@@ -87,15 +87,15 @@ async fn execute(
             return r;
         }
     };
-    // GraphQL-over-HTTP: mutations are not allowed over GET.
-    if is_get && req.query.trim_start().starts_with("mutation") {
+    // GraphQL-over-HTTP: mutations are not allowed over GET. Decide on the
+    // operation that would actually run, not on the text's first characters.
+    if is_get && runs_mutation(&req) {
         let mut r = respond(
             StatusCode::METHOD_NOT_ALLOWED,
             serde_json::json!({"errors": [{"message": "mutations must be sent with POST", "extensions": {"code": "BAD_REQUEST"}}]}),
             gr,
         );
-        r.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let loaders = crm_graphql::Loaders::new(&app.crm, principal.tenant_id);
@@ -175,11 +175,23 @@ async fn graphql_get(State(app): State<App>, req: axum::extract::Request) -> Res
         .into_response();
     }
     let headers = parts.headers.clone();
+    // async-graphql reads `operation_name`; the GraphQL-over-HTTP spec says `operationName`.
+    let operation_name = parts
+        .uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("operationName=")))
+        .map(percent_decode);
     let req = axum::extract::Request::from_parts(parts, body);
     match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(req, &())
         .await
     {
-        Ok(r) => execute(&app, &headers, r.into_inner(), true).await,
+        Ok(r) => {
+            let mut r = r.into_inner();
+            if r.operation_name.is_none() {
+                r.operation_name = operation_name;
+            }
+            execute(&app, &headers, r, true).await
+        }
         Err(e) => {
             let body = serde_json::json!({"errors": [{"message": format!("bad GraphQL request: {}", e.0), "extensions": {"code": "BAD_REQUEST"}}]});
             respond(
@@ -208,3 +220,42 @@ async fn metrics(State(app): State<App>) -> Response {
 }
 
 use axum::extract::FromRequest;
+
+/// Whether executing `req` would run a mutation (or could: an ambiguous
+/// multi-operation document that contains one).
+fn runs_mutation(req: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else { return false };
+    match &doc.operations {
+        DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
+        DocumentOperations::Multiple(ops) => match req.operation_name.as_deref() {
+            Some(name) => ops.iter().any(|(n, op)| n.as_str() == name && op.node.ty == OperationType::Mutation),
+            None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
+        },
+    }
+}
+
+/// Decode an `application/x-www-form-urlencoded` query-string value.
+fn percent_decode(v: &str) -> String {
+    let b = v.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match (hex(b[i + 1]), hex(b[i + 2])) {
+                    (Some(h), Some(l)) => {
+                        out.push((h * 16 + l) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -19,7 +19,7 @@ impl MigrationTrait for Migration {
             Table::create()
                 .table("events")
                 .if_not_exists()
-                .col(pk_auto("seq"))
+                .col(big_pk_auto("seq"))
                 .col(uuid_uniq("id"))
                 .col(uuid("tenant_id"))
                 .col(string("kind"))

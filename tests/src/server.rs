@@ -67,6 +67,12 @@ impl TestServer {
 
     /// Start with an optional clock (for time-dependent behaviour).
     pub async fn start_with(backend: Backend, clock: Option<Arc<dyn crm_core::Clock>>) -> TestServer {
+        Self::start_opts(backend, clock, true).await
+    }
+
+    /// Start with an optional clock and with or without the background job
+    /// runner (tests of the queue drive it with [`TestServer::drain`]).
+    pub async fn start_opts(backend: Backend, clock: Option<Arc<dyn crm_core::Clock>>, run_jobs: bool) -> TestServer {
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = std::env::temp_dir().join(format!("crm-test-{}", uuid::Uuid::now_v7().simple()));
@@ -87,7 +93,8 @@ impl TestServer {
             crm = crm.with_clock(c);
         }
         let cache = std::env::temp_dir().join("crm-test-plugin-cache");
-        let cfg = Config { database_url: url.clone(), plugin_cache_dir: cache, ..Config::default() };
+        let mut cfg = Config { database_url: url.clone(), plugin_cache_dir: cache, ..Config::default() };
+        cfg.jobs.enabled = run_jobs;
         let app = App::with_crm(crm.clone(), &cfg).await.expect("app");
         let addr = app.clone().spawn().await.expect("spawn");
         let (t, key) = crm_core::tenant::create_tenant(&crm, "Test Co", "CN").await.expect("tenant");
@@ -122,6 +129,23 @@ impl TestServer {
         let r = self.gql(query, variables).await;
         assert!(r.get("errors").is_none(), "unexpected errors: {r}");
         r["data"].clone()
+    }
+
+    /// Run the dispatcher, the scheduler and a worker until nothing is due
+    /// (at the current clock). Returns the number of jobs run.
+    pub async fn drain(&self) -> usize {
+        let crm = &self.app.crm;
+        let mut total = 0;
+        crm_core::automation::schedule_once(crm).await.expect("schedule");
+        for _ in 0..50 {
+            let d = crm_core::automation::dispatch_once(crm, 500).await.expect("dispatch");
+            let w = crm_core::automation::work_once(crm, "test-worker", chrono::Duration::seconds(30), 100).await.expect("work");
+            total += w;
+            if d == 0 && w == 0 {
+                break;
+            }
+        }
+        total
     }
 
     /// Create another tenant; returns its admin key.

@@ -85,15 +85,16 @@ both_backends!(mutation_over_get_with_operation_name_is_refused, |srv: TestServe
         .http
         .get(srv.url())
         .bearer_auth(&srv.admin_key)
-        .query(&[("query", doc), ("operationName", "M")])
+        // async-graphql 7.2's GET parser reads `operation_name` (not `operationName`).
+        .query(&[("query", doc), ("operationName", "M"), ("operation_name", "M")])
         .send()
         .await
         .unwrap();
     let status = resp.status();
-    let _ = resp.text().await;
+    let body = resp.text().await.unwrap_or_default();
     let n = srv.ok("{ contacts { totalCount } }", json!({})).await["contacts"]["totalCount"].as_i64().unwrap();
-    assert_eq!(n, 0, "a mutation ran over GET (status {status})");
-    assert_eq!(status, 405);
+    assert_eq!(n, 0, "a mutation ran over GET (status {status}): {body}");
+    assert_eq!(status, 405, "{body}");
     // A leading comment must not hide the mutation either.
     let resp = srv
         .http
@@ -121,8 +122,8 @@ both_backends!(query_limits, |srv: TestServer| async move {
 
     // Complexity: many aliased pages.
     let mut parts = vec![];
-    for i in 0..200 {
-        parts.push(format!("a{i}: contacts(first: 100) {{ edges {{ node {{ id firstName lastName email }} }} }}"));
+    for i in 0..500 {
+        parts.push(format!("a{i}: contacts(first: 1) {{ edges {{ node {{ id firstName lastName email }} }} }}"));
     }
     let r = srv.gql(&format!("{{ {} }}", parts.join(" ")), json!({})).await;
     assert!(r["errors"].is_array(), "too-complex query must fail: {r}");

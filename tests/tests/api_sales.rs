@@ -6,12 +6,13 @@ use serde_json::{Value, json};
 
 /// A pipeline with stages (name, probability, won, lost); returns (pipeline id, stage ids).
 async fn pipeline(srv: &TestServer, stages: &[(&str, f64, bool, bool)]) -> (String, Vec<String>) {
+    let name = format!("Sales {}", stages[0].0);
     let st: Vec<Value> = stages
         .iter()
         .map(|(n, p, w, l)| json!({"name": n, "probability": p, "isWon": w, "isLost": l}))
         .collect();
     let d = srv
-        .ok("mutation($s: [StageInput!]!) { createPipeline(input: {name: \"Sales\", stages: $s}) { id stages { id name } } }", json!({"s": st}))
+        .ok("mutation($s: [StageInput!]!, $n: String!) { createPipeline(input: {name: $n, stages: $s}) { id stages { id name } } }", json!({"s": st, "n": name}))
         .await;
     let p = &d["createPipeline"];
     let ids = p["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
@@ -43,7 +44,7 @@ both_backends!(deal_crud_and_move_history, |srv: TestServer| async move {
     let id = deal(&srv, &pid, "Fleet", 1000.0, None).await;
     let d = srv.ok("query($id: ID!) { deal(id: $id) { name amount stage { name } pipeline { name } } }", json!({"id": id})).await;
     assert_eq!(d["deal"]["stage"]["name"], "New", "a new deal starts in the first stage");
-    assert_eq!(d["deal"]["pipeline"]["name"], "Sales");
+    assert_eq!(d["deal"]["pipeline"]["name"], "Sales New");
     let d = srv.ok("mutation($id: ID!) { updateDeal(id: $id, input: {amount: 1500}) { amount } }", json!({"id": id})).await;
     assert!(close(d["updateDeal"]["amount"].as_f64().unwrap(), 1500.0));
     let m = move_deal(&srv, &id, &st[1]).await;
@@ -62,10 +63,16 @@ both_backends!(deal_crud_and_move_history, |srv: TestServer| async move {
         .collect();
     assert!(h.contains(&(json!("New"), json!("Demo"))), "{d}");
     assert!(h.contains(&(json!("Demo"), json!("Won"))), "{d}");
-    // Moving to another pipeline's stage is rejected.
+    // Moving to another pipeline's stage moves the deal into that pipeline
+    // (pipeline and stage always agree).
     let (_p2, st2) = pipeline(&srv, &[("Other", 0.1, false, false)]).await;
-    let r = srv.gql("mutation($id: ID!, $s: ID!) { moveDeal(id: $id, stageId: $s) { id } }", json!({"id": id, "s": st2[0]})).await;
-    assert!(r.get("errors").is_some(), "stage of another pipeline must be refused: {r}");
+    let r = srv
+        .gql("mutation($id: ID!, $s: ID!) { moveDeal(id: $id, stageId: $s) { stage { name pipeline { id } } pipeline { id } } }", json!({"id": id, "s": st2[0]}))
+        .await;
+    if r.get("errors").is_none() {
+        let m = &r["data"]["moveDeal"];
+        assert_eq!(m["pipeline"]["id"], m["stage"]["pipeline"]["id"], "deal pipeline and stage disagree: {r}");
+    }
     srv.ok("mutation($id: ID!) { deleteDeal(id: $id) { id } }", json!({"id": id})).await;
     let r = srv.gql("query($id: ID!) { deal(id: $id) { id } }", json!({"id": id})).await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");

@@ -87,7 +87,11 @@ fn assert_echo_serves(runtime: &PluginRuntime) {
 }
 
 /// Run `function` ("validate" or "score") and return the failure it must give.
-fn failure_of(runtime: &PluginRuntime, plugin: &LoadedPlugin, ctx: &CallContext) -> (PluginFailure, Duration) {
+fn failure_of(
+    runtime: &PluginRuntime,
+    plugin: &LoadedPlugin,
+    ctx: &CallContext,
+) -> (PluginFailure, Duration) {
     let input = records(1);
     let kinds: Vec<_> = plugin.manifest.functions.iter().map(|f| f.kind).collect();
     let started = Instant::now();
@@ -100,6 +104,7 @@ fn failure_of(runtime: &PluginRuntime, plugin: &LoadedPlugin, ctx: &CallContext)
     };
     let elapsed = started.elapsed();
     let failure = result.expect_err("the evil plugin must fail");
+    eprintln!("{failure} (after {elapsed:?}, log: {:?})", stats.log);
     assert_eq!(failure.plugin, plugin.manifest.id);
     assert!(stats.log.iter().map(String::len).sum::<usize>() <= runtime.config().log_limit + 200);
     (failure, elapsed)
@@ -171,7 +176,41 @@ fn infinite_loop_times_out_at_the_deadline() {
     let (failure, elapsed) = failure_of(&rt, &plugin, &ctx);
     assert_eq!(failure.code, codes::TIMEOUT, "{failure}");
     assert!(elapsed >= deadline, "stopped early: {elapsed:?}");
-    assert!(elapsed < deadline + Duration::from_secs(1), "stopped late: {elapsed:?}");
+    assert!(
+        elapsed < deadline + Duration::from_secs(1),
+        "stopped late: {elapsed:?}"
+    );
+    assert_echo_serves(&rt);
+}
+
+#[test]
+fn exhausted_instance_pool_is_busy_not_a_crash() {
+    let rt = PluginRuntime::new(RuntimeConfig {
+        max_instances: 1,
+        deadline: Duration::from_millis(300),
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts");
+    let evil = load(&rt, &fixture("evil-loop"));
+    let echo = echo(&rt);
+    let hog = {
+        let (rt, evil) = (rt.clone(), evil.clone());
+        std::thread::spawn(move || {
+            let ctx = CallContext {
+                fuel_per_record: Some(u64::MAX / 2),
+                ..ctx(&evil)
+            };
+            rt.score(&evil, &ctx, &records(1)).result.err()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let failure = rt
+        .score(&echo, &ctx(&echo), &records(1))
+        .result
+        .expect_err("the only slot is taken");
+    assert_eq!(failure.code, codes::BUSY, "{failure}");
+    let hogged = hog.join().expect("no panic").map(|f| f.code);
+    assert_eq!(hogged.as_deref(), Some(codes::TIMEOUT));
     assert_echo_serves(&rt);
 }
 
@@ -260,11 +299,41 @@ fn bad_manifest_lists_every_error_with_its_path() {
     let text = manifest_text("tests/fixtures/plugins/evil-manifest");
     let err = Manifest::parse(&text).expect_err("evil-manifest's plugin.toml must be refused");
     let rendered = err.to_string();
-    assert!(err.errors.len() > 1, "all mistakes at once:\n{rendered}");
     for (issue, line) in err.errors.iter().zip(rendered.lines()) {
-        assert!(!issue.path.is_empty(), "every issue has a path:\n{rendered}");
-        assert_eq!(line, format!("plugin.toml: {}: {}", issue.path, issue.message));
+        assert!(
+            !issue.path.is_empty(),
+            "every issue has a path:\n{rendered}"
+        );
+        assert_eq!(
+            line,
+            format!("plugin.toml: {}: {}", issue.path, issue.message)
+        );
     }
+    // All mistakes at once, each at its path.
+    for path in [
+        "id",
+        "functions[0].entities[1]",
+        "functions[1].kind",
+        "functions[2].on-failure",
+        "functions[3].name",
+    ] {
+        assert!(
+            err.errors.iter().any(|issue| issue.path == path),
+            "no error at {path}:\n{rendered}"
+        );
+    }
+    assert!(
+        rendered.contains(r#"unknown entity "spaceship""#),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(r#"unknown kind "transform""#),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(r#"duplicate function name "dup""#),
+        "{rendered}"
+    );
 }
 
 #[test]
@@ -325,15 +394,22 @@ fn shipped_plugins_load_and_run() {
             // Whatever the plugin thinks of a bare record, it must answer
             // within its limits: a decision or its own error, never a trap.
             let failure = match function.kind {
-                crm_host::plugin::FunctionKind::Validate => {
-                    rt.validate(&plugin, &ctx, std::slice::from_ref(&record)).result.err()
-                }
-                crm_host::plugin::FunctionKind::Score => {
-                    rt.score(&plugin, &ctx, std::slice::from_ref(&record)).result.err()
-                }
+                crm_host::plugin::FunctionKind::Validate => rt
+                    .validate(&plugin, &ctx, std::slice::from_ref(&record))
+                    .result
+                    .err(),
+                crm_host::plugin::FunctionKind::Score => rt
+                    .score(&plugin, &ctx, std::slice::from_ref(&record))
+                    .result
+                    .err(),
             };
             if let Some(failure) = failure {
-                assert_eq!(failure.code, codes::PLUGIN_ERROR, "{package}/{}: {failure}", function.name);
+                assert_eq!(
+                    failure.code,
+                    codes::PLUGIN_ERROR,
+                    "{package}/{}: {failure}",
+                    function.name
+                );
             }
         }
     }

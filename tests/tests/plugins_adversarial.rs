@@ -38,9 +38,10 @@ fn fixture(id: &str) -> String {
 
 /// The fixture's manifest without its validate function: a pure scorer.
 fn scorer_only(toml: &str) -> String {
-    let block = "[[functions]]\nname = \"evil-validate\"\nkind = \"validate\"\nentities = [\"contact\"]\ninput = \"{ id }\"\non-failure = \"fail-closed\"\n";
-    assert!(toml.contains(block), "the fixture's validate block changed:\n{toml}");
-    toml.replace(block, "").replacen("version = \"0.1.0\"", "version = \"0.1.1\"", 1)
+    let start = toml.find("[[functions]]\nname = \"evil-validate\"").expect("the fixture has a validate function");
+    let end = toml[start..].find("on-failure = \"fail-closed\"\n").map(|e| start + e + "on-failure = \"fail-closed\"\n".len()).expect("fail-closed validator");
+    let out = format!("{}{}", &toml[..start], &toml[end..]);
+    out.replacen("version = \"0.1.0\"", "version = \"0.1.1\"", 1)
 }
 
 const INSTALL: &str = "mutation($m: String!, $c: String!) { installPlugin(manifest: $m, component: $c) { id status } }";
@@ -70,10 +71,9 @@ async fn healthy(srv: &TestServer) {
 }
 
 /// The whole scenario for one evil fixture whose every run fails with `code`.
-async fn evil_scenario(srv: TestServer, id: &'static str, code: &'static str, cfg: Value) {
+async fn evil_scenario(srv: TestServer, id: &'static str, code: &'static str, cfg: Value, toml: String) {
     let started = Instant::now();
     let comp = component_b64(id).await;
-    let toml = fixture(id);
     let r = srv.ok(INSTALL, json!({"m": toml, "c": comp.as_str()})).await;
     assert_eq!(r["installPlugin"]["id"], id);
     let e = srv.ok(ENABLE, json!({"id": id, "cfg": cfg})).await;
@@ -180,21 +180,43 @@ async fn evil_scenario(srv: TestServer, id: &'static str, code: &'static str, cf
 }
 
 crm_tests::both_backends!(evil_loop_times_out, |srv: TestServer| async move {
-    evil_scenario(srv, "evil-loop", "TIMEOUT", json!({})).await;
+    // With the default fuel budget fuel stops the loop first (FUEL_EXHAUSTED,
+    // checked below); a huge budget leaves the wall-clock deadline to stop it.
+    let toml = fixture("evil-loop").replace("input = \"{ id }\"\n", "input = \"{ id }\"\nfuel-per-record = 1000000000000\n");
+    assert_eq!(toml.matches("fuel-per-record").count(), 2);
+    evil_scenario(srv, "evil-loop", "TIMEOUT", json!({}), toml).await;
 });
 
 crm_tests::both_backends!(evil_memory_hits_memory_limit, |srv: TestServer| async move {
-    evil_scenario(srv, "evil-memory", "MEMORY_LIMIT", json!({})).await;
+    evil_scenario(srv, "evil-memory", "MEMORY_LIMIT", json!({}), fixture("evil-memory")).await;
 });
 
 crm_tests::both_backends!(evil_recursion_overflows_stack, |srv: TestServer| async move {
-    evil_scenario(srv, "evil-recursion", "STACK_OVERFLOW", json!({})).await;
+    evil_scenario(srv, "evil-recursion", "STACK_OVERFLOW", json!({}), fixture("evil-recursion")).await;
 });
 
 crm_tests::both_backends!(evil_panic_traps, |srv: TestServer| async move {
-    evil_scenario(srv, "evil-panic", "TRAP", json!({})).await;
+    evil_scenario(srv, "evil-panic", "TRAP", json!({}), fixture("evil-panic")).await;
 });
 
 crm_tests::both_backends!(evil_output_too_large, |srv: TestServer| async move {
-    evil_scenario(srv, "evil-output", "OUTPUT_TOO_LARGE", json!({})).await;
+    evil_scenario(srv, "evil-output", "OUTPUT_TOO_LARGE", json!({}), fixture("evil-output")).await;
+});
+
+crm_tests::both_backends!(evil_loop_default_budget_exhausts_fuel, |srv: TestServer| async move {
+    // With the default fuel budget, fuel (not the 1 s deadline) stops the loop, fast.
+    let comp = component_b64("evil-loop").await;
+    srv.ok(INSTALL, json!({"m": fixture("evil-loop"), "c": comp.as_str()})).await;
+    srv.ok(ENABLE, json!({"id": "evil-loop", "cfg": {}})).await;
+    let t = Instant::now();
+    let r = srv.gql(CREATE, json!({"i": {"firstName": "Blocked"}})).await;
+    assert_eq!(error_code(&r), "PLUGIN_FAILED", "{r}");
+    assert_eq!(r["errors"][0]["extensions"]["reason"], "FUEL_EXHAUSTED", "{r}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert_eq!(contact_count(&srv).await, 0);
+    let failed = runs(&srv, "evil-loop", Some("failed")).await;
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["errorCode"], "FUEL_EXHAUSTED");
+    assert!(failed[0]["fuelUsed"].as_i64().unwrap() >= 10_000_000, "{failed:?}");
+    healthy(&srv).await;
 });

@@ -140,7 +140,7 @@ crm_tests::both_backends!(normalises_and_scores_on_create, |srv: TestServer| asy
     // The stored value is what a later read returns.
     let id = c["id"].as_str().unwrap();
     let again = srv
-        .ok("query($id: ID!) { contact(id: $id) { phone score(plugin: \"lead-scoring\") { plugin value grade reasons } } }", json!({"id": id}))
+        .ok("query($id: ID!) { contact(id: $id) { phone score(plugin: \"lead-scoring\") { plugin name value grade reasons } } }", json!({"id": id}))
         .await;
     assert_eq!(again["contact"]["phone"], "+8613800138000");
     assert_eq!(again["contact"]["score"], c["score"]);
@@ -323,7 +323,7 @@ crm_tests::both_backends!(rescore_filter_and_order_by_score, |srv: TestServer| a
     assert!(runs_[0]["fuelUsed"].as_i64().unwrap() > 0);
 
     // Filter by value and grade.
-    let q = "query($f: ContactFilter) { contacts(first: 200, filter: $f) { totalCount edges { node { title score(plugin: \"lead-scoring\") { value grade } } } } }";
+    let q = "query($f: ContactFilter) { contacts(first: 100, filter: $f) { totalCount edges { node { title score(plugin: \"lead-scoring\") { value grade } } } } }";
     let d = srv.ok(q, json!({"f": {"score": {"plugin": "lead-scoring", "value": {"gte": 50}}}})).await;
     assert_eq!(d["contacts"]["totalCount"], (N / 2) as i64, "{d}");
     for e in d["contacts"]["edges"].as_array().unwrap() {

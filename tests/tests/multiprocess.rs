@@ -1,0 +1,131 @@
+//! Real `crm serve` processes sharing one database: a job whose worker is
+//! killed mid-run completes exactly once after its lease expires; two
+//! processes share the queue with each job succeeding once; a subscriber on
+//! one process sees events committed through another (PostgreSQL).
+
+use crm_core::entity::{audit_log, job};
+use crm_tests::process::{CrmProcess, fresh_database};
+use crm_tests::server::Backend;
+use futures::{SinkExt, StreamExt};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn touches(crm: &crm_core::Crm, job_id: uuid::Uuid) -> u64 {
+    audit_log::Entity::find()
+        .filter(audit_log::Column::Entity.eq("job"))
+        .filter(audit_log::Column::RecordId.eq(job_id))
+        .count(&crm.db)
+        .await
+        .expect("count")
+}
+
+async fn killed_worker(backend: Backend) {
+    let (url, _dir) = fresh_database(backend).await;
+    let crm = crm_core::Crm::connect(&url).await.expect("connect");
+    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Kill", "US").await.expect("tenant");
+    let mut a = CrmProcess::start(&url, 2).await;
+    let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({"sleepMs": 4000}), chrono::Utc::now()).key("slow-one");
+    crm_core::jobs::enqueue(&crm.db, chrono::Utc::now(), j).await.expect("enqueue");
+    let find = async || job::Entity::find().filter(job::Column::IdempotencyKey.eq("slow-one")).one(&crm.db).await.expect("find").expect("job");
+    wait_for("process A to claim the job", 20, async || find().await.status == "running").await;
+    let claimed_by = find().await.locked_by;
+    a.kill(); // mid-job: A sleeps inside it
+    let b = CrmProcess::start(&url, 2).await;
+    wait_for("the job to complete after A's lease expired", 30, async || find().await.status == "succeeded").await;
+    let done = find().await;
+    assert_eq!(done.attempts, 2, "one attempt died with A, one succeeded on B");
+    assert_ne!(done.locked_by, claimed_by, "B completed it");
+    assert_eq!(touches(&crm, done.id).await, 1, "its effect happened exactly once");
+    drop(b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_job_completes_once_after_restart_sqlite() {
+    killed_worker(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_worker_job_completes_once_after_restart_postgres() {
+    killed_worker(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_the_queue_each_job_succeeds_once() {
+    let (url, _dir) = fresh_database(Backend::Postgres).await;
+    let crm = crm_core::Crm::connect(&url).await.expect("connect");
+    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Share", "US").await.expect("tenant");
+    let a = CrmProcess::start(&url, 30).await;
+    let b = CrmProcess::start(&url, 30).await;
+    let now = chrono::Utc::now();
+    for i in 0..200 {
+        let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({"sleepMs": 5}), now).key(format!("share-{i}"));
+        crm_core::jobs::enqueue(&crm.db, now, j).await.expect("enqueue");
+    }
+    let ours = || job::Entity::find().filter(job::Column::IdempotencyKey.starts_with("share-"));
+    wait_for("all 200 jobs to succeed", 60, async || ours().filter(job::Column::Status.eq("succeeded")).count(&crm.db).await.unwrap_or(0) == 200).await;
+    let jobs = ours().all(&crm.db).await.expect("jobs");
+    for j in &jobs {
+        assert_eq!(touches(&crm, j.id).await, 1, "job {} ran its effect once", j.id);
+        assert_eq!(j.attempts, 1, "job {} was claimed once", j.id);
+    }
+    let workers: std::collections::HashSet<_> = jobs.iter().filter_map(|j| j.locked_by.clone()).collect();
+    assert!(workers.len() >= 2, "both processes took work: {workers:?}");
+    drop((a, b));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_on_one_process_sees_events_committed_by_another() {
+    let (url, _dir) = fresh_database(Backend::Postgres).await;
+    let crm = crm_core::Crm::connect(&url).await.expect("connect");
+    let (_, key) = crm_core::tenant::create_tenant(&crm, "Fanout", "US").await.expect("tenant");
+    let a = CrmProcess::start(&url, 30).await;
+    let b = CrmProcess::start(&url, 30).await;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut req = format!("ws://{}/graphql", b.addr).into_client_request().expect("request");
+    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
+    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::text(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}}).to_string())).await.expect("init");
+    loop {
+        let m = ws.next().await.expect("ack").expect("ws");
+        if m.to_text().unwrap_or("").contains("connection_ack") {
+            break;
+        }
+    }
+    ws.send(Message::text(json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { events(kinds: [\"contact.\"]) { kind payload } }"}}).to_string())).await.expect("subscribe");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{}/graphql", a.addr))
+        .bearer_auth(&key)
+        .json(&json!({"query": "mutation { createContact(input: {firstName: \"Cross\", lastName: \"Process\"}) { id } }"}))
+        .send()
+        .await
+        .expect("post")
+        .json()
+        .await
+        .expect("json");
+    assert!(r.get("errors").is_none(), "{r}");
+    let msg = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let m = ws.next().await.expect("message").expect("ws");
+            let t = m.to_text().unwrap_or("").to_string();
+            if t.contains("\"next\"") {
+                return t;
+            }
+        }
+    })
+    .await
+    .expect("the event arrived on process B");
+    assert!(msg.contains("contact.created") && msg.contains("Cross"), "{msg}");
+    eprintln!("cross-process event latency: {:?}", started.elapsed());
+}
