@@ -176,6 +176,9 @@ fn days(n: i64) -> chrono::Duration {
     chrono::Duration::days(n)
 }
 
+/// (name, manager, fleet?, open stage names, their probabilities); Won and Lost follow.
+type PipelineSpec = (&'static str, Uuid, bool, [&'static str; 4], [f64; 4]);
+
 #[derive(Clone)]
 struct Co {
     id: Uuid,
@@ -228,7 +231,7 @@ impl Seeder<'_> {
 
     fn tick(&self, what: &str, done: usize, total: usize) {
         let step = (total / 5).max(1);
-        if self.progress && (done % step == 0 || done == total) && done > 0 {
+        if self.progress && (done.is_multiple_of(step) || done == total) && done > 0 {
             eprintln!("seeding {what} {done}/{total}");
         }
     }
@@ -577,7 +580,7 @@ impl Seeder<'_> {
             return Ok(());
         }
         self.clock.set(self.real_now - days(400));
-        let specs: [(&str, Uuid, bool, [&str; 4], [f64; 4]); 2] = [
+        let specs: [PipelineSpec; 2] = [
             (
                 "New business",
                 self.manager,
@@ -697,8 +700,9 @@ impl Seeder<'_> {
         let created = self.real_now - days(span + self.rng.range(0, (180 - span).max(1)));
         self.clock.set(created);
         let close = (self.real_now + days(self.rng.range(-20, 120))).date_naive();
+        // The first stage implies the pipeline.
         let mut input = json!({
-            "name": name, // The stage implies the pipeline.
+            "name": name,
             "stageId": stages.first().copied().unwrap_or_default(),
             "amount": amount, "currency": currency, "ownerId": owner, "companyId": co.id,
             "expectedCloseDate": close.to_string(),
@@ -1407,6 +1411,15 @@ mod tests {
         assert_eq!(count("ticket").await, 12);
         assert_eq!(count("task").await, 10);
         assert!(count("activity").await >= 40);
+
+        // Exactly five contacts repeat an earlier contact's e-mail.
+        let contact_ids = record::all_ids(&crm, tenant, "contact").await.expect("ids");
+        let people = record::get_many::<Contact>(&crm, tenant, &contact_ids)
+            .await
+            .expect("contacts");
+        let with_email: Vec<&str> = people.iter().filter_map(|c| c.email.as_deref()).collect();
+        let distinct: HashSet<&str> = with_email.iter().copied().collect();
+        assert_eq!(with_email.len() - distinct.len(), 5);
 
         let sys = Principal::system(tenant);
         let users = crm_core::tenant::users(&crm, &sys).await.expect("users");

@@ -157,7 +157,7 @@ pub async fn import(
         .clone();
     let columns = map_headers(kind, &headers)?;
     let mut companies = match kind {
-        ImportKind::Contacts if columns.iter().any(|c| *c == Field::Company) => {
+        ImportKind::Contacts if columns.contains(&Field::Company) => {
             company_names(crm, principal.tenant_id).await?
         }
         _ => HashMap::new(),
@@ -181,7 +181,7 @@ pub async fn import(
     let mut done = false;
     while !done {
         // 1. Read and parse one batch; nothing is written yet.
-        let mut batch: Vec<(usize, Result<Map<String, Value>, String>)> = vec![];
+        let mut batch: Vec<(usize, ParsedRow)> = vec![];
         while batch.len() < batch_size {
             match rdr.read_record(&mut record) {
                 Ok(true) => {
@@ -271,6 +271,9 @@ fn resume_point(checkpoint: &Path, resume: usize) -> String {
         .and_then(|v| v.get("nextLine").and_then(Value::as_u64))
         .map_or_else(|| resume.max(2).to_string(), |l| l.to_string())
 }
+
+/// A row converted to GraphQL-shaped input, or why it could not be.
+type ParsedRow = Result<Map<String, Value>, String>;
 
 /// Create one parsed row. `Ok(Err(reason))` is a rejected row; `Err` stops the import.
 async fn create_row(
