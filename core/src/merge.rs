@@ -13,7 +13,7 @@ use crate::{Crm, events, tag};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, Set,
-    TransactionTrait,
+
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -104,7 +104,7 @@ pub async fn merge_contacts(
     p.require(Action::Delete, "contact")?;
     let ids = check_ids(survivor, merged)?;
     let now = crm.now();
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let mut s = record::find::<crate::contact::Contact, _>(&txn, p.tenant_id, survivor)
         .await?
         .ok_or_else(|| CoreError::not_found("contact", survivor))?;
@@ -175,7 +175,7 @@ pub async fn merge_companies(
     p.require(Action::Delete, "company")?;
     let ids = check_ids(survivor, merged)?;
     let now = crm.now();
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let mut s = record::find::<crate::company::Company, _>(&txn, p.tenant_id, survivor)
         .await?
         .ok_or_else(|| CoreError::not_found("company", survivor))?;

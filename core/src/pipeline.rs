@@ -9,7 +9,7 @@ use crate::query::FieldType;
 use crate::record::{Check, Kind};
 use crate::{Crm, columns, events};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -224,7 +224,7 @@ pub async fn add_stage(
         .unwrap_or(existing.len() as i32)
         .clamp(0, existing.len() as i32);
     let now = crm.now();
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     for e in existing.iter().filter(|e| e.position >= pos) {
         let mut a: stage::ActiveModel = e.clone().into();
         a.position = Set(e.position + 1);
@@ -255,7 +255,7 @@ pub async fn update_stage(
     p.require(Action::Update, "pipeline")?;
     validate_stage(&s)?;
     let st = stage(crm, p.tenant_id, id).await?;
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let mut a: stage::ActiveModel = st.into();
     a.name = Set(s.name.clone());
     a.probability = Set(s.probability);

@@ -11,7 +11,7 @@ use crate::record::Kind;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -80,7 +80,7 @@ pub async fn plugin(crm: &Crm, id: &str) -> Result<plugin::Model> {
 
 /// Remove a plugin everywhere (its enablements cascade; scores stay until records change).
 pub async fn delete_plugin(crm: &Crm, id: &str) -> Result<()> {
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     tenant_plugin::Entity::delete_many()
         .filter(tenant_plugin::Column::PluginId.eq(id))
         .exec(&txn)
@@ -122,7 +122,7 @@ pub async fn enable(
         consecutive_failures: Set(0),
         updated_at: Set(now),
     };
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let saved = if existing.is_some() {
         m.update(&txn).await?
     } else {
@@ -150,7 +150,7 @@ pub async fn disable(crm: &Crm, p: &Principal, plugin_id: &str) -> Result<tenant
     let mut a = tp.into_active_model();
     a.enabled = Set(false);
     a.updated_at = Set(crm.now());
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let saved = a.update(&txn).await?;
     crate::events::record(
         &txn,
@@ -358,7 +358,7 @@ pub async fn store_scores(
         return Ok(());
     }
     let now = crm.now();
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
     for chunk in ids.chunks(500) {
         score::Entity::delete_many()
@@ -531,5 +531,80 @@ pub async fn plugin_infos(crm: &Crm) -> Result<Vec<(String, String, String, Valu
         .order_by_asc(plugin::Column::Id)
         .into_tuple()
         .all(&crm.db)
+        .await?)
+}
+
+// ------------------------------------------------------- plugin key-value
+
+/// The value stored under `key` by `plugin_id` in `tenant`.
+pub async fn kv_get(crm: &Crm, tenant: Uuid, plugin_id: &str, key: &str) -> Result<Option<String>> {
+    use crate::entity::plugin_kv;
+    Ok(
+        plugin_kv::Entity::find_by_id((tenant, plugin_id.to_string(), key.to_string()))
+            .one(&crm.db)
+            .await?
+            .map(|m| m.value),
+    )
+}
+
+/// Store `value` under `key` for `plugin_id` in `tenant` (insert or replace).
+pub async fn kv_set(
+    crm: &Crm,
+    tenant: Uuid,
+    plugin_id: &str,
+    key: &str,
+    value: &str,
+) -> Result<()> {
+    use crate::entity::plugin_kv;
+    use sea_orm::sea_query::OnConflict;
+    let row = plugin_kv::ActiveModel {
+        tenant_id: Set(tenant),
+        plugin_id: Set(plugin_id.to_string()),
+        key: Set(key.to_string()),
+        value: Set(value.to_string()),
+        updated_at: Set(crm.now()),
+    };
+    plugin_kv::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                plugin_kv::Column::TenantId,
+                plugin_kv::Column::PluginId,
+                plugin_kv::Column::Key,
+            ])
+            .update_columns([plugin_kv::Column::Value, plugin_kv::Column::UpdatedAt])
+            .to_owned(),
+        )
+        .exec_without_returning(&crm.db)
+        .await?;
+    Ok(())
+}
+
+/// Remove `key` of `plugin_id` in `tenant`; returns whether it existed.
+pub async fn kv_delete(crm: &Crm, tenant: Uuid, plugin_id: &str, key: &str) -> Result<bool> {
+    use crate::entity::plugin_kv;
+    let res = plugin_kv::Entity::delete_by_id((tenant, plugin_id.to_string(), key.to_string()))
+        .exec(&crm.db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
+
+/// Remove every key of `plugin_id` in every tenant (after an uninstall).
+pub async fn kv_delete_plugin(crm: &Crm, plugin_id: &str) -> Result<u64> {
+    use crate::entity::plugin_kv;
+    let res = plugin_kv::Entity::delete_many()
+        .filter(plugin_kv::Column::PluginId.eq(plugin_id))
+        .exec(&crm.db)
+        .await?;
+    Ok(res.rows_affected)
+}
+
+/// How many keys `plugin_id` stores in `tenant`.
+pub async fn kv_count(crm: &Crm, tenant: Uuid, plugin_id: &str) -> Result<u64> {
+    use crate::entity::plugin_kv;
+    use sea_orm::PaginatorTrait;
+    Ok(plugin_kv::Entity::find()
+        .filter(plugin_kv::Column::TenantId.eq(tenant))
+        .filter(plugin_kv::Column::PluginId.eq(plugin_id))
+        .count(&crm.db)
         .await?)
 }

@@ -19,7 +19,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     IntoActiveModel, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    TransactionTrait,
+
 };
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -374,6 +374,8 @@ where
 {
     p.require(Action::Create, K::NAME)?;
     let mut cand = into_object(input)?;
+    // Plugins have no clock: the candidate carries the write's time.
+    cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));
     run_validate_hooks(crm, p, K::NAME, &mut cand).await?;
     let mut check = Check::new(&cand);
     let mut active = K::build(crm, p, &mut check, None).await;
@@ -389,7 +391,7 @@ where
     active.set(col::<K>("tenant_id")?, p.tenant_id.into());
     active.set(col::<K>("created_at")?, now.into());
     active.set(col::<K>("updated_at")?, now.into());
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let model = active
         .insert(&txn)
         .await
@@ -441,6 +443,7 @@ where
         }
         cand.insert(k, v);
     }
+    cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));
     run_validate_hooks(crm, p, K::NAME, &mut cand).await?;
     let mut check = Check::new(&cand);
     let mut active = K::build(crm, p, &mut check, Some(&existing)).await;
@@ -458,7 +461,7 @@ where
         active.set(col::<K>("created_at")?, c.into());
     }
     active.set(col::<K>("updated_at")?, now.into());
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let model = active
         .update(&txn)
         .await
@@ -501,7 +504,7 @@ where
     ActiveOf<K>: ActiveModelBehavior + Send,
 {
     p.require(Action::Delete, K::NAME)?;
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let existing = find::<K, _>(&txn, p.tenant_id, id)
         .await?
         .ok_or_else(|| CoreError::not_found(K::NAME, id))?;

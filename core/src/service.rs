@@ -94,6 +94,18 @@ impl Crm {
         self.clock.now()
     }
 
+    /// Begin a command's transaction. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): a deferred transaction that reads before it
+    /// writes fails with SQLITE_BUSY when another writer commits in between,
+    /// while an immediate one simply waits its turn (busy_timeout).
+    pub async fn write_txn(&self) -> Result<sea_orm::DatabaseTransaction> {
+        use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+        Ok(self
+            .db
+            .begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() })
+            .await?)
+    }
+
     pub fn backend(&self) -> DbBackend {
         self.db.get_database_backend()
     }

@@ -8,7 +8,7 @@ use crate::entity::{api_key, tenant, user};
 use crate::error::{CoreError, FieldError, Result};
 use rand::Rng;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -36,7 +36,7 @@ pub async fn create_tenant(
         ));
     }
     let now = crm.now();
-    let txn = crm.db.begin().await?;
+    let txn = crm.write_txn().await?;
     let t = tenant::ActiveModel {
         id: Set(Uuid::now_v7()),
         name: Set(name.to_string()),

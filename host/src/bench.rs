@@ -357,8 +357,139 @@ pub async fn run(what: &str, plugins_dir: &Path) -> anyhow::Result<()> {
     match what {
         "api" => api().await,
         "plugins" => plugins(plugins_dir).await,
-        other => {
-            anyhow::bail!("unknown benchmark {other:?}: use `crm bench` or `crm bench plugins`")
-        }
+        "jobs" => jobs().await,
+        other => anyhow::bail!("unknown benchmark {other:?}: use `crm bench`, `crm bench plugins` or `crm bench jobs`"),
     }
+}
+
+/// A child `crm serve` process (this binary), killed on drop.
+struct Child(std::process::Child, std::net::SocketAddr);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn serve_child(url: &str, dir: &Path) -> anyhow::Result<Child> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
+    let child = std::process::Command::new(std::env::current_exe()?)
+        .current_dir(dir)
+        .args(["serve", "--listen", &addr.to_string()])
+        .env("CRM_DATABASE_URL", url)
+        .env("CRM_PLUGIN_CACHE", dir.join("cache"))
+        .env("CRM_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let c = Child(child, addr);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http.get(format!("http://{addr}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        anyhow::ensure!(Instant::now() < deadline, "crm serve did not start on {addr}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(c)
+}
+
+/// Event -> handler latency and job throughput with 1 and 2 processes on
+/// PostgreSQL (`CRM_BENCH_POSTGRES`, default the local server; a fresh database per run).
+async fn jobs() -> anyhow::Result<()> {
+    use crm_core::entity::{event, job, workflow_run};
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let admin = std::env::var("CRM_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("crm_bench_{}", uuid::Uuid::now_v7().simple());
+    sea_orm::Database::connect(&admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("PostgreSQL at {admin} is unreachable ({e}); set CRM_BENCH_POSTGRES"))?
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await?;
+    let url = format!("{}/{name}", admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin));
+    let crm = crm_core::Crm::connect(&url).await?;
+    let (tenant, key) = crm_core::tenant::create_tenant(&crm, "Bench", "US").await?;
+    let p = Principal::system(tenant.id);
+    let dir = std::env::temp_dir().join(format!("crm-bench-jobs-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let _cleanup = TempDir(dir.clone());
+    let flow = crm_core::workflow::Definition {
+        name: "bench: react to new contacts".into(),
+        enabled: true,
+        trigger: json!({"type": "event", "events": ["contact.created"]}),
+        conditions: json!([]),
+        steps: json!([{"type": "notify", "kind": "bench_seen"}]),
+    };
+    crm_core::workflow::create(&crm, &p, flow).await?;
+    println!("bench jobs (PostgreSQL, {} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    for processes in [1usize, 2] {
+        let mut children = vec![];
+        for _ in 0..processes {
+            children.push(serve_child(&url, &dir).await?);
+        }
+        // Throughput: 2,000 small jobs, each writing one audit row.
+        let n = 2000u64;
+        let now = chrono::Utc::now();
+        let tag = format!("b{processes}-");
+        let t = Instant::now();
+        for i in 0..n {
+            let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({}), now).key(format!("{tag}{i}"));
+            crm_core::jobs::enqueue(&crm.db, now, j).await?;
+        }
+        let enqueued = t.elapsed();
+        loop {
+            let done = job::Entity::find()
+                .filter(job::Column::IdempotencyKey.starts_with(tag.as_str()))
+                .filter(job::Column::Status.eq("succeeded"))
+                .count(&crm.db)
+                .await?;
+            if done >= n {
+                break;
+            }
+            anyhow::ensure!(t.elapsed() < Duration::from_secs(300), "jobs did not finish in 5 minutes ({done}/{n})");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let jps = n as f64 / t.elapsed().as_secs_f64();
+        // Latency: contact.created committed -> event workflow started, over 200 events.
+        let http = reqwest::Client::new();
+        let endpoint = format!("http://{}/graphql", children[0].1);
+        let mut ids = vec![];
+        for i in 0..200 {
+            let body = json!({"query": "mutation($n: String!) { createContact(input: {firstName: \"Lat\", lastName: $n}) { id } }", "variables": {"n": format!("{processes}-{i}")}});
+            let r: serde_json::Value = http.post(&endpoint).bearer_auth(&key).json(&body).send().await?.json().await?;
+            if let Some(id) = r["data"]["createContact"]["id"].as_str() {
+                ids.push(uuid::Uuid::parse_str(id)?);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut lat = vec![];
+        while Instant::now() < deadline {
+            lat.clear();
+            for id in &ids {
+                let ev = event::Entity::find().filter(event::Column::RecordId.eq(*id)).filter(event::Column::Kind.eq("contact.created")).one(&crm.db).await?;
+                let run = workflow_run::Entity::find().filter(workflow_run::Column::RecordId.eq(*id)).one(&crm.db).await?;
+                if let (Some(e), Some(r)) = (ev, run) {
+                    lat.push((r.created_at - e.created_at).to_std().unwrap_or_default());
+                }
+            }
+            if lat.len() == ids.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        lat.sort();
+        println!(
+            "  {processes} process(es): {jps:.0} jobs/s (2,000 jobs; enqueueing took {:.2} s); event -> handler latency p50 {:?}, p99 {:?} over {} events",
+            enqueued.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            lat.len()
+        );
+        drop(children);
+    }
+    drop(crm);
+    if let Ok(db) = sea_orm::Database::connect(&admin).await {
+        let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    }
+    Ok(())
 }

@@ -215,7 +215,13 @@ async fn healthz(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let body = app.metrics.render(&app.plugins.call_counts());
+    let mut body = app.metrics.render(&app.plugins.call_counts());
+    if let Ok(counts) = crm_core::jobs::counts(&app.crm).await {
+        body.push_str("# HELP crm_jobs Jobs in the durable queue by status (all processes).\n# TYPE crm_jobs gauge\n");
+        for (status, n) in counts {
+            body.push_str(&format!("crm_jobs{{status=\"{status}\"}} {n}\n"));
+        }
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 

@@ -74,9 +74,9 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Benchmarks: `crm bench` (API) or `crm bench plugins`.
+    /// Benchmarks: `crm bench` (API), `crm bench plugins`, `crm bench jobs` (PostgreSQL).
     Bench {
-        /// `api` (default) or `plugins`.
+        /// `api` (default), `plugins` or `jobs`.
         #[arg(default_value = "api")]
         what: String,
         #[arg(long, default_value = "plugins")]
@@ -140,32 +140,29 @@ fn config(cli: &Cli, listen: Option<SocketAddr>) -> Config {
 
 /// Read a plugin directory or plugin.toml: (manifest text, component bytes).
 pub fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
+    // A directory holding plugin.toml, a plugin.toml, or a .wasm with plugin.toml beside it.
+    let wasm_given = path.extension().is_some_and(|e| e == "wasm");
     let toml_path = if path.is_dir() {
         path.join("plugin.toml")
+    } else if wasm_given {
+        path.with_file_name("plugin.toml")
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&toml_path)
-        .with_context(|| format!("cannot read {}", toml_path.display()))?;
-    let component_rel = text
-        .lines()
-        .find_map(|l| {
-            let l = l.trim();
-            let rest = l
-                .strip_prefix("component")?
-                .trim_start()
-                .strip_prefix('=')?
-                .trim();
-            Some(rest.trim_matches('"').to_string())
-        })
-        .with_context(|| {
-            format!(
-                "{}: no `component = \"...\"` path; build the plugin and name its .wasm there",
-                toml_path.display()
-            )
-        })?;
+    let text = std::fs::read_to_string(&toml_path).with_context(|| format!("cannot read {}", toml_path.display()))?;
     let base = toml_path.parent().unwrap_or(Path::new("."));
-    let wasm = base.join(&component_rel);
+    let wasm = if wasm_given {
+        path.to_path_buf()
+    } else {
+        let component_rel = text
+            .lines()
+            .find_map(|l| {
+                let rest = l.trim().strip_prefix("component")?.trim_start().strip_prefix('=')?.trim();
+                Some(rest.trim_matches('"').to_string())
+            })
+            .with_context(|| format!("{}: no `component = \"...\"` path; build the plugin and name its .wasm there", toml_path.display()))?;
+        base.join(component_rel)
+    };
     let bytes = std::fs::read(&wasm).with_context(|| {
         format!("cannot read the component {}; build it first: `cargo build --target wasm32-wasip2 --release` in {}", wasm.display(), base.display())
     })?;

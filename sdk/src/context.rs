@@ -30,6 +30,7 @@ pub struct Context {
     tenant: String,
     entity: String,
     config: Value,
+    function: Option<String>,
 }
 
 impl Context {
@@ -44,7 +45,31 @@ impl Context {
             tenant: tenant.into(),
             entity: entity.into(),
             config,
+            function: None,
         }
+    }
+
+    /// This context naming the manifest function being called.
+    ///
+    /// ```
+    /// let ctx = crm_plugin_sdk::Context::new("t", "contact", serde_json::json!({})).with_function("lead");
+    /// assert_eq!(ctx.function(), Some("lead"));
+    /// ```
+    pub fn with_function(mut self, function: impl Into<String>) -> Self {
+        self.function = Some(function.into());
+        self
+    }
+
+    /// Name of the manifest function being called. Contract 0.2.0 tells it
+    /// (`None` under 0.1.0): a plugin with several functions of one kind
+    /// tells them apart by it.
+    ///
+    /// ```
+    /// let ctx = crm_plugin_sdk::Context::new("t", "contact", serde_json::json!({}));
+    /// assert_eq!(ctx.function(), None);
+    /// ```
+    pub fn function(&self) -> Option<&str> {
+        self.function.as_deref()
     }
 
     /// Id of the tenant the records belong to (a UUID string).

@@ -2,8 +2,10 @@
 //!
 //! A plugin is a WebAssembly component plus a `plugin.toml` manifest. This
 //! crate is the only dependency a plugin needs: implement [`Plugin`] (every
-//! method has a default), register the type with [`export_plugin!`], and
-//! build with `cargo build --target wasm32-wasip2 --release`.
+//! method has a default), register the type with [`export_plugin_v0_2!`]
+//! (contract 0.2.0: functions, handlers and the [`host`] API) or
+//! [`export_plugin!`] (contract 0.1.0: functions only), and build with
+//! `cargo build --target wasm32-wasip2 --release`.
 //!
 //! ```
 //! use crm_plugin_sdk::{models::Contact, Context, Error, Plugin, Record, Score};
@@ -30,24 +32,68 @@
 //! assert_eq!(scores[0].value, 80);
 //! ```
 //!
-//! The contract this crate implements is `crm:plugin@0.1.0`
-//! (`wit/since_v0.1.0/plugin.wit`). See the crate README for the manifest
-//! format, limits and failure policies.
+//! Handlers react to events, run on schedules or serve actions, and reach the
+//! CRM through [`host`]; the harness runs them against a
+//! [`testing::FakeHost`]:
+//!
+//! ```
+//! use crm_plugin_sdk::{host, testing::{FakeHost, Harness}, Error, Event, HandlerContext, Plugin};
+//! use serde_json::json;
+//!
+//! struct Welcome;
+//!
+//! impl Plugin for Welcome {
+//!     fn new() -> Self {
+//!         Welcome
+//!     }
+//!
+//!     fn on_event(&self, ctx: &HandlerContext, event: &Event) -> Result<(), Error> {
+//!         let due = ctx.now_plus(std::time::Duration::from_secs(86_400))?;
+//!         host::mutate(
+//!             "mutation($i: TaskInput!) { createTask(input: $i) { id } }",
+//!             json!({ "i": { "title": "Welcome call", "recordEntity": "CONTACT",
+//!                            "recordId": event.record_id, "dueAt": due } }),
+//!         )?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! crm_plugin_sdk::export_plugin_v0_2!(Welcome);
+//!
+//! let fake = FakeHost::new();
+//! Harness::<Welcome>::new()
+//!     .with_host(&fake)
+//!     .now("2025-03-01T09:00:00Z")
+//!     .on_event(Event::new("contact.created", json!({})).with_record_id("c1"));
+//! let task = &fake.mutations_containing("createTask")[0].variables["i"];
+//! assert_eq!(task["dueAt"], "2025-03-02T09:00:00Z");
+//! ```
+//!
+//! The contracts are `crm:plugin@0.1.0` (`wit/since_v0.1.0/plugin.wit`) and
+//! `crm:plugin@0.2.0` (`wit/since_v0.2.0/plugin.wit`). See the crate README
+//! for the manifest format, capabilities, limits and failure policies.
 
+#[doc(hidden)]
+#[path = "glue/mod.rs"]
+pub mod __private;
 pub mod bindings;
 mod context;
 mod decision;
 mod error;
+mod handler;
+pub mod host;
 pub mod log;
 pub mod models;
 mod score;
 pub mod testing;
 #[cfg(test)]
 mod tests;
+pub mod time;
 
 pub use context::{Context, Record};
 pub use decision::{Decision, FieldError, FieldPatch};
 pub use error::Error;
+pub use handler::{Event, HandlerContext};
 pub use score::Score;
 
 /// The data-cleaning rules the host uses too (E.164 phones, e-mails, names),
@@ -59,7 +105,7 @@ pub use score::Score;
 /// ```
 pub use crm_normalize as normalize;
 
-/// The version of the `crm:plugin` contract this SDK builds components
+/// The `crm:plugin` contract version [`export_plugin!`] builds components
 /// against; write it as `contract` in `plugin.toml`.
 ///
 /// ```
@@ -67,13 +113,23 @@ pub use crm_normalize as normalize;
 /// ```
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+/// The `crm:plugin` contract version [`export_plugin_v0_2!`] builds
+/// components against; write it as `contract` in `plugin.toml`.
+///
+/// ```
+/// assert_eq!(crm_plugin_sdk::CONTRACT_VERSION_V0_2, "0.2.0");
+/// ```
+pub const CONTRACT_VERSION_V0_2: &str = "0.2.0";
+
 /// A plugin: pure functions the host calls before a write (`validate`) and
-/// after one (`score`).
+/// after one (`score`), and effectful handlers it runs from its job queue
+/// (`on_event`, `on_schedule`, `action`; contract 0.2.0).
 ///
 /// Implement the per-record methods; the batch methods loop over them.
 /// Override a batch method to do per-call work once (read the configuration,
 /// build a lookup table). The host creates a fresh instance for every call, so
-/// nothing survives from one call to the next.
+/// nothing survives from one call to the next: handlers keep what must last
+/// in [`host::kv`].
 ///
 /// ```
 /// use crm_plugin_sdk::{Context, Decision, Error, FieldError, Plugin, Record};
@@ -216,9 +272,96 @@ pub trait Plugin {
     fn score_batch(&self, ctx: &Context, records: &[Record]) -> Result<Vec<Vec<Score>>, Error> {
         records.iter().map(|r| self.score(ctx, r)).collect()
     }
+
+    /// A committed event the plugin subscribed to (a manifest
+    /// `[[handlers]]` entry whose `events` match `event.kind`; `ctx.name()`
+    /// is the handler's name). Runs after the commit, at least once: make it
+    /// idempotent (remember `event.id` in [`host::kv`]). Defaults to doing
+    /// nothing. Contract 0.2.0.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{Error, Event, HandlerContext, Plugin};
+    /// struct Audit;
+    /// impl Plugin for Audit {
+    ///     fn new() -> Self {
+    ///         Audit
+    ///     }
+    ///     fn on_event(&self, _ctx: &HandlerContext, event: &Event) -> Result<(), Error> {
+    ///         crm_plugin_sdk::log::info(&format!("{} on {:?}", event.kind, event.record_id));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// An [`Error`] fails the run; the host retries it with backoff.
+    fn on_event(&self, _ctx: &HandlerContext, _event: &Event) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// A manifest `[[schedules]]` entry fired for a tenant (`ctx.name()` is
+    /// the schedule's name, `ctx.now()` the time it fired). Defaults to doing
+    /// nothing. Contract 0.2.0.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{host, Error, HandlerContext, Plugin};
+    /// struct Nightly;
+    /// impl Plugin for Nightly {
+    ///     fn new() -> Self {
+    ///         Nightly
+    ///     }
+    ///     fn on_schedule(&self, ctx: &HandlerContext) -> Result<(), Error> {
+    ///         host::kv::set("last-run", ctx.now())?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// An [`Error`] fails the run; the host retries it with backoff.
+    fn on_schedule(&self, _ctx: &HandlerContext) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// A manifest `[[actions]]` entry invoked through `runPluginAction`
+    /// (`ctx.name()` is the action's name); returns the action's JSON result.
+    /// Defaults to failing with `UNKNOWN_ACTION`. Contract 0.2.0.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{Error, HandlerContext, Plugin};
+    /// # use serde_json::{json, Value};
+    /// struct Echo;
+    /// impl Plugin for Echo {
+    ///     fn new() -> Self {
+    ///         Echo
+    ///     }
+    ///     fn action(&self, ctx: &HandlerContext, input: &Value) -> Result<Value, Error> {
+    ///         match ctx.name() {
+    ///             "echo" => Ok(json!({ "echo": input })),
+    ///             other => Err(Error::new("UNKNOWN_ACTION", format!("unknown action {other:?}"))),
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// An [`Error`] fails the action; the caller gets it as `PLUGIN_FAILED`.
+    fn action(
+        &self,
+        ctx: &HandlerContext,
+        _input: &serde_json::Value,
+    ) -> Result<serde_json::Value, Error> {
+        Err(Error::new(
+            "UNKNOWN_ACTION",
+            format!("unknown action {:?}", ctx.name()),
+        ))
+    }
 }
 
-/// Export a [`Plugin`] implementation as the component's `crm:plugin/functions`.
+/// Export a [`Plugin`] implementation as a component of contract 0.1.0:
+/// `crm:plugin/functions@0.1.0` (`validate`, `score`). Handlers are not
+/// exported and [`host`] calls fail with `UNSUPPORTED`; use
+/// [`export_plugin_v0_2!`] for those.
 ///
 /// Use it once, at the root of the plugin crate (`crate-type = ["cdylib", "rlib"]`).
 /// Natively (in `cargo test`) it only type-checks; the exports exist in the
@@ -243,7 +386,7 @@ pub trait Plugin {
 macro_rules! export_plugin {
     ($plugin:ty) => {
         const _: () = {
-            use $crate::bindings::exports::crm::plugin::functions as __wit;
+            use $crate::bindings::v0_1::exports::crm::plugin::functions as __wit;
 
             // Only constructed by the wasm exports.
             #[allow(dead_code)]
@@ -255,7 +398,7 @@ macro_rules! export_plugin {
                     records: ::std::vec::Vec<__wit::Json>,
                 ) -> ::core::result::Result<::std::vec::Vec<__wit::Decision>, __wit::PluginError>
                 {
-                    $crate::__private::validate::<$plugin>(ctx, records)
+                    $crate::__private::v0_1::validate::<$plugin>(ctx, records)
                 }
 
                 fn score(
@@ -265,145 +408,100 @@ macro_rules! export_plugin {
                     ::std::vec::Vec<::std::vec::Vec<__wit::ScoreValue>>,
                     __wit::PluginError,
                 > {
-                    $crate::__private::score::<$plugin>(ctx, records)
+                    $crate::__private::v0_1::score::<$plugin>(ctx, records)
                 }
             }
 
             #[cfg(target_arch = "wasm32")]
-            $crate::bindings::export!(__CrmPluginExport with_types_in $crate::bindings);
+            $crate::bindings::v0_1::export!(__CrmPluginExport with_types_in $crate::bindings::v0_1);
         };
     };
 }
 
-#[doc(hidden)]
-pub mod __private {
-    //! The glue between the generated bindings and [`Plugin`](crate::Plugin).
+/// Export a [`Plugin`] implementation as a component of contract 0.2.0:
+/// `crm:plugin/functions@0.2.0` (`validate`, `score`) and
+/// `crm:plugin/handlers@0.2.0` (`on-event`, `on-schedule`, `action`), with
+/// the [`host`] API. Write `contract = "0.2.0"` in `plugin.toml`.
+///
+/// Use it once, at the root of the plugin crate (`crate-type = ["cdylib", "rlib"]`).
+/// Natively (in `cargo test`) it only type-checks; the exports exist in the
+/// `wasm32` build.
+///
+/// ```
+/// use crm_plugin_sdk::{Error, Event, HandlerContext, Plugin};
+///
+/// struct Listener;
+///
+/// impl Plugin for Listener {
+///     fn new() -> Self {
+///         Listener
+///     }
+///
+///     fn on_event(&self, _ctx: &HandlerContext, event: &Event) -> Result<(), Error> {
+///         crm_plugin_sdk::log::info(&event.kind);
+///         Ok(())
+///     }
+/// }
+///
+/// crm_plugin_sdk::export_plugin_v0_2!(Listener);
+/// ```
+// rustfmt cannot parse `with_types_in` and would misplace that line.
+#[rustfmt::skip]
+#[macro_export]
+macro_rules! export_plugin_v0_2 {
+    ($plugin:ty) => {
+        const _: () = {
+            use $crate::bindings::v0_2::exports::crm::plugin::functions as __fns;
+            use $crate::bindings::v0_2::exports::crm::plugin::handlers as __hds;
 
-    use crate::bindings::crm::plugin::types as wit;
-    use crate::{Context, Decision, Error, Plugin, Record, Score};
+            // Only constructed by the wasm exports.
+            #[allow(dead_code)]
+            struct __CrmPluginExport;
 
-    /// Parse the call's context and records, then run `validate_batch`.
-    pub fn validate<P: Plugin>(
-        ctx: wit::CallContext,
-        records: Vec<String>,
-    ) -> Result<Vec<wit::Decision>, wit::PluginError> {
-        let (ctx, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, &records)?;
-        Ok(run_validate(&P::new(), &ctx, &records)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
+            impl __fns::Guest for __CrmPluginExport {
+                fn validate(
+                    ctx: __fns::CallContext,
+                    records: ::std::vec::Vec<__fns::Json>,
+                ) -> ::core::result::Result<::std::vec::Vec<__fns::Decision>, __fns::PluginError>
+                {
+                    $crate::__private::v0_2::validate::<$plugin>(ctx, records)
+                }
 
-    /// Parse the call's context and records, then run `score_batch`.
-    pub fn score<P: Plugin>(
-        ctx: wit::CallContext,
-        records: Vec<String>,
-    ) -> Result<Vec<Vec<wit::ScoreValue>>, wit::PluginError> {
-        let (ctx, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, &records)?;
-        Ok(run_score(&P::new(), &ctx, &records)?
-            .into_iter()
-            .map(|scores| scores.into_iter().map(Into::into).collect())
-            .collect())
-    }
+                fn score(
+                    ctx: __fns::CallContext,
+                    records: ::std::vec::Vec<__fns::Json>,
+                ) -> ::core::result::Result<
+                    ::std::vec::Vec<::std::vec::Vec<__fns::ScoreValue>>,
+                    __fns::PluginError,
+                > {
+                    $crate::__private::v0_2::score::<$plugin>(ctx, records)
+                }
+            }
 
-    pub(crate) fn prepare(
-        tenant: &str,
-        entity: &str,
-        config: &str,
-        records: &[String],
-    ) -> Result<(Context, Vec<Record>), Error> {
-        let config = if config.trim().is_empty() {
-            serde_json::Value::Object(serde_json::Map::new())
-        } else {
-            serde_json::from_str(config)
-                .map_err(|e| Error::invalid_config(format!("configuration is not JSON: {e}")))?
+            impl __hds::Guest for __CrmPluginExport {
+                fn on_event(
+                    ctx: __hds::HandlerContext,
+                    event: __hds::Event,
+                ) -> ::core::result::Result<(), __hds::PluginError> {
+                    $crate::__private::v0_2::on_event::<$plugin>(ctx, event)
+                }
+
+                fn on_schedule(
+                    ctx: __hds::HandlerContext,
+                ) -> ::core::result::Result<(), __hds::PluginError> {
+                    $crate::__private::v0_2::on_schedule::<$plugin>(ctx)
+                }
+
+                fn action(
+                    ctx: __hds::HandlerContext,
+                    input: __hds::Json,
+                ) -> ::core::result::Result<__hds::Json, __hds::PluginError> {
+                    $crate::__private::v0_2::action::<$plugin>(ctx, input)
+                }
+            }
+
+            #[cfg(target_arch = "wasm32")]
+            $crate::bindings::v0_2::export!(__CrmPluginExport with_types_in $crate::bindings::v0_2);
         };
-        let records = records
-            .iter()
-            .enumerate()
-            .map(|(i, json)| {
-                Record::from_json(json)
-                    .map_err(|e| Error::new(e.code, format!("record {i}: {}", e.message)))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok((Context::new(tenant, entity, config), records))
-    }
-
-    pub(crate) fn run_validate<P: Plugin>(
-        plugin: &P,
-        ctx: &Context,
-        records: &[Record],
-    ) -> Result<Vec<Decision>, Error> {
-        let decisions = plugin.validate_batch(ctx, records)?;
-        parallel(decisions, records.len(), "decisions")
-    }
-
-    pub(crate) fn run_score<P: Plugin>(
-        plugin: &P,
-        ctx: &Context,
-        records: &[Record],
-    ) -> Result<Vec<Vec<Score>>, Error> {
-        let scores = plugin.score_batch(ctx, records)?;
-        parallel(scores, records.len(), "score lists")
-    }
-
-    /// A batch override that loses or invents records is a plugin bug: say so
-    /// here rather than let the host pair results with the wrong records.
-    fn parallel<T>(results: Vec<T>, expected: usize, what: &str) -> Result<Vec<T>, Error> {
-        if results.len() == expected {
-            Ok(results)
-        } else {
-            Err(Error::new(
-                "BAD_OUTPUT",
-                format!("returned {} {what} for {expected} records", results.len()),
-            ))
-        }
-    }
-
-    impl From<Error> for wit::PluginError {
-        fn from(e: Error) -> Self {
-            Self {
-                code: e.code,
-                message: e.message,
-            }
-        }
-    }
-
-    impl From<Decision> for wit::Decision {
-        fn from(d: Decision) -> Self {
-            match d {
-                Decision::Accept => Self::Accept,
-                Decision::Patch(patches) => Self::Patch(
-                    patches
-                        .into_iter()
-                        .map(|p| wit::FieldPatch {
-                            path: p.path,
-                            value: p.value.to_string(),
-                        })
-                        .collect(),
-                ),
-                Decision::Reject(errors) => Self::Reject(
-                    errors
-                        .into_iter()
-                        .map(|e| wit::FieldError {
-                            path: e.path,
-                            code: e.code,
-                            message: e.message,
-                        })
-                        .collect(),
-                ),
-            }
-        }
-    }
-
-    impl From<Score> for wit::ScoreValue {
-        fn from(s: Score) -> Self {
-            Self {
-                name: s.name,
-                value: s.value,
-                grade: s.grade,
-                reasons: s.reasons,
-            }
-        }
-    }
+    };
 }

@@ -1,7 +1,8 @@
 //! Logging into the plugin's run log.
 //!
 //! The host keeps a bounded log per plugin run; operators read it next to the
-//! run's outcome. In native tests (`cargo test`) the lines go to stderr.
+//! run's outcome. In native tests (`cargo test`) the lines go to stderr (and
+//! to the [`FakeHost`](crate::testing::FakeHost) of a harness, if one runs).
 //!
 //! ```
 //! use crm_plugin_sdk::log;
@@ -12,7 +13,7 @@
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
+pub(crate) enum Level {
     Trace,
     Debug,
     Info,
@@ -20,23 +21,14 @@ enum Level {
     Error,
 }
 
-#[cfg(target_arch = "wasm32")]
+// The export macro installs the `log` import of its contract version, so a
+// component imports `log` of exactly the version it exports; a test harness
+// installs its fake host. Without one (native code outside a harness), stderr.
 fn write(level: Level, message: &str) {
-    use crate::bindings::crm::plugin::log as wit;
-    let level = match level {
-        Level::Trace => wit::Level::Trace,
-        Level::Debug => wit::Level::Debug,
-        Level::Info => wit::Level::Info,
-        Level::Warn => wit::Level::Warn,
-        Level::Error => wit::Level::Error,
-    };
-    wit::log(level, message);
-}
-
-// Natively the imported `log` function is a stub that panics.
-#[cfg(not(target_arch = "wasm32"))]
-fn write(level: Level, message: &str) {
-    eprintln!("[plugin {level:?}] {message}");
+    match crate::host::current() {
+        Some(backend) => backend.log(level, message),
+        None => eprintln!("[plugin {level:?}] {message}"),
+    }
 }
 
 /// Log at trace level.

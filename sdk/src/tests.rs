@@ -3,10 +3,10 @@
 use serde_json::json;
 
 use crate::__private::{prepare, run_score};
-use crate::bindings::crm::plugin::types as wit;
+use crate::bindings::v0_1::crm::plugin::types as wit;
 use crate::models::Contact;
 use crate::testing::Harness;
-use crate::{Context, Decision, Error, FieldError, Plugin, Record, Score};
+use crate::{Context, Decision, Error, Event, FieldError, HandlerContext, Plugin, Record, Score};
 
 /// Scores every record with its `n`, and loses a record when asked to.
 struct Counting;
@@ -118,6 +118,175 @@ fn models_accept_partial_and_loosely_typed_records() {
         .parse::<Contact>()
         .unwrap_err();
     assert_eq!(err.code, "INVALID_RECORD");
+}
+
+/// Records what its handlers saw, in key-value storage.
+struct Recorder;
+
+impl Plugin for Recorder {
+    fn new() -> Self {
+        Recorder
+    }
+
+    fn score(&self, ctx: &Context, _record: &Record) -> Result<Vec<Score>, Error> {
+        Ok(vec![Score::new(ctx.function().unwrap_or("none"), 1)])
+    }
+
+    fn on_event(&self, ctx: &HandlerContext, event: &Event) -> Result<(), Error> {
+        crate::host::kv::set("handler", ctx.name())?;
+        crate::host::kv::set(
+            "event",
+            &format!("{} {} {}", event.id, event.kind, event.payload),
+        )?;
+        Ok(())
+    }
+
+    fn on_schedule(&self, ctx: &HandlerContext) -> Result<(), Error> {
+        let config = crate::host::config()?;
+        crate::host::kv::set(
+            "schedule",
+            &format!("{} {} {config}", ctx.name(), ctx.now()),
+        )?;
+        Ok(())
+    }
+}
+
+mod v0_2 {
+    use super::*;
+    use crate::__private::v0_2 as glue;
+    use crate::bindings::v0_2::crm::plugin::types as wit;
+    use crate::host::{self, HostError};
+    use crate::testing::FakeHost;
+
+    fn ctx(name: &str, config: &str) -> wit::HandlerContext {
+        wit::HandlerContext {
+            tenant: "t".into(),
+            config: config.into(),
+            now: "2025-01-01T00:00:00Z".into(),
+            name: name.into(),
+        }
+    }
+
+    fn event(payload: &str) -> wit::Event {
+        wit::Event {
+            id: "e1".into(),
+            kind: "ticket.created".into(),
+            entity: "ticket".into(),
+            record_id: Some("t1".into()),
+            payload: payload.into(),
+            created_at: "2025-01-01T00:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_glue_parses_events_and_contexts() {
+        let fake = FakeHost::new();
+        fake.run(|| glue::on_event::<Recorder>(ctx("on-ticket", ""), event(r#"{"a":1}"#)))
+            .unwrap();
+        assert_eq!(fake.kv("handler").as_deref(), Some("on-ticket"));
+        assert_eq!(
+            fake.kv("event").as_deref(),
+            Some(r#"e1 ticket.created {"a":1}"#)
+        );
+
+        let err = fake
+            .run(|| glue::on_event::<Recorder>(ctx("h", ""), event("{ nope")))
+            .unwrap_err();
+        assert_eq!(err.code, "INVALID_EVENT");
+        let err = fake
+            .run(|| glue::on_schedule::<Recorder>(ctx("daily", "[oops")))
+            .unwrap_err();
+        assert_eq!(err.code, "INVALID_CONFIG");
+    }
+
+    #[test]
+    fn actions_default_to_unknown_and_round_trip_json() {
+        let err = glue::action::<Recorder>(ctx("issue", ""), "{}".into()).unwrap_err();
+        assert_eq!(
+            (err.code.as_str(), err.message.as_str()),
+            ("UNKNOWN_ACTION", "unknown action \"issue\"")
+        );
+        let err = glue::action::<Recorder>(ctx("issue", ""), "{".into()).unwrap_err();
+        assert_eq!(err.code, "INVALID_INPUT");
+    }
+
+    #[test]
+    fn functions_learn_their_name() {
+        let call = wit::CallContext {
+            tenant: "t".into(),
+            entity: "contact".into(),
+            config: "{}".into(),
+            function: "lead".into(),
+        };
+        let scores = glue::score::<Recorder>(call, vec!["{}".into()]).unwrap();
+        assert_eq!(scores[0][0].name, "lead");
+    }
+
+    #[test]
+    fn the_harness_passes_clock_config_and_name() {
+        let fake = FakeHost::new();
+        Harness::<Recorder>::new()
+            .with_host(&fake)
+            .config(json!({ "k": 1 }))
+            .now("2025-06-01T05:00:00Z")
+            .on_schedule("daily");
+        assert_eq!(
+            fake.kv("schedule").as_deref(),
+            Some(r#"daily 2025-06-01T05:00:00Z {"k":1}"#)
+        );
+    }
+
+    #[test]
+    fn without_a_host_calls_are_unsupported() {
+        let err = host::kv::get("k").unwrap_err();
+        assert_eq!(err.code, "UNSUPPORTED");
+        let err: Error = host::query("{ x }", json!({})).unwrap_err().into();
+        assert_eq!(err.code, "UNSUPPORTED");
+    }
+
+    #[test]
+    fn the_latest_matching_answer_wins_and_calls_are_recorded() {
+        let fake = FakeHost::new();
+        fake.on_query("company", json!({ "n": 1 }));
+        fake.on_query("company(id:", json!({ "n": 2 }));
+        let data = fake.run(|| host::query("{ company(id: 1) { id } }", json!({ "v": true })));
+        assert_eq!(data, Ok(json!({ "n": 2 })));
+        let data = fake.run(|| host::query("{ company { name } }", json!({})));
+        assert_eq!(data, Ok(json!({ "n": 1 })));
+        assert_eq!(fake.queries()[0].variables, json!({ "v": true }));
+
+        let err = fake
+            .run(|| host::query("{ deals { id } }", json!({})))
+            .unwrap_err();
+        assert_eq!(err.code, "HOST_ERROR");
+        assert_eq!(
+            fake.run(|| host::mutate("mutation { x }", json!({}))),
+            Ok(json!({}))
+        );
+
+        fake.on_mutate_error("x", "FORBIDDEN", "no");
+        let err = fake
+            .run(|| host::mutate("mutation { x }", json!({})))
+            .unwrap_err();
+        assert_eq!(err, HostError::new("FORBIDDEN", "no"));
+        assert_eq!(fake.mutations().len(), 2);
+
+        fake.clear_calls();
+        assert!(fake.queries().is_empty() && fake.mutations().is_empty());
+    }
+
+    #[test]
+    fn the_previous_backend_is_restored() {
+        let outer = FakeHost::new();
+        let inner = FakeHost::new();
+        outer.run(|| {
+            inner.run(|| crate::log::info("inner"));
+            crate::log::info("outer");
+        });
+        assert_eq!(inner.logs(), ["INFO inner"]);
+        assert_eq!(outer.logs(), ["INFO outer"]);
+        assert_eq!(host::config().unwrap_err().code, "UNSUPPORTED");
+    }
 }
 
 #[cfg(feature = "testing")]

@@ -27,19 +27,51 @@
 //! With the `testing` feature (enable it on the dev-dependency),
 //! [`Harness::from_manifest`] starts from the defaults of the plugin's own
 //! `plugin.toml`, so tests exercise the configuration operators get.
+//!
+//! Handlers (contract 0.2.0) run the same way, with a [`FakeHost`] behind
+//! [`crate::host`]: it answers queries from canned responses and records
+//! mutations, key-value writes and emitted events for the test to check.
+//!
+//! ```
+//! use crm_plugin_sdk::{host, testing::{FakeHost, Harness}, Error, Event, HandlerContext, Plugin};
+//! use serde_json::json;
+//!
+//! struct Counter;
+//! impl Plugin for Counter {
+//!     fn new() -> Self {
+//!         Counter
+//!     }
+//!     fn on_event(&self, _ctx: &HandlerContext, event: &Event) -> Result<(), Error> {
+//!         let key = format!("count:{}", event.kind);
+//!         let n: u32 = host::kv::get(&key)?.and_then(|v| v.parse().ok()).unwrap_or(0);
+//!         host::kv::set(&key, &(n + 1).to_string())?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let fake = FakeHost::new();
+//! let harness = Harness::<Counter>::new().with_host(&fake);
+//! harness.on_event(Event::new("deal.won", json!({})));
+//! harness.on_event(Event::new("deal.won", json!({})));
+//! assert_eq!(fake.kv("count:deal.won").as_deref(), Some("2"));
+//! ```
+
+mod fake_host;
 
 use std::fmt;
 use std::marker::PhantomData;
 
 use serde_json::{Map, Value};
 
-use crate::__private::{prepare, run_score, run_validate};
-use crate::{Context, Decision, Error, Plugin, Score};
+pub use self::fake_host::{Emitted, FakeHost, HostCall};
+use crate::__private::{action_input, event, handler_context, prepare, run_score, run_validate};
+use crate::{Context, Decision, Error, Event, HandlerContext, Plugin, Score};
 
 /// Runs a plugin natively with a given tenant, entity and configuration.
 ///
-/// The defaults are a nil tenant id, entity `contact` and an empty
-/// configuration (`{}`), so a plugin's own serde defaults apply.
+/// The defaults are a nil tenant id, entity `contact`, an empty
+/// configuration (`{}`, so a plugin's own serde defaults apply), the clock at
+/// `2025-01-01T00:00:00Z` and a fresh [`FakeHost`].
 ///
 /// ```
 /// use crm_plugin_sdk::{testing::Harness, Plugin};
@@ -60,7 +92,10 @@ use crate::{Context, Decision, Error, Plugin, Score};
 pub struct Harness<P> {
     tenant: String,
     entity: String,
+    function: Option<String>,
     config: Map<String, Value>,
+    now: String,
+    host: FakeHost,
     plugin: PhantomData<fn() -> P>,
 }
 
@@ -69,7 +104,10 @@ impl<P> fmt::Debug for Harness<P> {
         f.debug_struct("Harness")
             .field("tenant", &self.tenant)
             .field("entity", &self.entity)
+            .field("function", &self.function)
             .field("config", &self.config)
+            .field("now", &self.now)
+            .field("host", &self.host)
             .finish()
     }
 }
@@ -79,7 +117,10 @@ impl<P: Plugin> Default for Harness<P> {
         Self {
             tenant: "00000000-0000-0000-0000-000000000000".into(),
             entity: "contact".into(),
+            function: None,
             config: Map::new(),
+            now: "2025-01-01T00:00:00Z".into(),
+            host: FakeHost::new(),
             plugin: PhantomData,
         }
     }
@@ -100,7 +141,8 @@ impl<P: Plugin> Harness<P> {
 
     /// A harness whose configuration is the `[config.*].default` values of a
     /// `plugin.toml`, and whose entity is the first entity of its first
-    /// function. Requires the `testing` feature.
+    /// function (and, from contract 0.2.0 on, whose function is that
+    /// function's name). Requires the `testing` feature.
     ///
     /// ```
     /// # use crm_plugin_sdk::{testing::Harness, Plugin};
@@ -136,14 +178,21 @@ impl<P: Plugin> Harness<P> {
             Err(e) => panic!("plugin.toml is not valid TOML: {e}"),
         };
         let mut harness = Self::new();
-        if let Some(entity) = table
-            .get("functions")
-            .and_then(|f| f.get(0))
+        let first = table.get("functions").and_then(|f| f.get(0));
+        if let Some(entity) = first
             .and_then(|f| f.get("entities"))
             .and_then(|e| e.get(0))
             .and_then(|e| e.as_str())
         {
             harness.entity = entity.to_owned();
+        }
+        // Contract 0.1.0 does not tell a function its name.
+        let contract = table.get("contract").and_then(toml::Value::as_str);
+        if contract.is_some_and(|c| c != "0.1.0") {
+            harness.function = first
+                .and_then(|f| f.get("name"))
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned);
         }
         let config = table.get("config").and_then(toml::Value::as_table);
         for (key, schema) in config.into_iter().flatten() {
@@ -208,6 +257,59 @@ impl<P: Plugin> Harness<P> {
         self
     }
 
+    /// Set the name of the function being called, as contract 0.2.0 tells it
+    /// (unset by default, as under 0.1.0).
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// assert_eq!(Harness::<P>::new().function("lead").context().function(), Some("lead"));
+    /// ```
+    pub fn function(mut self, name: impl Into<String>) -> Self {
+        self.function = Some(name.into());
+        self
+    }
+
+    /// Set the host's clock handlers see (RFC 3339).
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// let ctx = Harness::<P>::new().now("2025-06-01T08:00:00Z").handler_context("daily");
+    /// assert_eq!(ctx.now(), "2025-06-01T08:00:00Z");
+    /// ```
+    pub fn now(mut self, now: impl Into<String>) -> Self {
+        self.now = now.into();
+        self
+    }
+
+    /// Run handlers against `host` (a handle: the test keeps its clone to
+    /// set answers and check what the plugin did).
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::{FakeHost, Harness}, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// let fake = FakeHost::new();
+    /// let harness = Harness::<P>::new().with_host(&fake);
+    /// fake.set_kv("k", "v");
+    /// assert_eq!(harness.host().kv("k").as_deref(), Some("v"));
+    /// ```
+    pub fn with_host(mut self, host: &FakeHost) -> Self {
+        self.host = host.clone();
+        self
+    }
+
+    /// The fake host handlers run against.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// assert!(Harness::<P>::new().host().mutations().is_empty());
+    /// ```
+    pub fn host(&self) -> &FakeHost {
+        &self.host
+    }
+
     /// The [`Context`] the plugin sees, e.g. to call a rule function directly.
     ///
     /// ```
@@ -217,11 +319,192 @@ impl<P: Plugin> Harness<P> {
     /// assert_eq!(ctx.config_value()["x"], 1);
     /// ```
     pub fn context(&self) -> Context {
-        Context::new(
+        let ctx = Context::new(
             self.tenant.clone(),
             self.entity.clone(),
             Value::Object(self.config.clone()),
+        );
+        match &self.function {
+            Some(name) => ctx.with_function(name.clone()),
+            None => ctx,
+        }
+    }
+
+    /// The [`HandlerContext`] a handler named `name` sees.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// let ctx = Harness::<P>::new().tenant("t1").handler_context("daily");
+    /// assert_eq!((ctx.tenant(), ctx.name()), ("t1", "daily"));
+    /// ```
+    pub fn handler_context(&self, name: &str) -> HandlerContext {
+        HandlerContext::new(
+            self.tenant.clone(),
+            Value::Object(self.config.clone()),
+            self.now.clone(),
+            name,
         )
+    }
+
+    /// Deliver `event` to [`Plugin::on_event`] (as handler `on-event`; see
+    /// [`Harness::on_event_as`] to name it), with the fake host. An event
+    /// without `created_at` gets the harness's clock.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Event, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// Harness::<P>::new().on_event(Event::new("contact.created", serde_json::json!({})));
+    /// ```
+    ///
+    /// # Panics
+    /// When the handler fails; use [`Harness::try_on_event`] to test failures.
+    pub fn on_event(&self, event: Event) {
+        self.try_on_event(event)
+            .unwrap_or_else(|e| panic!("on_event failed: {e}"));
+    }
+
+    /// Deliver `event` to [`Plugin::on_event`], returning the handler's error.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Event, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// assert!(Harness::<P>::new().try_on_event(Event::new("x.y", serde_json::json!({}))).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// The [`Error`] the handler (or the SDK glue) returned.
+    pub fn try_on_event(&self, event: Event) -> Result<(), Error> {
+        self.try_on_event_as("on-event", event)
+    }
+
+    /// Deliver `event` to [`Plugin::on_event`] as the manifest handler `name`.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Event, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// Harness::<P>::new().on_event_as("health-on-ticket", Event::new("ticket.created", serde_json::json!({})));
+    /// ```
+    ///
+    /// # Panics
+    /// When the handler fails.
+    pub fn on_event_as(&self, name: &str, event: Event) {
+        self.try_on_event_as(name, event)
+            .unwrap_or_else(|e| panic!("on_event failed: {e}"));
+    }
+
+    /// Deliver `event` to [`Plugin::on_event`] as the manifest handler
+    /// `name`, returning the handler's error.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Event, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// assert!(Harness::<P>::new().try_on_event_as("h", Event::new("x.y", serde_json::json!({}))).is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// The [`Error`] the handler (or the SDK glue) returned.
+    pub fn try_on_event_as(&self, name: &str, e: Event) -> Result<(), Error> {
+        let created_at = if e.created_at.is_empty() {
+            self.now.clone()
+        } else {
+            e.created_at
+        };
+        let payload = e.payload.to_string();
+        self.run_handler(name, |ctx| {
+            let e = event(e.id, e.kind, e.entity, e.record_id, &payload, created_at)?;
+            P::new().on_event(&ctx, &e)
+        })
+    }
+
+    /// Fire the schedule `name` ([`Plugin::on_schedule`]), with the fake host.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// Harness::<P>::new().on_schedule("daily");
+    /// ```
+    ///
+    /// # Panics
+    /// When the handler fails; use [`Harness::try_on_schedule`] to test failures.
+    pub fn on_schedule(&self, name: &str) {
+        self.try_on_schedule(name)
+            .unwrap_or_else(|e| panic!("on_schedule failed: {e}"));
+    }
+
+    /// Fire the schedule `name`, returning the handler's error.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// assert!(Harness::<P>::new().try_on_schedule("daily").is_ok());
+    /// ```
+    ///
+    /// # Errors
+    /// The [`Error`] the handler (or the SDK glue) returned.
+    pub fn try_on_schedule(&self, name: &str) -> Result<(), Error> {
+        self.run_handler(name, |ctx| P::new().on_schedule(&ctx))
+    }
+
+    /// Invoke the action `name` ([`Plugin::action`]) with `input`, with the
+    /// fake host; returns its result.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Error, HandlerContext, Plugin};
+    /// # use serde_json::{json, Value};
+    /// struct Echo;
+    /// impl Plugin for Echo {
+    ///     fn new() -> Self {
+    ///         Echo
+    ///     }
+    ///     fn action(&self, _ctx: &HandlerContext, input: &Value) -> Result<Value, Error> {
+    ///         Ok(input.clone())
+    ///     }
+    /// }
+    /// assert_eq!(Harness::<Echo>::new().action("echo", json!({ "a": 1 })), json!({ "a": 1 }));
+    /// ```
+    ///
+    /// # Panics
+    /// When the action fails; use [`Harness::try_action`] to test failures.
+    pub fn action(&self, name: &str, input: Value) -> Value {
+        self.try_action(name, input)
+            .unwrap_or_else(|e| panic!("action failed: {e}"))
+    }
+
+    /// Invoke the action `name`, returning the action's error.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// let err = Harness::<P>::new().try_action("nope", serde_json::json!({})).unwrap_err();
+    /// assert_eq!(err.code, "UNKNOWN_ACTION");
+    /// ```
+    ///
+    /// # Errors
+    /// The [`Error`] the action (or the SDK glue) returned.
+    pub fn try_action(&self, name: &str, input: Value) -> Result<Value, Error> {
+        let input = input.to_string();
+        let output = self.run_handler(name, |ctx| {
+            let input = action_input(&input)?;
+            Ok(P::new().action(&ctx, &input)?.to_string())
+        })?;
+        // Through JSON text, as the result reaches the host.
+        serde_json::from_str(&output)
+            .map_err(|e| Error::new("BAD_OUTPUT", format!("action result is not JSON: {e}")))
+    }
+
+    /// Run a handler as the glue does: the context through JSON text, the
+    /// fake host installed.
+    fn run_handler<T>(
+        &self,
+        name: &str,
+        f: impl FnOnce(HandlerContext) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let config = Value::Object(self.config.clone()).to_string();
+        self.host.run_with_config(config.clone(), || {
+            let ctx = handler_context(self.tenant.clone(), &config, self.now.clone(), name.into())?;
+            f(ctx)
+        })
     }
 
     /// Validate one record.
@@ -348,7 +631,11 @@ impl<P: Plugin> Harness<P> {
     fn prepare(&self, records: &[Value]) -> Result<(Context, Vec<crate::Record>), Error> {
         let texts: Vec<String> = records.iter().map(Value::to_string).collect();
         let config = Value::Object(self.config.clone()).to_string();
-        prepare(&self.tenant, &self.entity, &config, &texts)
+        let (ctx, records) = prepare(&self.tenant, &self.entity, &config, &texts)?;
+        Ok(match &self.function {
+            Some(name) => (ctx.with_function(name.clone()), records),
+            None => (ctx, records),
+        })
     }
 }
 
