@@ -426,12 +426,11 @@ async fn run_step(crm: &Crm, p: &Principal, step: &Value, rec: &Value, entity: O
             if let Some(d) = step.get("description").and_then(Value::as_str) {
                 input["description"] = render(d, rec).into();
             }
-            if let (Some(e), Some(id)) = (entity, record_id) {
-                if crate::task::LINKABLE.contains(&e) {
+            if let (Some(e), Some(id)) = (entity, record_id)
+                && crate::task::LINKABLE.contains(&e) {
                     input["recordEntity"] = e.to_uppercase().into();
                     input["recordId"] = id.to_string().into();
                 }
-            }
             let t = record::create::<crate::task::Task>(crm, p, input).await?;
             Ok(json!({"taskId": t.id, "assigneeId": t.assignee_id}))
         }
@@ -500,7 +499,7 @@ pub async fn sales_conversion_check(crm: &Crm, tenant: Uuid) -> Result<usize> {
         let recent = crate::analytics::funnel(crm, &p, pl.id, Some(since)).await?;
         for (h, r) in all.iter().zip(recent.iter()) {
             let (Some(hist), Some(now_rate)) = (h.conversion_rate, r.conversion_rate) else { continue };
-            let prev_reached = recent.iter().filter(|s| !s.stage.is_lost && s.stage.position < r.stage.position).map(|s| s.reached).last().unwrap_or(0);
+            let prev_reached = recent.iter().filter(|s| !s.stage.is_lost && s.stage.position < r.stage.position).map(|s| s.reached).next_back().unwrap_or(0);
             if prev_reached < min_deals || now_rate >= hist {
                 continue;
             }

@@ -59,15 +59,14 @@ impl Kind for Company {
                 .trim_end_matches('/')
                 .to_lowercase()
         });
-        if let Some(d) = &domain {
-            if !d.contains('.') || d.contains(' ') {
+        if let Some(d) = &domain
+            && (!d.contains('.') || d.contains(' ')) {
                 c.error(
                     "domain",
                     "INVALID_VALUE",
                     format!("{d:?} is not a domain name"),
                 );
             }
-        }
         let employees = c.i64("employeeCount");
         if employees.is_some_and(|e| e < 0) {
             c.error("employeeCount", "INVALID_VALUE", "must not be negative");

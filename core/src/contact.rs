@@ -68,11 +68,10 @@ impl Kind for Contact {
             );
         }
         let birth = c.date("birthDate");
-        if let Some(b) = birth {
-            if b > crm.now().date_naive() {
+        if let Some(b) = birth
+            && b > crm.now().date_naive() {
                 c.error("birthDate", "INVALID_VALUE", "birth date is in the future");
             }
-        }
         ActiveModel {
             first_name: Set(first),
             last_name: Set(last),

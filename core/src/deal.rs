@@ -79,15 +79,14 @@ impl Kind for Deal {
                 None
             }
         };
-        if let (Some(st), Some(pl)) = (&stage, pipeline_id) {
-            if st.pipeline_id != pl {
+        if let (Some(st), Some(pl)) = (&stage, pipeline_id)
+            && st.pipeline_id != pl {
                 c.error(
                     "stageId",
                     "INVALID_VALUE",
                     "the stage belongs to another pipeline",
                 );
             }
-        }
         let stage_changed = match (existing, &stage) {
             (Some(e), Some(s)) => e.stage_id != s.id,
             _ => true,

@@ -113,8 +113,8 @@ impl Kind for Order {
         let lines = parse_lines(c);
         if let Some(ls) = &lines {
             for (i, l) in ls.iter().enumerate() {
-                if let Some(pid) = l.product_id {
-                    if !crate::record::exists(crm, p.tenant_id, "product", pid)
+                if let Some(pid) = l.product_id
+                    && !crate::record::exists(crm, p.tenant_id, "product", pid)
                         .await
                         .unwrap_or(false)
                     {
@@ -124,7 +124,6 @@ impl Kind for Order {
                             format!("no product with id {pid}"),
                         ));
                     }
-                }
             }
         }
         let total = match &lines {

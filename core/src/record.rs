@@ -5,10 +5,12 @@
 //! validated into a row, and which fields can be filtered and ordered. The
 //! write path is the same for all of them:
 //!
-//! 1. permission check; 2. candidate JSON (for updates: current record + patch);
-//! 3. plugin `validate` hooks (may patch or reject); 4. the entity's own
-//! validation (field errors with paths); 5. one transaction writing the row,
-//! its tags, an audit record and a domain event; 6. after commit, plugin scorers.
+//! 1. permission check;
+//! 2. candidate JSON (for updates: current record + patch);
+//! 3. plugin `validate` hooks (may patch or reject);
+//! 4. the entity's own validation (field errors with paths);
+//! 5. one transaction writing the row, its tags, an audit record and a domain event;
+//! 6. after commit, plugin scorers.
 
 use crate::auth::{Action, Principal};
 use crate::error::{CoreError, FieldError, Result};
@@ -107,11 +109,10 @@ pub async fn find<K: Kind, C: ConnectionTrait>(
     if let Some(m) = by_id(id)?.one(db).await? {
         return Ok(Some(m));
     }
-    if K::MERGEABLE {
-        if let Some(to) = resolve_redirect(db, tenant, K::NAME, id).await? {
+    if K::MERGEABLE
+        && let Some(to) = resolve_redirect(db, tenant, K::NAME, id).await? {
             return Ok(by_id(to)?.one(db).await?);
         }
-    }
     Ok(None)
 }
 
@@ -427,8 +428,8 @@ where
     let before = candidate_of::<K>(crm, p.tenant_id, &existing).await?;
     let mut cand = before.clone();
     for (k, v) in patch {
-        if k == "customFields" {
-            if let (Some(Value::Object(cur)), Value::Object(new)) =
+        if k == "customFields"
+            && let (Some(Value::Object(cur)), Value::Object(new)) =
                 (cand.get_mut("customFields"), &v)
             {
                 for (ck, cv) in new {
@@ -440,7 +441,6 @@ where
                 }
                 continue;
             }
-        }
         cand.insert(k, v);
     }
     cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));

@@ -164,15 +164,14 @@ pub async fn create_api_key(
             "plugin keys are issued by enabling a plugin",
         ));
     }
-    if let Some(u) = user_id {
-        if !crate::record::exists(crm, p.tenant_id, "user", u).await? {
+    if let Some(u) = user_id
+        && !crate::record::exists(crm, p.tenant_id, "user", u).await? {
             return Err(CoreError::invalid(
                 "input.userId",
                 "NOT_FOUND",
                 format!("no user with id {u}"),
             ));
         }
-    }
     insert_key(
         &crm.db,
         p.tenant_id,
@@ -325,15 +324,14 @@ pub async fn create_user(
             String::new()
         }
     };
-    if let Some(m) = manager_id {
-        if !crate::record::exists(crm, p.tenant_id, "user", m).await? {
+    if let Some(m) = manager_id
+        && !crate::record::exists(crm, p.tenant_id, "user", m).await? {
             errs.push(FieldError::new(
                 "input.managerId",
                 "NOT_FOUND",
                 format!("no user with id {m}"),
             ));
         }
-    }
     if !errs.is_empty() {
         return Err(CoreError::Invalid(errs));
     }
