@@ -163,20 +163,34 @@ pub async fn schedule_once(crm: &Crm) -> Result<usize> {
 // ---------------------------------------------------------------- work
 
 /// Claim and run up to `limit` due jobs. Returns how many ran.
+///
+/// Jobs of one plugin in one tenant run one after the other (handlers keep
+/// state in their key-value store and must not race themselves); everything
+/// else runs concurrently.
 pub async fn work_once(crm: &Crm, worker: &str, lease: chrono::Duration, limit: u64) -> Result<usize> {
     let claimed = jobs::claim(crm, worker, lease, limit).await?;
     let n = claimed.len();
-    let runs = claimed.into_iter().map(|j| async move {
-        let outcome = execute(crm, &j).await;
-        let res = match outcome {
-            Ok(()) => jobs::complete(crm, j.id, worker).await.map(|_| ()),
-            Err(msg) => {
-                tracing::warn!(job = %j.id, kind = %j.kind, attempt = j.attempts, error = %msg, "job failed");
-                jobs::fail(crm, &j, worker, &msg).await.map(|_| ())
-            }
+    let mut lanes: std::collections::BTreeMap<String, Vec<job::Model>> = std::collections::BTreeMap::new();
+    for j in claimed {
+        let lane = match j.payload.get("plugin").and_then(Value::as_str) {
+            Some(p) => format!("{}:{p}", j.tenant_id.unwrap_or_default()),
+            None => j.id.to_string(),
         };
-        if let Err(e) = res {
-            tracing::error!(job = %j.id, error = %e, "cannot record job outcome");
+        lanes.entry(lane).or_default().push(j);
+    }
+    let runs = lanes.into_values().map(|lane| async move {
+        for j in lane {
+            let outcome = execute(crm, &j).await;
+            let res = match outcome {
+                Ok(()) => jobs::complete(crm, j.id, worker).await.map(|_| ()),
+                Err(msg) => {
+                    tracing::warn!(job = %j.id, kind = %j.kind, attempt = j.attempts, error = %msg, "job failed");
+                    jobs::fail(crm, &j, worker, &msg).await.map(|_| ())
+                }
+            };
+            if let Err(e) = res {
+                tracing::error!(job = %j.id, error = %e, "cannot record job outcome");
+            }
         }
     });
     futures::future::join_all(runs).await;

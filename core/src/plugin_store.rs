@@ -346,56 +346,45 @@ pub async fn stats(
     Ok((runs, failures, avg, last_error))
 }
 
-/// Store scores of many records in one transaction (replacing earlier values).
-pub async fn store_scores(
-    crm: &Crm,
-    tenant: Uuid,
-    entity: &str,
-    plugin_id: &str,
-    rows: &[(Uuid, Vec<ScoreValue>)],
-) -> Result<()> {
+/// Store scores of many records in one transaction: each (record, plugin,
+/// name) is upserted, so concurrent writers of the same score never collide
+/// and other score names of the plugin are left alone.
+pub async fn store_scores(crm: &Crm, tenant: Uuid, entity: &str, plugin_id: &str, rows: &[(Uuid, Vec<ScoreValue>)]) -> Result<()> {
+    use sea_orm::sea_query::OnConflict;
     if rows.is_empty() {
         return Ok(());
     }
     let now = crm.now();
-    let txn = crm.write_txn().await?;
-    let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-    for chunk in ids.chunks(500) {
-        score::Entity::delete_many()
-            .filter(score::Column::TenantId.eq(tenant))
-            .filter(score::Column::Entity.eq(entity))
-            .filter(score::Column::PluginId.eq(plugin_id))
-            .filter(score::Column::RecordId.is_in(chunk.iter().copied()))
-            .exec(&txn)
-            .await?;
+    // One row per (record, name): with duplicates in a batch the last one wins.
+    let mut latest: std::collections::HashMap<(Uuid, &str), &ScoreValue> = std::collections::HashMap::new();
+    for (id, scores) in rows {
+        for s in scores {
+            latest.insert((*id, s.name.as_str()), s);
+        }
     }
-    let models: Vec<score::ActiveModel> = rows
-        .iter()
-        .flat_map(|(id, scores)| {
-            scores.iter().map(move |s| score::ActiveModel {
-                tenant_id: Set(tenant),
-                entity: Set(entity.to_string()),
-                record_id: Set(*id),
-                plugin_id: Set(plugin_id.to_string()),
-                name: Set(s.name.clone()),
-                value: Set(i16::from(std::cmp::min(s.value, 100))),
-                grade: Set(s.grade.clone()),
-                reasons: Set(serde_json::json!(s.reasons)),
-                updated_at: Set(now),
-            })
+    let models: Vec<score::ActiveModel> = latest
+        .into_iter()
+        .map(|((id, name), s)| score::ActiveModel {
+            tenant_id: Set(tenant),
+            entity: Set(entity.to_string()),
+            record_id: Set(id),
+            plugin_id: Set(plugin_id.to_string()),
+            name: Set(name.to_string()),
+            value: Set(i16::from(std::cmp::min(s.value, 100))),
+            grade: Set(s.grade.clone()),
+            reasons: Set(serde_json::json!(s.reasons)),
+            updated_at: Set(now),
         })
         .collect();
-    // Several scores with the same name for one record: the last one wins.
-    let mut dedup: std::collections::HashMap<(Uuid, String), score::ActiveModel> =
-        std::collections::HashMap::new();
-    for m in models {
-        let key = (m.record_id.clone().unwrap(), m.name.clone().unwrap());
-        dedup.insert(key, m);
-    }
-    let models: Vec<score::ActiveModel> = dedup.into_values().collect();
+    let txn = crm.write_txn().await?;
     for chunk in models.chunks(500) {
         score::Entity::insert_many(chunk.to_vec())
-            .exec(&txn)
+            .on_conflict(
+                OnConflict::columns([score::Column::TenantId, score::Column::Entity, score::Column::RecordId, score::Column::PluginId, score::Column::Name])
+                    .update_columns([score::Column::Value, score::Column::Grade, score::Column::Reasons, score::Column::UpdatedAt])
+                    .to_owned(),
+            )
+            .exec_without_returning(&txn)
             .await?;
     }
     txn.commit().await?;

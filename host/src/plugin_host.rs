@@ -1,6 +1,13 @@
 //! The glue between the domain and the wasm runtime: which plugins run for a
-//! tenant, building their input, applying their decisions, recording runs,
-//! suspending plugins that keep failing, and plugin lifecycle for GraphQL/CLI.
+//! tenant, building their input, applying their decisions, running their
+//! handlers (events, schedules, actions) with a host API bound to the
+//! plugin's own principal, recording runs, suspending plugins that keep
+//! failing, and plugin lifecycle for GraphQL/CLI.
+//!
+//! A plugin's authority in a tenant is [`Grants`]: what its manifest asks for
+//! intersected with what the operator granted (`enablePlugin(grants:)`,
+//! everything asked for when omitted). Its GraphQL principal carries exactly
+//! those scopes.
 //!
 //! Architecture invariant: every process reads the installed set and the
 //! tenant enablements from the database on each call, so install, upgrade,
@@ -10,10 +17,11 @@
 
 use crate::app::Config;
 use crate::plugin::{
-    CallContext, FailurePolicy, FunctionKind, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig,
+    CallContext, FailurePolicy, FunctionKind, Grants, HandlerContext, HostApi, HostError,
+    Invocation, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig, host_codes,
 };
 use crm_core::plugin_api::{
-    Decision, PluginFailure, PluginHooks, PluginRejection, ValidateOutcome,
+    Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ValidateOutcome,
 };
 use crm_core::plugin_store::{self, RunRecord};
 use crm_core::{Crm, Principal};
@@ -107,10 +115,9 @@ impl PluginHost {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .get(id)
+            .filter(|p| p.hash == hash)
         {
-            if p.hash == hash {
-                return Ok(p.clone());
-            }
+            return Ok(p.clone());
         }
         let row = plugin_store::plugin(&self.crm, id)
             .await
@@ -129,8 +136,9 @@ impl PluginHost {
         Ok(loaded)
     }
 
-    /// Enabled, active plugins of a tenant with their config overrides and grants.
-    async fn active_for(&self, tenant: Uuid) -> Vec<(Arc<LoadedPlugin>, Value, Vec<String>)> {
+    /// Enabled, active plugins of a tenant with their config overrides and
+    /// effective grants.
+    async fn active_for(&self, tenant: Uuid) -> Vec<Active> {
         let enabled = match plugin_store::enablements_of(&self.crm, tenant).await {
             Ok(v) => v,
             Err(e) => {
@@ -154,17 +162,13 @@ impl PluginHost {
                 continue;
             };
             match self.ensure_loaded(&t.plugin_id, hash).await {
-                Ok(p) => {
-                    let grants = t
-                        .grants
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|g| g.as_str().map(str::to_string))
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    out.push((p, t.config, grants));
+                Ok(plugin) => {
+                    let grants = Grants::new(&plugin.manifest, &granted(&t.grants));
+                    out.push(Active {
+                        plugin,
+                        config: t.config,
+                        grants,
+                    });
                 }
                 Err(e) => {
                     tracing::error!(plugin = %t.plugin_id, error = %e.message, "cannot load plugin")
@@ -181,10 +185,13 @@ impl PluginHost {
         function: &str,
         entity: &str,
         stats: &crate::plugin::RunStats,
-        outcome: &'static str,
-        failure: Option<&PluginFailure>,
+        outcome: Outcome<'_>,
     ) {
-        self.count(plugin.id(), outcome != "failed");
+        let failure = match outcome {
+            Outcome::Failed(f) => Some(f),
+            Outcome::Ok | Outcome::Rejected => None,
+        };
+        self.count(plugin.id(), failure.is_none());
         let log = if stats.log.is_empty() {
             None
         } else {
@@ -199,7 +206,7 @@ impl PluginHost {
             records: stats.records,
             duration_us: stats.duration.as_micros() as i64,
             fuel_used: stats.fuel_used,
-            outcome,
+            outcome: outcome.as_str(),
             error_code: failure.map(|f| f.code.clone()),
             error: failure.map(|f| f.message.clone()),
             log,
@@ -237,9 +244,10 @@ impl PluginHost {
     async fn inputs(
         &self,
         tenant: Uuid,
+        plugin_id: &str,
         entity: &str,
         input: &str,
-        grants: &[String],
+        grants: &Grants,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, PluginFailure> {
         let fail = |m: String| PluginFailure {
@@ -258,7 +266,7 @@ impl PluginHost {
         let query = format!(
             "query($ids: [ID!], $n: Int) {{ {field}(first: $n, filter: {{id: {{in: $ids}}}}) {{ edges {{ node {{ id {selection} }} }} }} }}"
         );
-        let p = Principal::plugin(tenant, "", grants.to_vec());
+        let p = Principal::plugin(tenant, plugin_id, grants.scopes().to_vec());
         let vars = serde_json::json!({"ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), "n": ids.len()});
         let req = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(vars))
@@ -293,7 +301,7 @@ impl PluginHost {
         entity: &'static str,
         plugin: &Arc<LoadedPlugin>,
         config: &Value,
-        grants: &[String],
+        grants: &Grants,
         ids: &[Uuid],
     ) -> (usize, bool) {
         let mut scored = 0;
@@ -304,7 +312,10 @@ impl PluginHost {
             .iter()
             .filter(|f| f.kind == FunctionKind::Score && f.entities.iter().any(|e| e == entity))
         {
-            let records = match self.inputs(tenant, entity, &f.input, grants, ids).await {
+            let records = match self
+                .inputs(tenant, plugin.id(), entity, &f.input, grants, ids)
+                .await
+            {
                 Ok(r) => r,
                 Err(mut fail) => {
                     fail.plugin = plugin.id().to_string();
@@ -318,8 +329,7 @@ impl PluginHost {
                         &format!("score[{}]", f.name),
                         entity,
                         &stats,
-                        "failed",
-                        Some(&fail),
+                        Outcome::Failed(&fail),
                     )
                     .await;
                     ok = false;
@@ -338,7 +348,12 @@ impl PluginHost {
             let docs: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
             let rt = self.runtime.clone();
             let pl = plugin.clone();
-            let inv = match tokio::task::spawn_blocking(move || rt.score(&pl, &ctx, &docs)).await {
+            let name = f.name.clone();
+            let inv = match tokio::task::spawn_blocking(move || {
+                rt.score_function(&pl, &name, &ctx, &docs)
+            })
+            .await
+            {
                 Ok(i) => i,
                 Err(e) => {
                     tracing::error!(error = %e, "plugin call task failed");
@@ -373,8 +388,7 @@ impl PluginHost {
                         &format!("score[{}]", f.name),
                         entity,
                         &inv.stats,
-                        "ok",
-                        None,
+                        Outcome::Ok,
                     )
                     .await;
                 }
@@ -386,8 +400,7 @@ impl PluginHost {
                         &format!("score[{}]", f.name),
                         entity,
                         &inv.stats,
-                        "failed",
-                        Some(&fail),
+                        Outcome::Failed(&fail),
                     )
                     .await;
                 }
@@ -427,15 +440,7 @@ impl PluginHost {
                 PluginAdminError::new("NOT_FOUND", format!("plugin {plugin_id} is not installed"))
             })?;
         let plugin = self.ensure_loaded(plugin_id, &hash).await?;
-        let grants: Vec<String> = tp
-            .grants
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|g| g.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let grants = Grants::new(&plugin.manifest, &granted(&tp.grants));
         let mut report = RescoreReport {
             plugin: plugin_id.to_string(),
             ..Default::default()
@@ -485,6 +490,26 @@ impl PluginHost {
     }
 }
 
+/// How a run ended, for its record.
+#[derive(Clone, Copy)]
+enum Outcome<'a> {
+    Ok,
+    /// A validate function refused the write (not a plugin failure).
+    Rejected,
+    /// Counts towards suspension.
+    Failed(&'a PluginFailure),
+}
+
+impl Outcome<'_> {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed(_) => "failed",
+        }
+    }
+}
+
 /// Set `value` at a dotted GraphQL path inside a JSON object.
 fn apply_patch(record: &mut Value, path: &str, value: Value) {
     let mut cur = record;
@@ -514,7 +539,7 @@ impl PluginHooks for PluginHost {
         entity: &'static str,
         record: &mut Value,
     ) -> ValidateOutcome {
-        for (plugin, config, _) in self.active_for(tenant).await {
+        for Active { plugin, config, .. } in self.active_for(tenant).await {
             for f in plugin.manifest.functions.iter().filter(|f| {
                 f.kind == FunctionKind::Validate && f.entities.iter().any(|e| e == entity)
             }) {
@@ -527,8 +552,11 @@ impl PluginHooks for PluginHost {
                 let docs = vec![record.to_string()];
                 let rt = self.runtime.clone();
                 let pl = plugin.clone();
-                let inv = match tokio::task::spawn_blocking(move || rt.validate(&pl, &ctx, &docs))
-                    .await
+                let name = f.name.clone();
+                let inv = match tokio::task::spawn_blocking(move || {
+                    rt.validate_function(&pl, &name, &ctx, &docs)
+                })
+                .await
                 {
                     Ok(i) => i,
                     Err(e) => {
@@ -544,19 +572,24 @@ impl PluginHooks for PluginHost {
                 match inv.result {
                     Ok(mut decisions) => match decisions.pop() {
                         Some(Decision::Accept) | None => {
-                            self.record(tenant, &plugin, &name, entity, &inv.stats, "ok", None)
+                            self.record(tenant, &plugin, &name, entity, &inv.stats, Outcome::Ok)
                                 .await
                         }
                         Some(Decision::Patch(patches)) => {
                             for (path, value) in patches {
                                 apply_patch(record, &path, value);
                             }
-                            self.record(tenant, &plugin, &name, entity, &inv.stats, "ok", None)
+                            self.record(tenant, &plugin, &name, entity, &inv.stats, Outcome::Ok)
                                 .await;
                         }
                         Some(Decision::Reject(errors)) => {
                             self.record(
-                                tenant, &plugin, &name, entity, &inv.stats, "rejected", None,
+                                tenant,
+                                &plugin,
+                                &name,
+                                entity,
+                                &inv.stats,
+                                Outcome::Rejected,
                             )
                             .await;
                             return ValidateOutcome::Rejected(PluginRejection {
@@ -572,8 +605,7 @@ impl PluginHooks for PluginHost {
                             &name,
                             entity,
                             &inv.stats,
-                            "failed",
-                            Some(&failure),
+                            Outcome::Failed(&failure),
                         )
                         .await;
                         if f.on_failure == FailurePolicy::FailClosed {
@@ -587,10 +619,449 @@ impl PluginHooks for PluginHost {
     }
 
     async fn after_write(&self, tenant: Uuid, entity: &'static str, ids: &[Uuid]) {
-        for (plugin, config, grants) in self.active_for(tenant).await {
-            self.score_with(tenant, entity, &plugin, &config, &grants, ids)
+        for a in self.active_for(tenant).await {
+            self.score_with(tenant, entity, &a.plugin, &a.config, &a.grants, ids)
                 .await;
         }
+    }
+
+    async fn subscribers(&self, tenant: Uuid, kind: &str) -> Vec<(String, String)> {
+        let mut out = vec![];
+        for a in self.active_for(tenant).await {
+            // A plugin never hears its own events: reacting to them could loop.
+            if kind.starts_with(&format!("plugin.{}.", a.plugin.id())) {
+                continue;
+            }
+            for h in a.plugin.manifest.handlers_for(kind) {
+                out.push((a.plugin.id().to_string(), h.name.clone()));
+            }
+        }
+        out
+    }
+
+    async fn schedules(&self) -> Vec<ScheduleSpec> {
+        let enabled = match plugin_store::enablements(&self.crm).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read plugin enablements");
+                return vec![];
+            }
+        };
+        let heads = plugin_store::plugin_heads(&self.crm)
+            .await
+            .unwrap_or_default();
+        let mut out = vec![];
+        for t in enabled
+            .iter()
+            .filter(|t| t.enabled && t.status == plugin_store::ACTIVE)
+        {
+            let Some((_, _, hash)) = heads.iter().find(|h| h.0 == t.plugin_id) else {
+                continue;
+            };
+            let plugin = match self.ensure_loaded(&t.plugin_id, hash).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(plugin = %t.plugin_id, error = %e.message, "cannot load plugin");
+                    continue;
+                }
+            };
+            for s in &plugin.manifest.schedules {
+                out.push(ScheduleSpec {
+                    tenant: t.tenant_id,
+                    plugin: t.plugin_id.clone(),
+                    name: s.name.clone(),
+                    cron: s.cron.clone(),
+                });
+            }
+        }
+        out
+    }
+
+    async fn on_event(
+        &self,
+        tenant: Uuid,
+        plugin: &str,
+        handler: &str,
+        event: &Value,
+    ) -> Result<(), PluginFailure> {
+        let Ready(a) = self.enablement(tenant, plugin).await? else {
+            // Disabled, suspended or uninstalled since the event was
+            // dispatched: nothing to run, nothing to retry.
+            tracing::debug!(%plugin, %handler, "skipping an event for a plugin not active");
+            return Ok(());
+        };
+        if a.plugin.manifest.handler(handler).is_none() {
+            tracing::info!(%plugin, %handler, "skipping an event for a handler the plugin no longer declares");
+            return Ok(());
+        }
+        let entity = event
+            .get("entity")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let event = event.clone();
+        self.run_handler(
+            tenant,
+            a,
+            format!("on-event[{handler}]"),
+            &entity,
+            handler,
+            move |rt, p, ctx, host| rt.on_event(p, ctx, &event, host),
+        )
+        .await
+    }
+
+    async fn on_schedule(
+        &self,
+        tenant: Uuid,
+        plugin: &str,
+        schedule: &str,
+    ) -> Result<(), PluginFailure> {
+        let Ready(a) = self.enablement(tenant, plugin).await? else {
+            tracing::debug!(%plugin, %schedule, "skipping a schedule of a plugin not active");
+            return Ok(());
+        };
+        if a.plugin.manifest.schedule(schedule).is_none() {
+            tracing::info!(%plugin, %schedule, "skipping a schedule the plugin no longer declares");
+            return Ok(());
+        }
+        self.run_handler(
+            tenant,
+            a,
+            format!("on-schedule[{schedule}]"),
+            "",
+            schedule,
+            |rt, p, ctx, host| rt.on_schedule(p, ctx, host),
+        )
+        .await
+    }
+
+    async fn action(
+        &self,
+        tenant: Uuid,
+        plugin: &str,
+        action: &str,
+        input: Value,
+    ) -> Result<Value, PluginFailure> {
+        let failure = |code: &str, message: String| PluginFailure {
+            plugin: plugin.to_string(),
+            code: code.to_string(),
+            message,
+        };
+        let a = match self.enablement(tenant, plugin).await? {
+            Ready(a) => a,
+            NotEnabled => {
+                return Err(failure(
+                    "NOT_ENABLED",
+                    format!(
+                        "plugin {plugin} is not enabled for this tenant; enable it first (enablePlugin)"
+                    ),
+                ));
+            }
+            Suspended(reason) => return Err(failure("SUSPENDED", reason)),
+        };
+        if a.plugin.manifest.action(action).is_none() {
+            let known: Vec<&str> = a
+                .plugin
+                .manifest
+                .actions
+                .iter()
+                .map(|x| x.name.as_str())
+                .collect();
+            return Err(failure(
+                "UNKNOWN_ACTION",
+                format!(
+                    "plugin {plugin} has no action {action:?} (its actions: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        self.run_handler(
+            tenant,
+            a,
+            format!("action[{action}]"),
+            "",
+            action,
+            move |rt, p, ctx, host| rt.action(p, ctx, &input, host),
+        )
+        .await
+    }
+}
+
+// ------------------------------------------------------------- handlers
+
+/// An enabled, active plugin of a tenant.
+struct Active {
+    plugin: Arc<LoadedPlugin>,
+    /// The tenant's configuration overrides.
+    config: Value,
+    grants: Grants,
+}
+
+/// Whether a plugin may run in a tenant now.
+enum Enablement {
+    Ready(Active),
+    /// Not installed, not enabled, or disabled.
+    NotEnabled,
+    /// Suspended after repeated failures: the reason.
+    Suspended(String),
+}
+use Enablement::{NotEnabled, Ready, Suspended};
+
+/// The grants stored for an enablement (a JSON array of strings).
+fn granted(grants: &Value) -> Vec<String> {
+    grants
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl PluginHost {
+    /// Plugin `id` in `tenant`, loaded, if it is enabled and active.
+    async fn enablement(&self, tenant: Uuid, id: &str) -> Result<Enablement, PluginFailure> {
+        let unavailable = |e: String| PluginFailure {
+            plugin: id.to_string(),
+            code: "UNAVAILABLE".into(),
+            message: e,
+        };
+        let tp = plugin_store::tenant_plugin(&self.crm, tenant, id)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let Some(tp) = tp.filter(|t| t.enabled) else {
+            return Ok(NotEnabled);
+        };
+        if tp.status != plugin_store::ACTIVE {
+            return Ok(Suspended(tp.status_reason.unwrap_or_else(|| {
+                format!("plugin {id} is suspended for this tenant; enablePlugin resumes it")
+            })));
+        }
+        let heads = plugin_store::plugin_heads(&self.crm)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let Some((_, _, hash)) = heads.iter().find(|h| h.0 == id) else {
+            return Ok(NotEnabled);
+        };
+        let plugin = self
+            .ensure_loaded(id, hash)
+            .await
+            .map_err(|e| unavailable(e.message))?;
+        let grants = Grants::new(&plugin.manifest, &granted(&tp.grants));
+        Ok(Ready(Active {
+            plugin,
+            config: tp.config,
+            grants,
+        }))
+    }
+
+    /// Run one handler invocation on a blocking thread with a host API
+    /// bound to the plugin's principal in `tenant`, and record the run as
+    /// `entry_point` (counting a failure towards suspension).
+    async fn run_handler<T: Send + 'static>(
+        &self,
+        tenant: Uuid,
+        active: Active,
+        entry_point: String,
+        entity: &str,
+        name: &str,
+        call: impl FnOnce(
+            &PluginRuntime,
+            &LoadedPlugin,
+            &HandlerContext,
+            Arc<dyn HostApi>,
+        ) -> Invocation<T>
+        + Send
+        + 'static,
+    ) -> Result<T, PluginFailure> {
+        let Active {
+            plugin,
+            config,
+            grants,
+        } = active;
+        let config = Self::effective(&plugin, &config);
+        let schema = self.schema.get().cloned().ok_or_else(|| PluginFailure {
+            plugin: plugin.id().to_string(),
+            code: "UNAVAILABLE".into(),
+            message: "the GraphQL schema is not ready yet".into(),
+        })?;
+        let host: Arc<dyn HostApi> = Arc::new(TenantHostApi {
+            crm: self.crm.clone(),
+            schema,
+            tenant,
+            plugin: plugin.id().to_string(),
+            principal: Principal::plugin(tenant, plugin.id(), grants.scopes().to_vec()),
+            config: config.clone(),
+            handle: tokio::runtime::Handle::current(),
+        });
+        let ctx = HandlerContext {
+            tenant: tenant.to_string(),
+            config,
+            now: self
+                .crm
+                .now()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            name: name.to_string(),
+            grants,
+            deadline: None,
+        };
+        let rt = self.runtime.clone();
+        let pl = plugin.clone();
+        let inv = tokio::task::spawn_blocking(move || call(&rt, &pl, &ctx, host))
+            .await
+            .map_err(|e| PluginFailure {
+                plugin: plugin.id().to_string(),
+                code: "TRAP".into(),
+                message: format!("the handler's thread failed: {e}"),
+            })?;
+        match inv.result {
+            Ok(value) => {
+                self.record(
+                    tenant,
+                    &plugin,
+                    &entry_point,
+                    entity,
+                    &inv.stats,
+                    Outcome::Ok,
+                )
+                .await;
+                Ok(value)
+            }
+            Err(failure) => {
+                self.record(
+                    tenant,
+                    &plugin,
+                    &entry_point,
+                    entity,
+                    &inv.stats,
+                    Outcome::Failed(&failure),
+                )
+                .await;
+                Err(failure)
+            }
+        }
+    }
+}
+
+/// The host API of one handler run: GraphQL as the plugin's principal,
+/// key-value storage and events of the plugin in the tenant. The runtime
+/// calls it from the blocking thread running the guest, so each call
+/// blocks on the server's Tokio runtime.
+struct TenantHostApi {
+    crm: Crm,
+    schema: CrmSchema,
+    tenant: Uuid,
+    plugin: String,
+    principal: Principal,
+    config: Value,
+    handle: tokio::runtime::Handle,
+}
+
+impl TenantHostApi {
+    fn graphql(&self, document: &str, variables: &Value) -> Result<Value, HostError> {
+        let req = async_graphql::Request::new(document)
+            .variables(async_graphql::Variables::from_json(variables.clone()))
+            .data(self.principal.clone())
+            .data(crm_graphql::Loaders::new(&self.crm, self.tenant));
+        let resp = self.handle.block_on(self.schema.execute(req));
+        if let Some(e) = resp.errors.first() {
+            let code = e
+                .extensions
+                .as_ref()
+                .and_then(|x| x.get("code"))
+                .and_then(|c| match c {
+                    async_graphql::Value::String(s) => Some(s.clone()),
+                    async_graphql::Value::Enum(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "GRAPHQL_ERROR".to_string());
+            return Err(HostError::new(code, e.message.clone()));
+        }
+        resp.data
+            .into_json()
+            .map_err(|e| HostError::new(host_codes::HOST_ERROR, e.to_string()))
+    }
+
+    /// A storage failure, logged in full; the plugin gets no internals.
+    fn internal(&self, what: &str, e: crm_core::CoreError) -> HostError {
+        tracing::error!(plugin = %self.plugin, tenant = %self.tenant, error = %e, "plugin {what} failed");
+        HostError::new(
+            host_codes::HOST_ERROR,
+            format!("{what} failed; the server log has details"),
+        )
+    }
+}
+
+impl HostApi for TenantHostApi {
+    fn query(&self, query: &str, variables: &Value) -> Result<Value, HostError> {
+        self.graphql(query, variables)
+    }
+
+    fn mutate(&self, mutation: &str, variables: &Value) -> Result<Value, HostError> {
+        self.graphql(mutation, variables)
+    }
+
+    fn kv_get(&self, key: &str) -> Result<Option<String>, HostError> {
+        self.handle
+            .block_on(plugin_store::kv_get(
+                &self.crm,
+                self.tenant,
+                &self.plugin,
+                key,
+            ))
+            .map_err(|e| self.internal("kv-get", e))
+    }
+
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), HostError> {
+        self.handle
+            .block_on(plugin_store::kv_set(
+                &self.crm,
+                self.tenant,
+                &self.plugin,
+                key,
+                value,
+            ))
+            .map_err(|e| self.internal("kv-set", e))
+    }
+
+    fn kv_delete(&self, key: &str) -> Result<(), HostError> {
+        self.handle
+            .block_on(plugin_store::kv_delete(
+                &self.crm,
+                self.tenant,
+                &self.plugin,
+                key,
+            ))
+            .map(|_| ())
+            .map_err(|e| self.internal("kv-delete", e))
+    }
+
+    fn config(&self) -> Value {
+        self.config.clone()
+    }
+
+    fn emit(&self, kind: &str, payload: &Value) -> Result<(), HostError> {
+        let kind = format!("plugin.{}.{kind}", self.plugin);
+        let crm = &self.crm;
+        self.handle
+            .block_on(crm_core::events::emit(
+                &crm.db,
+                &self.principal,
+                crm.now(),
+                &kind,
+                "plugin",
+                None,
+                payload.clone(),
+            ))
+            .map_err(|e| self.internal("emit", e))?;
+        crm.outbox_nudge.notify_waiters();
+        Ok(())
     }
 }
 
@@ -681,6 +1152,10 @@ impl PluginAdmin for PluginHost {
         {
             self.runtime.evict(&p.hash);
         }
+        // Its storage goes with it (an upgrade keeps it: that is not an uninstall).
+        if let Err(e) = plugin_store::kv_delete_plugin(&self.crm, id).await {
+            tracing::error!(plugin = %id, error = %e, "cannot delete the plugin's key-value storage");
+        }
         Ok(())
     }
 
@@ -723,25 +1198,7 @@ impl PluginAdmin for PluginHost {
     }
 
     async fn requested_capabilities(&self, id: &str) -> Result<Vec<String>, PluginAdminError> {
-        let m = self.manifest_of(id).await?;
-        let mut caps: Vec<String> = m
-            .capabilities
-            .read
-            .iter()
-            .map(|e| format!("read:{e}"))
-            .collect();
-        for f in &m.functions {
-            for e in &f.entities {
-                let c = format!("read:{e}");
-                if !caps.contains(&c) {
-                    caps.push(c);
-                }
-            }
-        }
-        if m.capabilities.pii_read {
-            caps.push("pii:read".into());
-        }
-        Ok(caps)
+        Ok(Grants::requested(&self.manifest_of(id).await?))
     }
 
     async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError> {

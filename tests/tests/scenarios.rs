@@ -5,6 +5,7 @@
 //! the store manager when the hour passes).
 
 use base64::Engine;
+use crm_core::Clock;
 use crm_core::service::ManualClock;
 use crm_tests::server::*;
 use crm_tests::wasm::{build_component, workspace_root};
@@ -97,7 +98,8 @@ async fn customer_health(backend: Backend) {
     assert!(health(&srv, &company).await.is_some_and(|v| v >= 60));
     clock.advance(chrono::Duration::days(100));
     srv.drain().await;
-    assert_eq!(tasks_of(&srv, &owner).await.len(), 2, "a second drop, a second task");
+    let t = tasks_of(&srv, &owner).await;
+    assert_eq!(t.len(), 2, "a second drop, a second task: {t:#?}\nruns: {}", srv.ok("{ pluginRuns(plugin: \"customer-health\", first: 100) { entryPoint outcome createdAt log } }", json!({})).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 //! The version is read from the component itself — the names of its
 //! exported interfaces, e.g. `crm:plugin/functions@0.1.0` — never trusted
 //! from the manifest alone. Each supported version has its own bindings
-//! module ([`super::bindings`]); a version the host has no bindings for is
+//! module (`bindings::v0_1_0`, `bindings::v0_2_0`); a version the host has no bindings for is
 //! refused with a message saying what to do.
 
 use semver::Version;
@@ -16,9 +16,9 @@ pub const PACKAGE: &str = "crm:plugin";
 /// Contract versions this host has bindings for, oldest first.
 ///
 /// Adding a version: snapshot its WIT in `sdk/wit/since_vX.Y.Z/`, add
-/// `bindings/vX_Y_Z.rs` and its arm in [`super::bindings::Pre`], then
-/// append it here.
-pub const SUPPORTED: &[Version] = &[Version::new(0, 1, 0)];
+/// `bindings/vX_Y_Z.rs` and its arm in `bindings::Pre` and `bindings::Linkers`,
+/// then append it here.
+pub const SUPPORTED: &[Version] = &[Version::new(0, 1, 0), Version::new(0, 2, 0)];
 
 /// Why a component's contract version is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum ContractError {
     #[error(
         "the component exports no `{PACKAGE}` interface (its exports: {exports}); \
          is it a CRM plugin? Build it with crm-plugin-sdk {sdk} (contract {supported})",
-        sdk = sdk_line(SUPPORTED), supported = list(SUPPORTED)
+        sdk = sdk_line(), supported = list(SUPPORTED)
     )]
     Missing { exports: String },
 
@@ -39,7 +39,7 @@ pub enum ContractError {
     #[error(
         "the component was built against contract {PACKAGE}@{found}, but this host supports \
          {PACKAGE}@{supported}; rebuild the plugin against crm-plugin-sdk {sdk}",
-        supported = list(SUPPORTED), sdk = sdk_line(SUPPORTED)
+        supported = list(SUPPORTED), sdk = sdk_line()
     )]
     Unsupported { found: Version },
 
@@ -58,11 +58,16 @@ fn list(versions: &[Version]) -> String {
         .join(", ")
 }
 
-/// `0.1` for the newest supported contract: the SDK line to build against.
-fn sdk_line(versions: &[Version]) -> String {
-    versions
-        .last()
-        .map_or_else(String::new, |v| format!("{}.{}", v.major, v.minor))
+/// The SDK line to build against, `0.1`: the SDK is versioned with the
+/// workspace (one SDK release builds every supported contract, chosen by its
+/// export macro), so it is this crate's own major.minor.
+fn sdk_line() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some(major), Some(minor)) => format!("{major}.{minor}"),
+        _ => version.to_owned(),
+    }
 }
 
 /// The contract version in an export name such as `crm:plugin/functions@0.1.0`.
@@ -90,11 +95,8 @@ pub(crate) fn from_export_names(names: &[&str]) -> Result<Version, ContractError
         match version_of(name) {
             None => {}
             Some(None) => unversioned = true,
-            Some(Some(v)) => {
-                if !found.contains(&v) {
-                    found.push(v);
-                }
-            }
+            Some(Some(v)) if !found.contains(&v) => found.push(v),
+            Some(Some(_)) => {}
         }
     }
     match found.as_slice() {
@@ -134,6 +136,8 @@ mod tests {
     fn reads_the_version_from_export_names() {
         let v = from_export_names(&["wasi:cli/run@0.2.6", "crm:plugin/functions@0.1.0"]);
         assert_eq!(v, Ok(Version::new(0, 1, 0)));
+        let v = from_export_names(&["crm:plugin/functions@0.2.0", "crm:plugin/handlers@0.2.0"]);
+        assert_eq!(v, Ok(Version::new(0, 2, 0)));
     }
 
     #[test]
@@ -141,7 +145,7 @@ mod tests {
         let err = from_export_names(&["crm:plugin/functions@9.0.0"]).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("crm:plugin@9.0.0"), "{text}");
-        assert!(text.contains("crm:plugin@0.1.0"), "{text}");
+        assert!(text.contains("crm:plugin@0.1.0, 0.2.0"), "{text}");
         assert!(
             text.contains("rebuild the plugin against crm-plugin-sdk 0.1"),
             "{text}"

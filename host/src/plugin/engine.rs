@@ -33,6 +33,10 @@ pub struct RuntimeConfig {
     /// Instances that can be alive at once across all threads; each reserves
     /// address space for `memory_limit` up front (the pooling allocator).
     pub max_instances: u32,
+    /// Instruction budget of one handler run (on-event, on-schedule,
+    /// action). Handlers are bounded by their wall-clock `deadline-ms`, so
+    /// the default is effectively unlimited; lower it to bound CPU as well.
+    pub handler_fuel: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -45,6 +49,7 @@ impl Default for RuntimeConfig {
             deadline: Duration::from_secs(1),
             log_limit: 64 << 10,
             max_instances: 256,
+            handler_fuel: u64::MAX / 2,
         }
     }
 }

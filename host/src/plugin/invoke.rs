@@ -1,6 +1,9 @@
 //! The runtime: load a plugin once, then call it with a fresh instance per
 //! call, under fuel, deadline, memory, output and log limits, and turn
 //! whatever goes wrong into a [`PluginFailure`] with a stable code.
+//!
+//! This module runs functions (validate, score) and holds what every call
+//! shares ([`PluginRuntime::call_guest`]); handlers are in `super::handlers`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,7 +18,8 @@ use super::cache::{CacheStats, Compiled, ComponentCache, LoadSource, sha256_hex}
 use super::contract;
 use super::engine::{self, EpochTicker, RuntimeConfig};
 use super::error::RuntimeError;
-use super::manifest::Manifest;
+use super::host_api::HostAccess;
+use super::manifest::{FunctionKind, Manifest};
 use super::sandbox::{StoreState, floor_char_boundary};
 
 /// Failure codes of [`PluginFailure::code`].
@@ -38,6 +42,11 @@ pub mod codes {
     pub const PLUGIN_ERROR: &str = "PLUGIN_ERROR";
     /// Every instance slot is in use; try again later.
     pub const BUSY: &str = "BUSY";
+    /// The component's contract has no such entry point (handlers, schedules
+    /// and actions need contract 0.2.0).
+    pub const UNSUPPORTED: &str = "UNSUPPORTED";
+    /// The manifest declares no handler, schedule or action of that name.
+    pub const NOT_DECLARED: &str = "NOT_DECLARED";
 }
 
 /// The plugin runtime. Cheap to clone (an `Arc` inside) and shared across
@@ -66,7 +75,7 @@ pub struct LoadedPlugin {
     pub contract: Version,
     /// Where the compiled component came from.
     pub source: LoadSource,
-    compiled: Arc<Compiled>,
+    pub(super) compiled: Arc<Compiled>,
 }
 
 impl LoadedPlugin {
@@ -93,7 +102,11 @@ impl fmt::Debug for LoadedPlugin {
     }
 }
 
-/// What the host tells the plugin about a call.
+/// What the host tells the plugin about a function call. The function's
+/// name is not part of it (so existing callers keep compiling): use
+/// [`PluginRuntime::validate_function`] / [`PluginRuntime::score_function`]
+/// to name it; [`PluginRuntime::validate`] / [`PluginRuntime::score`] name the
+/// manifest's first function of that kind for the entity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallContext {
     /// Tenant id (a UUID string).
@@ -129,7 +142,7 @@ pub struct RunStats {
 }
 
 /// Longest guest-chosen text (error message, stderr tail) kept in a failure.
-const MAX_FAILURE_TEXT: usize = 2048;
+pub(super) const MAX_FAILURE_TEXT: usize = 2048;
 
 impl PluginRuntime {
     /// Start the runtime: engine, linkers, epoch ticker.
@@ -198,29 +211,56 @@ impl PluginRuntime {
     }
 
     /// Run `validate` over `records` (JSON documents). The result has one
-    /// decision per record, patch values parsed.
+    /// decision per record, patch values parsed. A 0.2.0 component is told
+    /// the manifest's first validate function for `ctx.entity`.
     pub fn validate(
         &self,
         plugin: &LoadedPlugin,
         ctx: &CallContext,
         records: &[String],
     ) -> Invocation<Vec<Decision>> {
+        let function = default_function(&plugin.manifest, FunctionKind::Validate, &ctx.entity);
+        self.validate_function(plugin, function, ctx, records)
+    }
+
+    /// [`PluginRuntime::validate`] as manifest function `function` (what a
+    /// 0.2.0 component sees as `call-context.function`).
+    pub fn validate_function(
+        &self,
+        plugin: &LoadedPlugin,
+        function: &str,
+        ctx: &CallContext,
+        records: &[String],
+    ) -> Invocation<Vec<Decision>> {
         let limit = self.inner.cfg.output_limit;
-        self.run(plugin, ctx, records, Pre::validate, |raw| {
+        self.run(plugin, function, ctx, records, Pre::validate, |raw| {
             check_decisions(raw, records.len(), limit)
         })
     }
 
     /// Run `score` over `records` (JSON documents). The result has one list
-    /// of scores per record, values clamped to 100.
+    /// of scores per record, values clamped to 100. A 0.2.0 component is
+    /// told the manifest's first score function for `ctx.entity`.
     pub fn score(
         &self,
         plugin: &LoadedPlugin,
         ctx: &CallContext,
         records: &[String],
     ) -> Invocation<Vec<Vec<ScoreValue>>> {
+        let function = default_function(&plugin.manifest, FunctionKind::Score, &ctx.entity);
+        self.score_function(plugin, function, ctx, records)
+    }
+
+    /// [`PluginRuntime::score`] as manifest function `function`.
+    pub fn score_function(
+        &self,
+        plugin: &LoadedPlugin,
+        function: &str,
+        ctx: &CallContext,
+        records: &[String],
+    ) -> Invocation<Vec<Vec<ScoreValue>>> {
         let limit = self.inner.cfg.output_limit;
-        self.run(plugin, ctx, records, Pre::score, |raw| {
+        self.run(plugin, function, ctx, records, Pre::score, |raw| {
             check_scores(raw, records.len(), limit)
         })
     }
@@ -228,6 +268,7 @@ impl PluginRuntime {
     fn run<R, T>(
         &self,
         plugin: &LoadedPlugin,
+        function: &str,
         ctx: &CallContext,
         records: &[String],
         call: impl FnOnce(
@@ -242,7 +283,6 @@ impl PluginRuntime {
     {
         let started = Instant::now();
         let cfg = &self.inner.cfg;
-        let fail = |f: Failure| f.into_plugin_failure(&plugin.manifest.id);
         if records.is_empty() {
             // Nothing to decide: no instance needed.
             return Invocation {
@@ -253,55 +293,113 @@ impl PluginRuntime {
 
         let per_record = ctx.fuel_per_record.unwrap_or(cfg.fuel_per_record);
         let budget = per_record.saturating_mul(records.len() as u64);
-        let mut store = Store::new(
-            &self.inner.engine,
-            StoreState::new(cfg.memory_limit, cfg.log_limit),
-        );
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(engine::deadline_ticks(cfg.deadline));
-
+        let limits = Limits {
+            deadline: cfg.deadline,
+            deadline_hint: "",
+            fuel: budget,
+            fuel_hint: format!(
+                " ({per_record} per record); raise fuel-per-record in plugin.toml if the work is legitimate"
+            ),
+        };
         let config = ctx.config.to_string();
         let input = CallInput {
             tenant: &ctx.tenant,
             entity: &ctx.entity,
             config: &config,
+            function,
             records,
         };
-        let outcome = match store.set_fuel(budget) {
-            Ok(()) => call(&plugin.compiled.pre, &mut store, &input),
+        let access = HostAccess::Function {
+            config: config.clone(),
+        };
+        let ran = self.call_guest(plugin, &limits, access, |pre, store| {
+            call(pre, store, &input)
+        });
+        let result = ran
+            .result
+            .and_then(check)
+            .map_err(|f| f.into_plugin_failure(&plugin.manifest.id));
+        Invocation {
+            result,
+            stats: RunStats {
+                duration: started.elapsed(),
+                fuel_used: ran.fuel_used,
+                log: ran.log,
+                records: records.len(),
+            },
+        }
+    }
+
+    /// One call on a fresh instance: a store under `limits` whose host
+    /// imports reach `access`, then `call`; a guest error or a trap becomes a
+    /// [`Failure`].
+    pub(super) fn call_guest<R>(
+        &self,
+        plugin: &LoadedPlugin,
+        limits: &Limits,
+        access: HostAccess,
+        call: impl FnOnce(&Pre, &mut Store<StoreState>) -> wasmtime::Result<GuestOutcome<R>>,
+    ) -> Ran<R> {
+        let cfg = &self.inner.cfg;
+        let mut store = Store::new(
+            &self.inner.engine,
+            StoreState::new(cfg.memory_limit, cfg.log_limit, access),
+        );
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(engine::deadline_ticks(limits.deadline));
+
+        let outcome = match store.set_fuel(limits.fuel) {
+            Ok(()) => call(&plugin.compiled.pre, &mut store),
             Err(e) => Err(e),
         };
-        let fuel_used = budget.saturating_sub(store.get_fuel().unwrap_or(0));
+        let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
 
         let result = match outcome {
-            Ok(Ok(raw)) => check(raw).map_err(fail),
-            Ok(Err(guest)) => Err(fail(Failure::new(
+            Ok(Ok(raw)) => Ok(raw),
+            Ok(Err(guest)) => Err(Failure::new(
                 codes::PLUGIN_ERROR,
                 format!(
                     "{}: {}",
                     clip(&guest.code, 128),
                     clip(&guest.message, MAX_FAILURE_TEXT)
                 ),
-            ))),
-            Err(error) => Err(fail(classify(
-                &error,
-                store.data(),
-                cfg,
-                per_record,
-                budget,
-            ))),
+            )),
+            Err(error) => Err(classify(&error, store.data(), cfg, limits)),
         };
-        Invocation {
+        Ran {
             result,
-            stats: RunStats {
-                duration: started.elapsed(),
-                fuel_used,
-                log: store.into_data().into_log(),
-                records: records.len(),
-            },
+            fuel_used,
+            log: store.into_data().into_log(),
         }
     }
+}
+
+/// The name a 0.2.0 component is told when the caller names no function:
+/// the first manifest function of `kind` for `entity`, else of `kind`.
+fn default_function<'m>(manifest: &'m Manifest, kind: FunctionKind, entity: &str) -> &'m str {
+    let of_kind = || manifest.functions.iter().filter(|f| f.kind == kind);
+    of_kind()
+        .find(|f| f.entities.iter().any(|e| e == entity))
+        .or_else(|| of_kind().next())
+        .map_or("", |f| f.name.as_str())
+}
+
+/// The limits of one call.
+pub(super) struct Limits {
+    pub(super) deadline: Duration,
+    /// Appended to the `TIMEOUT` message (where the deadline comes from).
+    pub(super) deadline_hint: &'static str,
+    pub(super) fuel: u64,
+    /// Appended to the `FUEL_EXHAUSTED` message (what to change).
+    pub(super) fuel_hint: String,
+}
+
+/// What [`PluginRuntime::call_guest`] produced.
+pub(super) struct Ran<R> {
+    pub(super) result: Result<R, Failure>,
+    pub(super) fuel_used: u64,
+    pub(super) log: Vec<String>,
 }
 
 /// A failure before it is attributed to a plugin.
@@ -312,14 +410,14 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(code: &'static str, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
         }
     }
 
-    fn into_plugin_failure(self, plugin: &str) -> PluginFailure {
+    pub(super) fn into_plugin_failure(self, plugin: &str) -> PluginFailure {
         PluginFailure {
             plugin: plugin.to_owned(),
             code: self.code.to_owned(),
@@ -328,13 +426,20 @@ impl Failure {
     }
 }
 
-fn clip(text: &str, max: usize) -> &str {
+pub(super) fn clip(text: &str, max: usize) -> &str {
     &text[..floor_char_boundary(text, max)]
 }
 
-/// Attach the end of the guest's stderr (where a Rust panic prints) to `message`.
+/// Attach the end of the guest's stderr (where a Rust panic prints) to
+/// `message`, on one line, without Rust's backtrace hint.
 fn with_stderr(message: String, state: &StoreState) -> String {
     let tail = state.stderr_tail(MAX_FAILURE_TEXT);
+    let tail = tail
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
+        .collect::<Vec<_>>()
+        .join(" ");
     if tail.is_empty() {
         message
     } else {
@@ -346,8 +451,7 @@ fn classify(
     error: &wasmtime::Error,
     state: &StoreState,
     cfg: &RuntimeConfig,
-    per_record: u64,
-    budget: u64,
+    limits: &Limits,
 ) -> Failure {
     let memory = || {
         state.limiter.refused_memory.map(|wanted| {
@@ -368,15 +472,16 @@ fn classify(
             Trap::Interrupt => Failure::new(
                 codes::TIMEOUT,
                 format!(
-                    "did not finish within its deadline of {} ms",
-                    cfg.deadline.as_millis()
+                    "did not finish within its deadline of {} ms{}",
+                    limits.deadline.as_millis(),
+                    limits.deadline_hint
                 ),
             ),
             Trap::OutOfFuel => Failure::new(
                 codes::FUEL_EXHAUSTED,
                 format!(
-                    "used up its fuel budget of {budget} ({per_record} per record); \
-                     raise fuel-per-record in plugin.toml if the work is legitimate"
+                    "used up its fuel budget of {}{}",
+                    limits.fuel, limits.fuel_hint
                 ),
             ),
             Trap::StackOverflow => Failure::new(
@@ -386,7 +491,8 @@ fn classify(
             other => memory().unwrap_or_else(|| {
                 Failure::new(
                     codes::TRAP,
-                    with_stderr(format!("wasm trap: {other}"), state),
+                    // `Trap`'s own text starts with "wasm trap: ".
+                    with_stderr(other.to_string(), state),
                 )
             }),
         };
@@ -412,7 +518,7 @@ fn classify(
     )
 }
 
-fn too_large(bytes: usize, limit: usize) -> Failure {
+pub(super) fn too_large(bytes: usize, limit: usize) -> Failure {
     Failure::new(
         codes::OUTPUT_TOO_LARGE,
         format!("returned {bytes} bytes of output, over the limit of {limit} bytes"),
@@ -518,6 +624,13 @@ mod tests {
             grade: None,
             reasons: vec![reason.into()],
         }
+    }
+
+    #[test]
+    fn runtime_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<PluginRuntime>();
+        assert_send_sync::<LoadedPlugin>();
     }
 
     #[test]

@@ -24,6 +24,27 @@
 //! assert!(text.contains(r#"plugin.toml: functions[0].kind: unknown kind "scor""#));
 //! ```
 //!
+//! Contract 0.2.0 adds effectful entry points beside the functions:
+//! `[[handlers]]` (on-event), `[[schedules]]` (on-schedule, cron in UTC) and
+//! `[[actions]]` (invoked through `runPluginAction`), and the capabilities
+//! they use (`write`, `kv`, `emit`). A manifest declaring any of them with
+//! `contract = "0.1.0"` is refused at the key that needs the newer contract:
+//!
+//! ```
+//! use crm_host::plugin::Manifest;
+//!
+//! let err = Manifest::parse(r#"
+//! id = "welcome"
+//! version = "0.1.0"
+//! contract = "0.1.0"
+//! description = "Greets new contacts."
+//! [[handlers]]
+//! name = "greet"
+//! events = ["contact.created"]
+//! "#).unwrap_err();
+//! assert!(err.to_string().contains(r#"plugin.toml: handlers: requires contract "0.2.0" or later"#));
+//! ```
+//!
 //! The same checks run on the JSON form the registry stores
 //! ([`Manifest::to_json`] / [`Manifest::from_json`]), so a manifest read back
 //! from the database is exactly as trustworthy as one read from disk.
@@ -51,7 +72,18 @@ pub struct Manifest {
     /// Path of the component, relative to `plugin.toml`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// Pure functions (validate/score); may be empty when the plugin has
+    /// handlers, schedules or actions.
     pub functions: Vec<FunctionDecl>,
+    /// `[[handlers]]`: run after a matching event commits (contract 0.2.0).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub handlers: Vec<HandlerDecl>,
+    /// `[[schedules]]`: run per tenant on a cron schedule (contract 0.2.0).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<ScheduleDecl>,
+    /// `[[actions]]`: run on request through `runPluginAction` (contract 0.2.0).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionDecl>,
     pub capabilities: Capabilities,
     /// Configuration schema: one field per key.
     pub config: BTreeMap<String, ConfigField>,
@@ -73,6 +105,52 @@ pub struct FunctionDecl {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel_per_record: Option<u64>,
 }
+
+/// One `[[handlers]]` entry: the `on-event` export, for the events it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct HandlerDecl {
+    /// Unique among all entry points; the handler sees it as `ctx.name`.
+    pub name: String,
+    /// Event kinds (`contact.created`); a trailing `.` matches every kind
+    /// with that prefix (`ticket.`).
+    pub events: Vec<String>,
+    /// Wall-clock deadline of one run ([`HANDLER_DEADLINE_MS`] by default).
+    pub deadline_ms: u64,
+}
+
+/// One `[[schedules]]` entry: the `on-schedule` export, per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ScheduleDecl {
+    pub name: String,
+    /// Five-field cron expression, UTC.
+    pub cron: String,
+    /// Wall-clock deadline of one run ([`SCHEDULE_DEADLINE_MS`] by default).
+    pub deadline_ms: u64,
+}
+
+/// One `[[actions]]` entry: the `action` export, invoked on request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ActionDecl {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Deadline of a handler run unless its `deadline-ms` says otherwise.
+pub const HANDLER_DEADLINE_MS: u64 = 5_000;
+/// Deadline of a schedule run unless its `deadline-ms` says otherwise.
+pub const SCHEDULE_DEADLINE_MS: u64 = 30_000;
+/// Deadline of an action run (actions answer a waiting GraphQL client).
+pub const ACTION_DEADLINE_MS: u64 = 5_000;
+/// The longest `deadline-ms` accepted: a run must end within the job
+/// queue's default lease, or another worker would start it again.
+pub const MAX_DEADLINE_MS: u64 = 60_000;
+
+/// The first contract version with handlers, schedules, actions and the host API.
+pub const HANDLERS_SINCE: Version = Version::new(0, 2, 0);
 
 /// Which entry point of the `functions` interface a declaration uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -113,6 +191,15 @@ pub struct Capabilities {
     pub read: Vec<String>,
     /// Whether it may see sensitive personal fields unmasked.
     pub pii_read: bool,
+    /// Entities handlers may create, update or delete through `mutate` (0.2.0).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub write: Vec<String>,
+    /// Whether handlers may use key-value storage (0.2.0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub kv: bool,
+    /// Whether handlers may emit `plugin.<id>.<kind>` events (0.2.0).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub emit: bool,
 }
 
 /// One key of the configuration schema (`[config.<key>]`).
@@ -247,6 +334,30 @@ impl Manifest {
     /// The declaration of function `name`.
     pub fn function(&self, name: &str) -> Option<&FunctionDecl> {
         self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// The declaration of handler `name`.
+    pub fn handler(&self, name: &str) -> Option<&HandlerDecl> {
+        self.handlers.iter().find(|h| h.name == name)
+    }
+
+    /// The declaration of schedule `name`.
+    pub fn schedule(&self, name: &str) -> Option<&ScheduleDecl> {
+        self.schedules.iter().find(|s| s.name == name)
+    }
+
+    /// The declaration of action `name`.
+    pub fn action(&self, name: &str) -> Option<&ActionDecl> {
+        self.actions.iter().find(|a| a.name == name)
+    }
+
+    /// Handlers subscribed to event `kind` (exact, or a prefix ending in `.`).
+    pub fn handlers_for<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a HandlerDecl> {
+        self.handlers.iter().filter(move |h| {
+            h.events
+                .iter()
+                .any(|p| crm_core::automation::kind_matches(p, kind))
+        })
     }
 
     /// The configuration a call sees: the schema's defaults overlaid with

@@ -1,6 +1,6 @@
 //! What one call's `Store` holds: a WASI context that grants nothing, the
-//! resource limiter, and the run log (the `log` import plus captured
-//! stdout/stderr), all bounded.
+//! resource limiter, the run log (the `log` import plus captured
+//! stdout/stderr), all bounded, and what the host imports may reach.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -14,12 +14,16 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, WasiView};
 
+use super::host_api::HostAccess;
+
 /// Data of a `Store` for one plugin call.
 pub(crate) struct StoreState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: CallLimiter,
     pub(crate) log: RunLog,
+    /// The host API of contract 0.2.0: refused in functions, gated in handlers.
+    pub(crate) host: HostAccess,
     stdout: CapturedOutput,
     stderr: CapturedOutput,
 }
@@ -34,7 +38,7 @@ impl WasiView for StoreState {
 }
 
 impl StoreState {
-    pub(crate) fn new(memory_limit: usize, log_limit: usize) -> Self {
+    pub(crate) fn new(memory_limit: usize, log_limit: usize, host: HostAccess) -> Self {
         let stdout = CapturedOutput::new(log_limit);
         let stderr = CapturedOutput::new(log_limit);
         // No ambient authority: no preopened directories, environment,
@@ -58,6 +62,7 @@ impl StoreState {
             table: ResourceTable::new(),
             limiter: CallLimiter::new(memory_limit),
             log: RunLog::new(log_limit),
+            host,
             stdout,
             stderr,
         }

@@ -1,10 +1,14 @@
 //! One bindings module per contract version, and the dispatch between them.
 //!
 //! Everything above this module works with version-neutral types: a call is
-//! a [`CallInput`], its answer a [`GuestOutcome`] of raw decisions or
-//! scores, which [`super::invoke`] then checks (sizes, JSON, batch length).
+//! a [`CallInput`] (functions) or a [`HandlerInput`] (handlers), its answer a
+//! [`GuestOutcome`] of raw decisions, scores or JSON text, which
+//! [`super::invoke`] then checks (sizes, JSON, batch length).
+//!
+//! Contract 0.1.0 has functions only; 0.2.0 adds handlers and the host API.
 
 pub(crate) mod v0_1_0;
+pub(crate) mod v0_2_0;
 
 use crm_core::plugin_api::{PluginFieldError, ScoreValue};
 use semver::Version;
@@ -17,11 +21,13 @@ use super::sandbox::StoreState;
 #[derive(Clone)]
 pub(crate) enum Pre {
     V0_1_0(v0_1_0::PluginPre<StoreState>),
+    V0_2_0(v0_2_0::PluginPre<StoreState>),
 }
 
 /// One linker per supported contract version: WASI plus that version's imports.
 pub(crate) struct Linkers {
     v0_1_0: Linker<StoreState>,
+    v0_2_0: Linker<StoreState>,
 }
 
 impl Linkers {
@@ -29,7 +35,10 @@ impl Linkers {
         let mut v0_1_0 = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut v0_1_0)?;
         v0_1_0::add_to_linker(&mut v0_1_0)?;
-        Ok(Linkers { v0_1_0 })
+        let mut v0_2_0 = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut v0_2_0)?;
+        v0_2_0::add_to_linker(&mut v0_2_0)?;
+        Ok(Linkers { v0_1_0, v0_2_0 })
     }
 
     /// Type-check `component`'s imports and exports against `contract` and
@@ -37,6 +46,8 @@ impl Linkers {
     pub(crate) fn pre(&self, contract: &Version, component: &Component) -> wasmtime::Result<Pre> {
         if *contract == v0_1_0::VERSION {
             Ok(Pre::V0_1_0(v0_1_0::pre(&self.v0_1_0, component)?))
+        } else if *contract == v0_2_0::VERSION {
+            Ok(Pre::V0_2_0(v0_2_0::pre(&self.v0_2_0, component)?))
         } else {
             // `contract::detect` only returns supported versions.
             Err(wasmtime::format_err!(
@@ -52,8 +63,32 @@ pub(crate) struct CallInput<'a> {
     pub entity: &'a str,
     /// Effective configuration, as JSON text.
     pub config: &'a str,
+    /// Name of the manifest function (0.2.0 tells the guest; 0.1.0 cannot).
+    pub function: &'a str,
     /// One JSON document per record.
     pub records: &'a [String],
+}
+
+/// The context of a handler call (on-event, on-schedule, action).
+pub(crate) struct HandlerInput<'a> {
+    pub tenant: &'a str,
+    /// Effective configuration, as JSON text.
+    pub config: &'a str,
+    /// The host's clock, RFC 3339.
+    pub now: &'a str,
+    /// Name of the manifest handler, schedule or action.
+    pub name: &'a str,
+}
+
+/// A committed event as a handler receives it.
+pub(crate) struct EventInput {
+    pub id: String,
+    pub kind: String,
+    pub entity: String,
+    pub record_id: Option<String>,
+    /// JSON text.
+    pub payload: String,
+    pub created_at: String,
 }
 
 /// The guest's own `plugin-error`.
@@ -81,6 +116,7 @@ impl Pre {
     ) -> wasmtime::Result<GuestOutcome<Vec<RawDecision>>> {
         match self {
             Pre::V0_1_0(pre) => v0_1_0::validate(pre, store, input),
+            Pre::V0_2_0(pre) => v0_2_0::validate(pre, store, input),
         }
     }
 
@@ -92,6 +128,58 @@ impl Pre {
     ) -> wasmtime::Result<GuestOutcome<Vec<Vec<ScoreValue>>>> {
         match self {
             Pre::V0_1_0(pre) => v0_1_0::score(pre, store, input),
+            Pre::V0_2_0(pre) => v0_2_0::score(pre, store, input),
         }
     }
+
+    /// Whether the contract has handlers (`on-event`, `on-schedule`, `action`).
+    pub(crate) fn has_handlers(&self) -> bool {
+        match self {
+            Pre::V0_1_0(_) => false,
+            Pre::V0_2_0(_) => true,
+        }
+    }
+
+    /// Instantiate in `store` and call `on-event`.
+    pub(crate) fn on_event(
+        &self,
+        store: &mut Store<StoreState>,
+        input: &HandlerInput<'_>,
+        event: &EventInput,
+    ) -> wasmtime::Result<GuestOutcome<()>> {
+        match self {
+            Pre::V0_1_0(_) => Err(no_handlers()),
+            Pre::V0_2_0(pre) => v0_2_0::on_event(pre, store, input, event),
+        }
+    }
+
+    /// Instantiate in `store` and call `on-schedule`.
+    pub(crate) fn on_schedule(
+        &self,
+        store: &mut Store<StoreState>,
+        input: &HandlerInput<'_>,
+    ) -> wasmtime::Result<GuestOutcome<()>> {
+        match self {
+            Pre::V0_1_0(_) => Err(no_handlers()),
+            Pre::V0_2_0(pre) => v0_2_0::on_schedule(pre, store, input),
+        }
+    }
+
+    /// Instantiate in `store` and call `action`; the answer is JSON text.
+    pub(crate) fn action(
+        &self,
+        store: &mut Store<StoreState>,
+        input: &HandlerInput<'_>,
+        action_input: &str,
+    ) -> wasmtime::Result<GuestOutcome<String>> {
+        match self {
+            Pre::V0_1_0(_) => Err(no_handlers()),
+            Pre::V0_2_0(pre) => v0_2_0::action(pre, store, input, action_input),
+        }
+    }
+}
+
+/// `invoke` checks [`Pre::has_handlers`] first; this is a guard.
+fn no_handlers() -> wasmtime::Error {
+    wasmtime::format_err!("contract 0.1.0 has no handlers")
 }

@@ -48,6 +48,7 @@ impl crm::plugin::log::Host for StoreState {
     }
 }
 
+/// 0.1.0's context has no function name (`ctx.function` is dropped).
 fn context(ctx: &super::CallInput<'_>) -> types::CallContext {
     types::CallContext {
         tenant: ctx.tenant.to_owned(),

@@ -9,8 +9,9 @@ use serde_json::{Map, Value};
 
 use super::config::check_value;
 use super::{
-    Capabilities, ConfigField, ConfigType, FailurePolicy, FunctionDecl, FunctionKind, Manifest,
-    ManifestError, ManifestIssue, type_name,
+    ActionDecl, Capabilities, ConfigField, ConfigType, FailurePolicy, FunctionDecl, FunctionKind,
+    HANDLER_DEADLINE_MS, HANDLERS_SINCE, HandlerDecl, MAX_DEADLINE_MS, Manifest, ManifestError,
+    ManifestIssue, SCHEDULE_DEADLINE_MS, ScheduleDecl, type_name,
 };
 
 const TOP_KEYS: &[&str] = &[
@@ -20,9 +21,25 @@ const TOP_KEYS: &[&str] = &[
     "description",
     "component",
     "functions",
+    "handlers",
+    "schedules",
+    "actions",
     "capabilities",
     "config",
 ];
+const HANDLER_KEYS: &[&str] = &["name", "events", "deadline-ms"];
+const SCHEDULE_KEYS: &[&str] = &["name", "cron", "deadline-ms"];
+const ACTION_KEYS: &[&str] = &["name", "description"];
+/// The entry-point tables, in the order their names are checked for uniqueness.
+const ENTRY_POINT_TABLES: &[(&str, &str)] = &[
+    ("functions", "function"),
+    ("handlers", "handler"),
+    ("schedules", "schedule"),
+    ("actions", "action"),
+];
+/// What capabilities may name besides the pluggable entities: records a
+/// handler reads or writes through GraphQL without being attached to them.
+const EXTRA_CAPABILITY_ENTITIES: &[&str] = &["user", "pipeline", "tag"];
 const FUNCTION_KEYS: &[&str] = &[
     "name",
     "kind",
@@ -31,7 +48,7 @@ const FUNCTION_KEYS: &[&str] = &[
     "on-failure",
     "fuel-per-record",
 ];
-const CAPABILITY_KEYS: &[&str] = &["read", "pii-read"];
+const CAPABILITY_KEYS: &[&str] = &["read", "pii-read", "write", "kv", "emit"];
 const CONFIG_FIELD_KEYS: &[&str] = &["type", "default", "description", "values"];
 
 /// Collects issues; every accessor reports what is wrong and returns `None`.
@@ -134,6 +151,20 @@ impl Checker {
 
     /// A list of known entity names, each checked at `path[i]`.
     fn entities(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
+        self.names_from(value, path, PLUGGABLE_ENTITIES)
+    }
+
+    /// Entities a capability may name: the pluggable ones and a few more.
+    fn capability_entities(&mut self, value: &Value, path: &str) -> Option<Vec<String>> {
+        let known: Vec<&str> = PLUGGABLE_ENTITIES
+            .iter()
+            .chain(EXTRA_CAPABILITY_ENTITIES)
+            .copied()
+            .collect();
+        self.names_from(value, path, &known)
+    }
+
+    fn names_from(&mut self, value: &Value, path: &str, known: &[&str]) -> Option<Vec<String>> {
         let Value::Array(items) = value else {
             self.expected(path, "an array of entity names", value);
             return None;
@@ -146,12 +177,12 @@ impl Checker {
                 ok = false;
                 continue;
             };
-            if !PLUGGABLE_ENTITIES.contains(&name) {
+            if !known.contains(&name) {
                 self.issue(
                     &item_path,
                     format!(
                         "unknown entity {name:?} (expected one of: {})",
-                        PLUGGABLE_ENTITIES.join(", ")
+                        known.join(", ")
                     ),
                 );
                 ok = false;
@@ -228,9 +259,27 @@ fn check_root(c: &mut Checker, root: &Value) -> Option<Manifest> {
             }
             other => Some(other.map(str::to_owned)),
         });
-    let functions = c
-        .required(top, "", "functions")
-        .and_then(|v| check_functions(c, v));
+    let functions = match top.get("functions") {
+        None => Some(Vec::new()),
+        Some(v) => check_entries(c, v, "functions", check_function),
+    };
+    let handlers = match top.get("handlers") {
+        None => Some(Vec::new()),
+        Some(v) => check_entries(c, v, "handlers", check_handler),
+    };
+    let schedules = match top.get("schedules") {
+        None => Some(Vec::new()),
+        Some(v) => check_entries(c, v, "schedules", check_schedule),
+    };
+    let actions = match top.get("actions") {
+        None => Some(Vec::new()),
+        Some(v) => check_entries(c, v, "actions", check_action),
+    };
+    check_unique_names(c, top);
+    check_has_entry_points(c, top, contract.as_ref());
+    if let Some(contract) = &contract {
+        check_contract_allows(c, top, contract);
+    }
     let capabilities = match top.get("capabilities") {
         None => Some(Capabilities::default()),
         Some(v) => check_capabilities(c, v),
@@ -247,40 +296,267 @@ fn check_root(c: &mut Checker, root: &Value) -> Option<Manifest> {
         description: description?,
         component: component?,
         functions: functions?,
+        handlers: handlers?,
+        schedules: schedules?,
+        actions: actions?,
         capabilities: capabilities?,
         config: config?,
     })
 }
 
-fn check_functions(c: &mut Checker, value: &Value) -> Option<Vec<FunctionDecl>> {
-    let Value::Array(items) = value else {
-        c.expected("functions", "an array of tables ([[functions]])", value);
-        return None;
-    };
-    if items.is_empty() {
-        c.issue("functions", "at least one [[functions]] entry is required");
-        return None;
-    }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let path = format!("functions[{i}]");
-        let name = item.get("name").and_then(Value::as_str);
-        if let Some(name) = name {
+/// Names are unique across every entry point: a handler learns which one
+/// runs from its name alone.
+fn check_unique_names(c: &mut Checker, top: &Map<String, Value>) {
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    for (table, kind) in ENTRY_POINT_TABLES {
+        let Some(Value::Array(items)) = top.get(*table) else {
+            continue;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let Some(name) = item.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let path = format!("{table}[{i}]");
             if let Some(first) = seen.get(name) {
                 c.issue(
                     &format!("{path}.name"),
-                    format!("duplicate function name {name:?} (also functions[{first}])"),
+                    format!("duplicate {kind} name {name:?} (also {first})"),
                 );
             } else {
-                seen.insert(name, i);
+                seen.insert(name, path);
             }
         }
-        if let Some(decl) = check_function(c, item, &path) {
+    }
+}
+
+fn entry_count(top: &Map<String, Value>, table: &str) -> usize {
+    match top.get(table) {
+        Some(Value::Array(items)) => items.len(),
+        // Present but not a list: already reported; count it as an entry
+        // so the manifest is not also said to have none.
+        Some(_) => 1,
+        None => 0,
+    }
+}
+
+fn check_has_entry_points(c: &mut Checker, top: &Map<String, Value>, contract: Option<&Version>) {
+    if ENTRY_POINT_TABLES
+        .iter()
+        .any(|(table, _)| entry_count(top, table) > 0)
+    {
+        return;
+    }
+    match contract {
+        Some(v) if *v >= HANDLERS_SINCE => c.issue(
+            "functions",
+            "at least one entry point is required: [[functions]], [[handlers]], [[schedules]] or [[actions]]",
+        ),
+        _ => c.issue("functions", "at least one [[functions]] entry is required"),
+    }
+}
+
+/// Refuse what the declared contract cannot run, at the key that needs more.
+fn check_contract_allows(c: &mut Checker, top: &Map<String, Value>, contract: &Version) {
+    if *contract >= HANDLERS_SINCE {
+        return;
+    }
+    let needs = format!(
+        "requires contract \"{HANDLERS_SINCE}\" or later, but contract = \"{contract}\"; \
+         set contract = \"{HANDLERS_SINCE}\" and export the plugin with crm_plugin_sdk::export_plugin_v0_2!"
+    );
+    for (table, _) in &ENTRY_POINT_TABLES[1..] {
+        if entry_count(top, table) > 0 {
+            c.issue(table, needs.clone());
+        }
+    }
+    let Some(Value::Object(caps)) = top.get("capabilities") else {
+        return;
+    };
+    if matches!(caps.get("write"), Some(Value::Array(items)) if !items.is_empty()) {
+        c.issue("capabilities.write", needs.clone());
+    }
+    for key in ["kv", "emit"] {
+        if caps.get(key) == Some(&Value::Bool(true)) {
+            c.issue(&format!("capabilities.{key}"), needs.clone());
+        }
+    }
+}
+
+/// An array of tables, each checked by `check` at `table[i]`.
+fn check_entries<T>(
+    c: &mut Checker,
+    value: &Value,
+    table: &str,
+    check: fn(&mut Checker, &Value, &str) -> Option<T>,
+) -> Option<Vec<T>> {
+    let Value::Array(items) = value else {
+        c.expected(table, &format!("an array of tables ([[{table}]])"), value);
+        return None;
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if let Some(decl) = check(c, item, &format!("{table}[{i}]")) {
             out.push(decl);
         }
     }
     (out.len() == items.len()).then_some(out)
+}
+
+/// The `name` of an entry point: `[a-z][a-z0-9-]{0,62}`.
+fn entry_name(
+    c: &mut Checker,
+    table: &Map<String, Value>,
+    path: &str,
+    kind: &str,
+) -> Option<String> {
+    let name = c.required_string(table, path, "name")?;
+    if is_name(name, 0, 62) {
+        Some(name.to_owned())
+    } else {
+        c.issue(
+            &join(path, "name"),
+            format!("{name:?} is not a valid {kind} name ([a-z][a-z0-9-]{{0,62}})"),
+        );
+        None
+    }
+}
+
+/// An optional `deadline-ms`: 1..=[`MAX_DEADLINE_MS`].
+fn deadline_ms(
+    c: &mut Checker,
+    table: &Map<String, Value>,
+    path: &str,
+    default: u64,
+) -> Option<u64> {
+    match table.get("deadline-ms") {
+        None => Some(default),
+        Some(v) => match v.as_u64() {
+            Some(n) if (1..=MAX_DEADLINE_MS).contains(&n) => Some(n),
+            Some(n) if n > MAX_DEADLINE_MS => {
+                c.issue(
+                    &join(path, "deadline-ms"),
+                    format!(
+                        "{n} is over the limit of {MAX_DEADLINE_MS} ms (a run must end within the job queue's lease)"
+                    ),
+                );
+                None
+            }
+            _ => {
+                c.issue(
+                    &join(path, "deadline-ms"),
+                    format!(
+                        "expected a positive integer (milliseconds), found {}",
+                        describe(v)
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn check_handler(c: &mut Checker, value: &Value, path: &str) -> Option<HandlerDecl> {
+    let table = c.table(value, path)?;
+    c.unknown_keys(table, path, HANDLER_KEYS);
+    let name = entry_name(c, table, path, "handler");
+    let events_path = join(path, "events");
+    let events = c
+        .required(table, path, "events")
+        .and_then(|v| event_patterns(c, v, &events_path));
+    let deadline_ms = deadline_ms(c, table, path, HANDLER_DEADLINE_MS);
+    Some(HandlerDecl {
+        name: name?,
+        events: events?,
+        deadline_ms: deadline_ms?,
+    })
+}
+
+/// A non-empty list of event kinds (`contact.created`) or prefixes ending
+/// in `.` (`ticket.`).
+fn event_patterns(c: &mut Checker, value: &Value, path: &str) -> Option<Vec<String>> {
+    let Value::Array(items) = value else {
+        c.expected(path, "an array of event kinds", value);
+        return None;
+    };
+    if items.is_empty() {
+        c.issue(path, "at least one event kind is required");
+        return None;
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let Some(kind) = c.string(item, &item_path) else {
+            ok = false;
+            continue;
+        };
+        if !is_event_pattern(kind) {
+            c.issue(
+                &item_path,
+                format!(
+                    "{kind:?} is not an event kind: expected dot-separated lower-case words \
+                     (\"contact.created\"), or a prefix ending in '.' (\"ticket.\")"
+                ),
+            );
+            ok = false;
+        } else if out.iter().any(|k| k == kind) {
+            c.issue(&item_path, format!("event {kind:?} is listed twice"));
+            ok = false;
+        } else {
+            out.push(kind.to_owned());
+        }
+    }
+    ok.then_some(out)
+}
+
+/// `word(.word)*` with an optional trailing `.`; a word is `[a-z][a-z0-9_-]*`.
+fn is_event_pattern(text: &str) -> bool {
+    let body = text.strip_suffix('.').unwrap_or(text);
+    text.len() <= 128
+        && !body.is_empty()
+        && body.split('.').all(|word| {
+            let mut chars = word.chars();
+            chars.next().is_some_and(|c| c.is_ascii_lowercase())
+                && chars
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        })
+}
+
+fn check_schedule(c: &mut Checker, value: &Value, path: &str) -> Option<ScheduleDecl> {
+    let table = c.table(value, path)?;
+    c.unknown_keys(table, path, SCHEDULE_KEYS);
+    let name = entry_name(c, table, path, "schedule");
+    let cron = c.required_string(table, path, "cron").and_then(|cron| {
+        match crm_core::automation::parse_cron(cron.trim()) {
+            Ok(_) => Some(cron.trim().to_owned()),
+            Err(problem) => {
+                c.issue(
+                    &join(path, "cron"),
+                    format!("{cron:?} is not a valid cron expression (5 fields, UTC: minute hour day month weekday): {problem}"),
+                );
+                None
+            }
+        }
+    });
+    let deadline_ms = deadline_ms(c, table, path, SCHEDULE_DEADLINE_MS);
+    Some(ScheduleDecl {
+        name: name?,
+        cron: cron?,
+        deadline_ms: deadline_ms?,
+    })
+}
+
+fn check_action(c: &mut Checker, value: &Value, path: &str) -> Option<ActionDecl> {
+    let table = c.table(value, path)?;
+    c.unknown_keys(table, path, ACTION_KEYS);
+    let name = entry_name(c, table, path, "action");
+    let description = c
+        .optional_string(table, path, "description")
+        .map(|d| d.map(str::to_owned));
+    Some(ActionDecl {
+        name: name?,
+        description: description?,
+    })
 }
 
 fn check_function(c: &mut Checker, value: &Value, path: &str) -> Option<FunctionDecl> {
@@ -429,19 +705,29 @@ fn check_capabilities(c: &mut Checker, value: &Value) -> Option<Capabilities> {
     c.unknown_keys(table, "capabilities", CAPABILITY_KEYS);
     let read = match table.get("read") {
         None => Some(Vec::new()),
-        Some(v) => c.entities(v, "capabilities.read"),
+        Some(v) => c.capability_entities(v, "capabilities.read"),
     };
-    let pii_read = match table.get("pii-read") {
+    let write = match table.get("write") {
+        None => Some(Vec::new()),
+        Some(v) => c.capability_entities(v, "capabilities.write"),
+    };
+    let mut flag = |key: &str| match table.get(key) {
         None => Some(false),
         Some(Value::Bool(b)) => Some(*b),
         Some(other) => {
-            c.expected("capabilities.pii-read", "bool", other);
+            c.expected(&format!("capabilities.{key}"), "bool", other);
             None
         }
     };
+    let pii_read = flag("pii-read");
+    let kv = flag("kv");
+    let emit = flag("emit");
     Some(Capabilities {
         read: read?,
         pii_read: pii_read?,
+        write: write?,
+        kv: kv?,
+        emit: emit?,
     })
 }
 

@@ -157,7 +157,7 @@ fn every_mistake_is_reported_with_its_path() {
         "#,
     );
     for expected in [
-        r#"plugin.toml: homepage: unknown key (expected one of: id, version, contract, description, component, functions, capabilities, config)"#,
+        r#"plugin.toml: homepage: unknown key (expected one of: id, version, contract, description, component, functions, handlers, schedules, actions, capabilities, config)"#,
         r#"plugin.toml: id: "Lead Scoring" is not a valid id ([a-z][a-z0-9-]{1,62})"#,
         r#"plugin.toml: description: missing required key"#,
         r#"plugin.toml: functions[0].kind: unknown kind "scor" (expected "validate" or "score")"#,
@@ -168,7 +168,7 @@ fn every_mistake_is_reported_with_its_path() {
         r#"plugin.toml: functions[1].input: must be a GraphQL selection set starting with '{'"#,
         r#"plugin.toml: functions[1].on-failure: unknown policy "explode" (expected "fail-open" or "fail-closed")"#,
         r#"plugin.toml: functions[1].fuel-per-record: expected a positive integer, found -1"#,
-        r#"plugin.toml: capabilities.write: unknown key (expected one of: read, pii-read)"#,
+        r#"plugin.toml: capabilities.write: requires contract "0.2.0" or later, but contract = "0.1.0"; set contract = "0.2.0" and export the plugin with crm_plugin_sdk::export_plugin_v0_2!"#,
         r#"plugin.toml: capabilities.pii-read: expected bool, found string"#,
         r#"plugin.toml: config.grade-a.default: expected integer, found string"#,
         r#"plugin.toml: config.mode.default: "c" is not one of "a", "b""#,
@@ -214,7 +214,7 @@ fn missing_keys_and_wrong_shapes() {
         "#,
     );
     for expected in [
-        "plugin.toml: released: unknown key (expected one of: id, version, contract, description, component, functions, capabilities, config)",
+        "plugin.toml: released: unknown key (expected one of: id, version, contract, description, component, functions, handlers, schedules, actions, capabilities, config)",
         "plugin.toml: functions[0].name: missing required key",
         "plugin.toml: functions[0].entities: at least one entity is required",
         "plugin.toml: functions[0].input: unbalanced braces: 1 '{' not closed",
@@ -308,4 +308,188 @@ fn effective_config_overlays_defaults() {
     }
     let err = m.effective_config(&json!([1])).expect_err("not a table");
     assert_eq!(err.errors[0].path, "config");
+}
+
+const HANDLERS: &str = r#"
+id = "customer-health"
+version = "0.1.0"
+contract = "0.2.0"
+description = "Health per company."
+
+[[handlers]]
+name = "health-on-change"
+events = ["ticket.", "order.created"]
+deadline-ms = 2000
+
+[[schedules]]
+name = "daily"
+cron = "0 5 * * *"
+
+[[actions]]
+name = "recompute"
+description = "Recompute one company."
+
+[capabilities]
+read = ["company", "user"]
+write = ["task"]
+kv = true
+emit = true
+"#;
+
+#[test]
+fn handlers_schedules_and_actions() {
+    let m = Manifest::parse(HANDLERS).expect("a 0.2.0 manifest without functions parses");
+    assert!(m.functions.is_empty());
+    let h = m.handler("health-on-change").expect("handler");
+    assert_eq!(h.events, ["ticket.", "order.created"]);
+    assert_eq!(h.deadline_ms, 2000);
+    let s = m.schedule("daily").expect("schedule");
+    assert_eq!(s.cron, "0 5 * * *");
+    assert_eq!(s.deadline_ms, SCHEDULE_DEADLINE_MS);
+    assert_eq!(
+        m.action("recompute").and_then(|a| a.description.as_deref()),
+        Some("Recompute one company.")
+    );
+    assert_eq!(m.capabilities.read, ["company", "user"]);
+    assert_eq!(m.capabilities.write, ["task"]);
+    assert!(m.capabilities.kv && m.capabilities.emit);
+    let names =
+        |kind: &str| -> Vec<String> { m.handlers_for(kind).map(|h| h.name.clone()).collect() };
+    assert_eq!(names("ticket.sla_breached"), ["health-on-change"]);
+    assert_eq!(names("order.created"), ["health-on-change"]);
+    assert!(names("order.updated").is_empty());
+    assert!(names("tickets.x").is_empty());
+
+    let json = m.to_json();
+    assert_eq!(json["handlers"][0]["deadline-ms"], 2000);
+    assert_eq!(json["capabilities"]["kv"], true);
+    assert_eq!(json["functions"], json!([]));
+    let back = Manifest::from_json(&json.to_string()).expect("stored form reads back");
+    assert_eq!(back, m);
+
+    // A 0.1.0 manifest's stored form has none of the new keys.
+    let old = Manifest::parse(GOOD)
+        .expect("good manifest parses")
+        .to_json();
+    for key in ["handlers", "schedules", "actions"] {
+        assert!(old.get(key).is_none(), "{old}");
+    }
+    for key in ["write", "kv", "emit"] {
+        assert!(old["capabilities"].get(key).is_none(), "{old}");
+    }
+}
+
+#[test]
+fn old_contracts_cannot_declare_handlers() {
+    let lines = errors_of(&HANDLERS.replace(r#"contract = "0.2.0""#, r#"contract = "0.1.0""#));
+    let needs = r#"requires contract "0.2.0" or later, but contract = "0.1.0"; set contract = "0.2.0" and export the plugin with crm_plugin_sdk::export_plugin_v0_2!"#;
+    for path in [
+        "handlers",
+        "schedules",
+        "actions",
+        "capabilities.write",
+        "capabilities.kv",
+        "capabilities.emit",
+    ] {
+        assert_has(&lines, &format!("plugin.toml: {path}: {needs}"));
+    }
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+
+    // Nothing to run at all.
+    let lines = errors_of(
+        r#"
+        id = "empty"
+        version = "0.1.0"
+        contract = "0.2.0"
+        description = ""
+        [capabilities]
+        kv = false
+        "#,
+    );
+    assert_eq!(
+        lines,
+        [
+            "plugin.toml: functions: at least one entry point is required: [[functions]], [[handlers]], [[schedules]] or [[actions]]"
+        ]
+    );
+}
+
+#[test]
+fn handler_mistakes_are_reported_with_their_paths() {
+    let lines = errors_of(
+        r#"
+        id = "probe"
+        version = "0.1.0"
+        contract = "0.2.0"
+        description = ""
+
+        [[functions]]
+        name = "same"
+        kind = "score"
+        entities = ["contact"]
+        input = "{ id }"
+
+        [[handlers]]
+        name = "same"
+        events = ["Contact.Created", "deal.", "deal.", "*", 3]
+        deadline-ms = 0
+        retries = 3
+
+        [[handlers]]
+        name = "no-events"
+        events = []
+        deadline-ms = 600000
+
+        [[schedules]]
+        name = "Nightly"
+        cron = "0 5 * *"
+
+        [[schedules]]
+        name = "same"
+        cron = "61 * * * *"
+        deadline-ms = "soon"
+
+        [[actions]]
+        description = 3
+
+        [capabilities]
+        read = ["contact", "users"]
+        write = ["spaceship"]
+        kv = "yes"
+        "#,
+    );
+    for expected in [
+        r#"plugin.toml: handlers[0].name: duplicate handler name "same" (also functions[0])"#,
+        r#"plugin.toml: handlers[0].events[0]: "Contact.Created" is not an event kind: expected dot-separated lower-case words ("contact.created"), or a prefix ending in '.' ("ticket.")"#,
+        r#"plugin.toml: handlers[0].events[2]: event "deal." is listed twice"#,
+        r#"plugin.toml: handlers[0].events[3]: "*" is not an event kind: expected dot-separated lower-case words ("contact.created"), or a prefix ending in '.' ("ticket.")"#,
+        "plugin.toml: handlers[0].events[4]: expected string, found integer",
+        "plugin.toml: handlers[0].deadline-ms: expected a positive integer (milliseconds), found 0",
+        "plugin.toml: handlers[0].retries: unknown key (expected one of: name, events, deadline-ms)",
+        "plugin.toml: handlers[1].events: at least one event kind is required",
+        "plugin.toml: handlers[1].deadline-ms: 600000 is over the limit of 60000 ms (a run must end within the job queue's lease)",
+        r#"plugin.toml: schedules[0].name: "Nightly" is not a valid schedule name ([a-z][a-z0-9-]{0,62})"#,
+        r#"plugin.toml: schedules[1].name: duplicate schedule name "same" (also functions[0])"#,
+        "plugin.toml: schedules[1].deadline-ms: expected a positive integer (milliseconds), found string",
+        "plugin.toml: actions[0].name: missing required key",
+        "plugin.toml: actions[0].description: expected string, found integer",
+        r#"plugin.toml: capabilities.read[1]: unknown entity "users" (expected one of: contact, company, deal, activity, task, ticket, product, order, user, pipeline, tag)"#,
+        r#"plugin.toml: capabilities.write[0]: unknown entity "spaceship" (expected one of: contact, company, deal, activity, task, ticket, product, order, user, pipeline, tag)"#,
+        "plugin.toml: capabilities.kv: expected bool, found string",
+    ] {
+        assert_has(&lines, expected);
+    }
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            r#"plugin.toml: schedules[0].cron: "0 5 * *" is not a valid cron expression"#
+        )),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            r#"plugin.toml: schedules[1].cron: "61 * * * *" is not a valid cron expression"#
+        )),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), 19, "{lines:#?}");
 }

@@ -1,0 +1,688 @@
+//! Handlers of contract 0.2.0, end to end: the `handler-probe` fixture is
+//! installed and enabled over GraphQL with grants; a committed event goes
+//! through the job queue to its on-event handler, which reads, writes, stores
+//! and emits through the host API as the plugin's own principal; a schedule
+//! fires; actions run through `runPluginAction`; a write without its grant is
+//! refused and recorded with the run; 0.1.0 plugins keep working beside it;
+//! a manifest declaring handlers under contract 0.1.0 is refused with its
+//! path. Then the runtime alone, with a fake host: function names, no host
+//! API in functions, grants checked before the host, deadlines, and the
+//! cost of a handler call.
+
+use base64::Engine;
+use crm_core::entity::{audit_log, event, task};
+use crm_host::plugin::{
+    Grants, HandlerContext, HostApi, HostError, LoadedPlugin, Manifest, PluginRuntime,
+    RuntimeConfig, codes,
+};
+use crm_tests::server::{TestServer, error_code};
+use crm_tests::wasm::{build_component, workspace_root};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- helpers
+
+const PROBE: &str = "handler-probe";
+/// The longest a queued handler may take to show its effect (the queue is
+/// driven by the test and by the server's own runner).
+const WAIT: Duration = Duration::from_secs(10);
+
+fn manifest_text(dir: &str) -> String {
+    let path = workspace_root().join(dir).join("plugin.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+fn fixture_manifest(id: &str) -> String {
+    manifest_text(&format!("tests/fixtures/plugins/{id}"))
+}
+
+/// Components by package name.
+type Components = HashMap<&'static str, Arc<Vec<u8>>>;
+
+/// A fixture's component bytes, built once per process.
+fn component(package: &'static str) -> Arc<Vec<u8>> {
+    static CACHE: Mutex<Option<Components>> = Mutex::new(None);
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let cache = cache.get_or_insert_with(HashMap::new);
+    if let Some(c) = cache.get(package) {
+        return c.clone();
+    }
+    let path = build_component(package);
+    let bytes = Arc::new(
+        std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())),
+    );
+    cache.insert(package, bytes.clone());
+    bytes
+}
+
+async fn component_b64(package: &'static str) -> String {
+    let bytes = tokio::task::spawn_blocking(move || component(package))
+        .await
+        .expect("build task");
+    base64::engine::general_purpose::STANDARD.encode(bytes.as_slice())
+}
+
+const INSTALL: &str = "mutation($m: String!, $c: String!) { installPlugin(manifest: $m, component: $c) { id version contract status } }";
+const ENABLE: &str = "mutation($id: String!, $g: [String!]) { enablePlugin(id: $id, grants: $g) { id status enabled grants } }";
+const RUNS: &str = "query($p: String) { pluginRuns(plugin: $p, first: 500) { entryPoint entity records durationUs fuelUsed outcome errorCode error log } }";
+const ACTION: &str = "mutation($p: String!, $a: String!, $i: JSON) { runPluginAction(plugin: $p, action: $a, input: $i) { plugin action output } }";
+
+async fn install(srv: &TestServer, toml: &str, package: &'static str) -> Value {
+    srv.gql(
+        INSTALL,
+        json!({"m": toml, "c": component_b64(package).await}),
+    )
+    .await
+}
+
+async fn install_and_enable(
+    srv: &TestServer,
+    package: &'static str,
+    grants: Option<Vec<&str>>,
+) -> Value {
+    let r = install(srv, &fixture_manifest(package), package).await;
+    assert!(r.get("errors").is_none(), "install {package}: {r}");
+    let e = srv.ok(ENABLE, json!({"id": package, "g": grants})).await["enablePlugin"].clone();
+    assert_eq!(e["status"], "ACTIVE", "{e}");
+    e
+}
+
+async fn runs(srv: &TestServer, entry_point: &str) -> Vec<Value> {
+    let d = srv.ok(RUNS, json!({"p": PROBE})).await;
+    d["pluginRuns"]
+        .as_array()
+        .expect("pluginRuns")
+        .iter()
+        .filter(|r| r["entryPoint"] == entry_point)
+        .cloned()
+        .collect()
+}
+
+async fn action(srv: &TestServer, name: &str, input: Value) -> Value {
+    srv.gql(ACTION, json!({"p": PROBE, "a": name, "i": input}))
+        .await
+}
+
+/// One pass of the queue: dispatch committed events, run due jobs.
+async fn drive(srv: &TestServer) {
+    let crm = &srv.app.crm;
+    crm_core::automation::dispatch_once(crm, 100)
+        .await
+        .expect("dispatch");
+    crm_core::automation::work_once(crm, "test", chrono::Duration::seconds(30), 50)
+        .await
+        .expect("work");
+}
+
+/// Drive the queue until `$check` (an `Option`) is `Some`, at most [`WAIT`].
+macro_rules! eventually {
+    ($srv:expr, $what:expr, $check:expr) => {{
+        let started = Instant::now();
+        loop {
+            drive($srv).await;
+            if let Some(found) = $check {
+                break found;
+            }
+            assert!(
+                started.elapsed() < WAIT,
+                "{} did not happen within {WAIT:?}",
+                $what
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }};
+}
+
+async fn events_of(srv: &TestServer, kind: &str) -> Vec<event::Model> {
+    event::Entity::find()
+        .filter(event::Column::TenantId.eq(srv.tenant))
+        .filter(event::Column::Kind.eq(kind))
+        .all(&srv.app.crm.db)
+        .await
+        .expect("events")
+}
+
+async fn tasks_of(srv: &TestServer, record: uuid::Uuid) -> Vec<task::Model> {
+    task::Entity::find()
+        .filter(task::Column::TenantId.eq(srv.tenant))
+        .filter(task::Column::RecordId.eq(record))
+        .all(&srv.app.crm.db)
+        .await
+        .expect("tasks")
+}
+
+async fn create_contact(srv: &TestServer, first_name: &str) -> uuid::Uuid {
+    let d = srv
+        .ok(
+            "mutation($i: ContactInput!) { createContact(input: $i) { id } }",
+            json!({"i": {"firstName": first_name}}),
+        )
+        .await;
+    uuid::Uuid::parse_str(d["createContact"]["id"].as_str().expect("id")).expect("uuid")
+}
+
+// ------------------------------------------------------------------ end to end
+
+crm_tests::both_backends!(
+    handlers_run_from_the_queue_as_the_plugin,
+    |srv: TestServer| async move {
+        // Granted more than it asks for (write:contact): it gets the intersection.
+        let e = install_and_enable(
+            &srv,
+            PROBE,
+            Some(vec![
+                "read:contact",
+                "read:task",
+                "write:task",
+                "kv",
+                "emit",
+                "write:contact",
+            ]),
+        )
+        .await;
+        assert_eq!(e["enabled"], true, "{e}");
+        let listed = srv.ok("{ plugins { id capabilities } }", json!({})).await;
+        let probe = listed["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == PROBE)
+            .cloned()
+            .expect("listed");
+        assert_eq!(
+            probe["capabilities"],
+            json!([
+                "read:contact",
+                "read:task",
+                "read:deal",
+                "write:task",
+                "kv",
+                "emit"
+            ]),
+            "what it asks for, write and kv and emit included"
+        );
+
+        // A committed contact.created reaches on-contact through the queue.
+        let contact = create_contact(&srv, "Ada").await;
+        let task = eventually!(
+            &srv,
+            "the probe's task",
+            tasks_of(&srv, contact).await.into_iter().next()
+        );
+        assert_eq!(task.title, "probe");
+        assert_eq!(task.record_entity.as_deref(), Some("contact"));
+        // Written by the plugin's own principal.
+        let audit = audit_log::Entity::find()
+            .filter(audit_log::Column::RecordId.eq(task.id))
+            .all(&srv.app.crm.db)
+            .await
+            .expect("audit");
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.actor_kind == "plugin" && a.entity == "task"),
+            "{audit:?}"
+        );
+
+        let probed = eventually!(
+            &srv,
+            "the probed event",
+            events_of(&srv, "plugin.handler-probe.probed")
+                .await
+                .into_iter()
+                .next()
+        );
+        assert_eq!(probed.entity, "plugin");
+        assert_eq!(probed.payload["contactId"], contact.to_string());
+        assert_eq!(probed.payload["taskId"], task.id.to_string());
+        assert_eq!(
+            probed.payload["firstName"], "Ada",
+            "the query ran with read:contact"
+        );
+        assert_eq!(probed.payload["handler"], "on-contact");
+
+        let on_event = runs(&srv, "on-event[on-contact]").await;
+        assert_eq!(
+            on_event.len(),
+            1,
+            "one run per (event, handler): {on_event:?}"
+        );
+        let run = &on_event[0];
+        assert_eq!(run["outcome"], "ok", "{run}");
+        assert_eq!(run["entity"], "contact");
+        assert!(run["durationUs"].as_i64().unwrap_or(0) > 0, "{run}");
+        eprintln!(
+            "on-event[on-contact] (query + createTask + kv + emit): {} µs",
+            run["durationUs"]
+        );
+
+        // Actions answer through runPluginAction; kv persisted across runs.
+        let r = action(&srv, "echo", json!({"hello": "world", "n": 1})).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let out = &r["data"]["runPluginAction"]["output"];
+        assert_eq!(out["hello"], "world", "{r}");
+        assert_eq!(out["n"], 1, "{r}");
+        assert_eq!(out["kvCount"], 1, "{r}");
+        assert_eq!(out["config"], json!({}), "{r}");
+
+        // A write it was not granted is refused, and the refusal is recorded with the run.
+        let r = action(&srv, "forbidden-write", json!({"contactId": contact})).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        let out = &r["data"]["runPluginAction"]["output"];
+        assert_eq!(out["code"], "FORBIDDEN", "{r}");
+        assert_eq!(
+            out["message"], "plugin handler-probe lacks grant write:contact",
+            "{r}"
+        );
+        let name = srv
+            .ok(
+                "query($id: ID!) { contact(id: $id) { firstName } }",
+                json!({"id": contact}),
+            )
+            .await;
+        assert_eq!(name["contact"]["firstName"], "Ada");
+        let refused = runs(&srv, "action[forbidden-write]").await;
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        let log = refused[0]["log"].as_str().unwrap_or("");
+        assert!(
+            log.contains(
+                "[host] mutate refused: FORBIDDEN: plugin handler-probe lacks grant write:contact"
+            ),
+            "the run log records the refusal: {log}"
+        );
+
+        // Misuse of the host API gets precise codes.
+        let r = action(&srv, "misuse", json!(null)).await;
+        let out = &r["data"]["runPluginAction"]["output"];
+        assert_eq!(
+            out,
+            &json!({"queryWithMutation": "BAD_REQUEST", "mutateWithQuery": "BAD_REQUEST", "badVariables": "BAD_REQUEST", "badKind": "BAD_REQUEST", "readOk": "OK"}),
+            "{r}"
+        );
+
+        // Undeclared actions fail without a run, naming what exists.
+        let r = action(&srv, "nope", json!({})).await;
+        assert_eq!(error_code(&r), "PLUGIN_FAILED", "{r}");
+        assert_eq!(
+            r["errors"][0]["extensions"]["reason"], "UNKNOWN_ACTION",
+            "{r}"
+        );
+        assert!(
+            r["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("echo"),
+            "{r}"
+        );
+
+        // The schedule fires from the scheduler.
+        crm_core::automation::schedule_once(&srv.app.crm)
+            .await
+            .expect("schedule");
+        let tick = eventually!(
+            &srv,
+            "the tick event",
+            events_of(&srv, "plugin.handler-probe.tick")
+                .await
+                .into_iter()
+                .next()
+        );
+        assert_eq!(tick.payload["schedule"], "tick");
+        assert!(!runs(&srv, "on-schedule[tick]").await.is_empty());
+
+        // A second contact: one more task, and the count in kv moves on.
+        let second = create_contact(&srv, "Grace").await;
+        eventually!(
+            &srv,
+            "the second task",
+            tasks_of(&srv, second).await.into_iter().next()
+        );
+        let r = action(&srv, "echo", json!({})).await;
+        assert_eq!(r["data"]["runPluginAction"]["output"]["kvCount"], 2, "{r}");
+        // Each (event, handler) ran once: one task per contact, whoever drove the queue.
+        drive(&srv).await;
+        assert_eq!(tasks_of(&srv, contact).await.len(), 1);
+        assert_eq!(runs(&srv, "on-event[on-contact]").await.len(), 2);
+    }
+);
+
+crm_tests::both_backends!(
+    older_plugins_keep_working_and_old_contracts_cannot_declare_handlers,
+    |srv: TestServer| async move {
+        // A 0.1.0 plugin beside a 0.2.0 one: it still loads and scores.
+        let echo = install(&srv, &fixture_manifest("echo-score"), "echo-score").await;
+        assert!(echo.get("errors").is_none(), "{echo}");
+        assert_eq!(echo["data"]["installPlugin"]["contract"], "0.1.0");
+        srv.ok(ENABLE, json!({"id": "echo-score"})).await;
+        install_and_enable(&srv, PROBE, None).await;
+        let d = srv
+        .ok("mutation { createContact(input: {firstName: \"Old\"}) { id scores { plugin name value reasons } } }", json!({}))
+        .await;
+        assert_eq!(
+            d["createContact"]["scores"],
+            json!([{"plugin": "echo-score", "name": "echo", "value": 42, "reasons": ["echo"]}])
+        );
+        // A 0.1.0 plugin has no actions.
+        let r = srv
+            .gql(ACTION, json!({"p": "echo-score", "a": "echo", "i": {}}))
+            .await;
+        assert_eq!(error_code(&r), "PLUGIN_FAILED", "{r}");
+        // Without explicit grants the plugin gets everything it asked for.
+        let contact = uuid::Uuid::parse_str(d["createContact"]["id"].as_str().unwrap()).unwrap();
+        eventually!(
+            &srv,
+            "the probe's task",
+            tasks_of(&srv, contact).await.into_iter().next()
+        );
+
+        // Declaring handlers (and what only 0.2.0 can use) under contract 0.1.0 is refused, each at its path.
+        let old = fixture_manifest(PROBE).replace("contract = \"0.2.0\"", "contract = \"0.1.0\"");
+        let r = install(
+            &srv,
+            &old.replace("id = \"handler-probe\"", "id = \"handler-probe-old\""),
+            PROBE,
+        )
+        .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let paths: Vec<&str> = r["errors"][0]["extensions"]["fields"]
+            .as_array()
+            .expect("fields")
+            .iter()
+            .filter_map(|f| f["path"].as_str())
+            .collect();
+        for path in [
+            "handlers",
+            "schedules",
+            "actions",
+            "capabilities.write",
+            "capabilities.kv",
+            "capabilities.emit",
+        ] {
+            assert!(
+                paths.contains(&format!("plugin.toml: {path}").as_str()),
+                "no error at {path}: {r}"
+            );
+        }
+        let message = r["errors"][0]["message"].as_str().unwrap_or("");
+        assert!(message.contains(r#"plugin.toml: handlers: requires contract "0.2.0" or later, but contract = "0.1.0""#), "{message}");
+    }
+);
+
+// ------------------------------------------------------------------ the runtime alone
+
+fn runtime() -> &'static PluginRuntime {
+    static RUNTIME: OnceLock<PluginRuntime> = OnceLock::new();
+    RUNTIME.get_or_init(|| PluginRuntime::new(RuntimeConfig::default()).expect("runtime starts"))
+}
+
+fn load(package: &'static str) -> Arc<LoadedPlugin> {
+    let manifest = Manifest::parse(&fixture_manifest(package)).unwrap_or_else(|e| panic!("{e}"));
+    runtime()
+        .load(&manifest, &component(package))
+        .unwrap_or_else(|e| panic!("{package} loads: {e}"))
+}
+
+/// A host that keeps kv and events in memory and answers GraphQL with `{}`.
+#[derive(Default)]
+struct FakeHost {
+    kv: Mutex<HashMap<String, String>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl FakeHost {
+    fn called(&self, what: String) {
+        self.calls.lock().unwrap().push(what);
+    }
+}
+
+impl HostApi for FakeHost {
+    fn query(&self, query: &str, _: &Value) -> Result<Value, HostError> {
+        self.called(format!("query {query}"));
+        Ok(json!({"contact": {"id": "c1", "firstName": "Fake"}}))
+    }
+    fn mutate(&self, mutation: &str, _: &Value) -> Result<Value, HostError> {
+        self.called(format!("mutate {mutation}"));
+        if mutation.contains("updateContact") {
+            return Err(HostError::new(
+                "FORBIDDEN",
+                "forbidden: role plugin may not update contact",
+            ));
+        }
+        Ok(json!({"createTask": {"id": "t1"}}))
+    }
+    fn kv_get(&self, key: &str) -> Result<Option<String>, HostError> {
+        self.called(format!("kv-get {key}"));
+        Ok(self.kv.lock().unwrap().get(key).cloned())
+    }
+    fn kv_set(&self, key: &str, value: &str) -> Result<(), HostError> {
+        self.called(format!("kv-set {key}"));
+        self.kv.lock().unwrap().insert(key.into(), value.into());
+        Ok(())
+    }
+    fn kv_delete(&self, key: &str) -> Result<(), HostError> {
+        self.kv.lock().unwrap().remove(key);
+        Ok(())
+    }
+    fn config(&self) -> Value {
+        json!({"from": "host"})
+    }
+    fn emit(&self, kind: &str, _: &Value) -> Result<(), HostError> {
+        self.called(format!("emit {kind}"));
+        Ok(())
+    }
+}
+
+fn handler_ctx(plugin: &LoadedPlugin, name: &str, grants: &[&str]) -> HandlerContext {
+    let granted: Vec<String> = grants.iter().map(|g| g.to_string()).collect();
+    HandlerContext {
+        tenant: "0190b6e4-7c1a-7000-8000-000000000001".into(),
+        config: json!({}),
+        now: "2025-03-01T09:00:00.000Z".into(),
+        name: name.into(),
+        grants: Grants::new(&plugin.manifest, &granted),
+        deadline: None,
+    }
+}
+
+const ALL: &[&str] = &["*"];
+
+#[test]
+fn functions_know_their_name_and_get_no_host_api() {
+    let probe = load(PROBE);
+    let ctx = crm_host::plugin::CallContext {
+        tenant: "t".into(),
+        entity: "deal".into(),
+        config: json!({}),
+        fuel_per_record: None,
+    };
+    let call = runtime().score(&probe, &ctx, &["{}".to_owned()]);
+    let scores = call.result.expect("scores");
+    assert_eq!(
+        scores[0][0].name, "probe-score",
+        "0.2.0 functions are told their manifest name"
+    );
+    assert_eq!(
+        scores[0][0].reasons,
+        ["FORBIDDEN: host calls are not allowed in functions (validate/score); use a handler"]
+    );
+    assert!(
+        call.stats
+            .log
+            .iter()
+            .any(|l| l.starts_with("[host] kv-get refused: FORBIDDEN")),
+        "{:?}",
+        call.stats.log
+    );
+    let named = runtime().score_function(&probe, "other-name", &ctx, &["{}".to_owned()]);
+    assert_eq!(named.result.expect("scores")[0][0].name, "other-name");
+}
+
+#[test]
+fn handlers_reach_the_host_within_their_grants() {
+    let probe = load(PROBE);
+    let host = Arc::new(FakeHost::default());
+    let event = json!({"id": "e1", "kind": "contact.created", "entity": "contact", "recordId": "c1", "payload": {}, "createdAt": "2025-03-01T09:00:00.000Z"});
+    let call = runtime().on_event(
+        &probe,
+        &handler_ctx(&probe, "on-contact", ALL),
+        &event,
+        host.clone(),
+    );
+    call.result.expect("on-event succeeds");
+    let calls = host.calls.lock().unwrap().clone();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("mutate") && c.contains("createTask")),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"emit probed".to_owned()), "{calls:?}");
+    assert_eq!(
+        host.kv.lock().unwrap().get("seen:c1").map(String::as_str),
+        Some("1")
+    );
+    // Replayed (at least once): the handler's kv marker makes it a no-op.
+    let again = runtime().on_event(
+        &probe,
+        &handler_ctx(&probe, "on-contact", ALL),
+        &event,
+        host.clone(),
+    );
+    again.result.expect("replay succeeds");
+    assert_eq!(
+        host.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.contains("createTask"))
+            .count(),
+        1
+    );
+
+    // Without `kv`, the host is never asked: the runtime refuses first.
+    let bare = Arc::new(FakeHost::default());
+    let call = runtime().action(
+        &probe,
+        &handler_ctx(&probe, "echo", &["read:contact"]),
+        &json!({}),
+        bare.clone(),
+    );
+    let failure = call.result.expect_err("echo needs kv");
+    assert_eq!(failure.code, codes::PLUGIN_ERROR);
+    assert!(
+        failure
+            .message
+            .contains("FORBIDDEN: kv-get count: plugin handler-probe lacks grant kv"),
+        "{failure}"
+    );
+    assert!(bare.calls.lock().unwrap().is_empty());
+    assert!(
+        call.stats.log.iter().any(|l| l.contains("kv-get refused")),
+        "{:?}",
+        call.stats.log
+    );
+
+    // The GraphQL layer's refusal is named as the missing grant.
+    let call = runtime().action(
+        &probe,
+        &handler_ctx(&probe, "forbidden-write", ALL),
+        &json!({"contactId": "c1"}),
+        host.clone(),
+    );
+    assert_eq!(
+        call.result.expect("answers"),
+        json!({"code": "FORBIDDEN", "message": "plugin handler-probe lacks grant write:contact"})
+    );
+    // config comes from the host.
+    let call = runtime().action(&probe, &handler_ctx(&probe, "echo", ALL), &json!(5), host);
+    assert_eq!(
+        call.result.expect("echo")["config"],
+        json!({"from": "host"})
+    );
+}
+
+#[test]
+fn entry_points_must_exist_and_handlers_stop_at_their_deadline() {
+    let probe = load(PROBE);
+    let host: Arc<dyn HostApi> = Arc::new(FakeHost::default());
+    let failure = runtime()
+        .action(
+            &probe,
+            &handler_ctx(&probe, "undeclared", ALL),
+            &json!({}),
+            host.clone(),
+        )
+        .result
+        .expect_err("undeclared");
+    assert_eq!(failure.code, codes::NOT_DECLARED, "{failure}");
+    let failure = runtime()
+        .on_schedule(&probe, &handler_ctx(&probe, "echo", ALL), host.clone())
+        .result
+        .expect_err("echo is an action, not a schedule");
+    assert_eq!(failure.code, codes::NOT_DECLARED, "{failure}");
+
+    let echo = load("echo-score");
+    let failure = runtime()
+        .action(
+            &echo,
+            &handler_ctx(&echo, "echo", ALL),
+            &json!({}),
+            host.clone(),
+        )
+        .result
+        .expect_err("0.1.0 has no actions");
+    assert_eq!(failure.code, codes::UNSUPPORTED, "{failure}");
+    assert!(failure.message.contains("crm:plugin@0.1.0"), "{failure}");
+
+    let mut ctx = handler_ctx(&probe, "spin", ALL);
+    ctx.deadline = Some(Duration::from_millis(200));
+    let started = Instant::now();
+    let call = runtime().action(&probe, &ctx, &json!({}), host.clone());
+    let failure = call.result.expect_err("spins");
+    assert_eq!(failure.code, codes::TIMEOUT, "{failure}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        call.stats.fuel_used > 0,
+        "handlers use fuel without running out of it"
+    );
+    // The runtime serves the next call.
+    runtime()
+        .action(&probe, &handler_ctx(&probe, "echo", ALL), &json!({}), host)
+        .result
+        .expect("echo");
+}
+
+#[test]
+fn handler_call_cost() {
+    let probe = load(PROBE);
+    let host: Arc<dyn HostApi> = Arc::new(FakeHost::default());
+    let ctx = handler_ctx(&probe, "echo", ALL);
+    let mut times: Vec<Duration> = (0..60)
+        .map(|_| {
+            let started = Instant::now();
+            runtime()
+                .action(&probe, &ctx, &json!({"a": 1}), host.clone())
+                .result
+                .expect("echo");
+            started.elapsed()
+        })
+        .skip(10)
+        .collect();
+    times.sort();
+    let median = times[times.len() / 2];
+    let p90 = times[times.len() * 9 / 10];
+    eprintln!(
+        "action[echo] with a fake host (instance + call + kv-get + config): median {median:?}, p90 {p90:?}"
+    );
+    assert!(
+        median < Duration::from_millis(50),
+        "a handler call should cost about a millisecond: {median:?}"
+    );
+}
