@@ -63,9 +63,10 @@ enum Command {
         /// `contacts` or `companies`.
         kind: String,
         file: PathBuf,
-        /// API key of the tenant to import into (admin, manager or sales).
+        /// API key of the tenant to import into (admin, manager or sales); optional
+        /// when the database holds a single tenant.
         #[arg(long, env = "CRM_API_KEY")]
-        key: String,
+        key: Option<String>,
         #[arg(long, default_value_t = 500)]
         batch_size: usize,
     },
@@ -348,7 +349,20 @@ async fn main() -> anyhow::Result<()> {
             batch_size,
         } => {
             let crm = crm_core::Crm::connect(&cli.database).await?;
-            let p = crm_core::tenant::authenticate(&crm, key).await?;
+            let p = match key {
+                Some(k) => crm_core::tenant::authenticate(&crm, k).await?,
+                None => {
+                    let tenants = crm_core::tenant::tenants(&crm).await?;
+                    match tenants.as_slice() {
+                        [only] => crm_core::Principal::system(only.id),
+                        [] => bail!("the database has no tenant yet: `crm tenant create NAME` or `crm demo` first"),
+                        many => bail!(
+                            "the database holds {} tenants: pass --key KEY (or CRM_API_KEY) of the one to import into",
+                            many.len()
+                        ),
+                    }
+                }
+            };
             let kind = match kind.as_str() {
                 "contacts" | "contact" => crm_host::import::ImportKind::Contacts,
                 "companies" | "company" => crm_host::import::ImportKind::Companies,
