@@ -84,7 +84,14 @@ impl Principal {
 
     /// A plugin acting with the capabilities it was granted (`read:contact`, `write:task`, `kv`, `emit`).
     pub fn plugin(tenant_id: Uuid, plugin: &str, grants: Vec<String>) -> Self {
-        Principal { tenant_id, key_id: None, user_id: None, role: Role::Plugin, scopes: grants, plugin: Some(plugin.to_string()) }
+        Principal {
+            tenant_id,
+            key_id: None,
+            user_id: None,
+            role: Role::Plugin,
+            scopes: grants,
+            plugin: Some(plugin.to_string()),
+        }
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {

@@ -16,7 +16,10 @@ use crate::jobs::{self, NewJob};
 use crate::record::{self, Kind};
 use crate::{Crm, events};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
 use uuid::Uuid;
@@ -24,7 +27,9 @@ use uuid::Uuid;
 /// Parse a 5-field cron expression (UTC).
 pub fn parse_cron(s: &str) -> std::result::Result<croner::Cron, String> {
     if s.split_whitespace().count() != 5 {
-        return Err(format!("{s:?} is not a 5-field cron expression (minute hour day month weekday)"));
+        return Err(format!(
+            "{s:?} is not a 5-field cron expression (minute hour day month weekday)"
+        ));
     }
     croner::Cron::from_str(s).map_err(|e| e.to_string())
 }
@@ -38,7 +43,9 @@ pub fn kind_matches(pattern: &str, kind: &str) -> bool {
 pub async fn record_json(crm: &Crm, tenant: Uuid, entity: &str, id: Uuid) -> Result<Option<Value>> {
     async fn one<K: Kind>(crm: &Crm, tenant: Uuid, id: Uuid) -> Result<Option<Value>> {
         match record::find::<K, _>(&crm.db, tenant, id).await? {
-            Some(m) => Ok(Some(Value::Object(record::candidate_of::<K>(crm, tenant, &m).await?))),
+            Some(m) => Ok(Some(Value::Object(
+                record::candidate_of::<K>(crm, tenant, &m).await?,
+            ))),
             None => Ok(None),
         }
     }
@@ -72,8 +79,13 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
     for e in &batch {
         let payload = event_json(e);
         for (plugin, handler) in hooks.subscribers(e.tenant_id, &e.kind).await {
-            let j = NewJob::new(Some(e.tenant_id), "plugin.event", json!({"plugin": plugin, "handler": handler, "event": payload}), now)
-                .key(format!("ev:{}:plugin:{plugin}:{handler}", e.id));
+            let j = NewJob::new(
+                Some(e.tenant_id),
+                "plugin.event",
+                json!({"plugin": plugin, "handler": handler, "event": payload}),
+                now,
+            )
+            .key(format!("ev:{}:plugin:{plugin}:{handler}", e.id));
             jobs::enqueue(&crm.db, now, j).await?;
         }
         let flows = workflow::Entity::find()
@@ -84,7 +96,15 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
         for w in flows {
             match w.trigger.get("type").and_then(Value::as_str) {
                 Some("event") => {
-                    let hit = w.trigger.get("events").and_then(Value::as_array).is_some_and(|ks| ks.iter().filter_map(Value::as_str).any(|k| kind_matches(k, &e.kind)));
+                    let hit = w
+                        .trigger
+                        .get("events")
+                        .and_then(Value::as_array)
+                        .is_some_and(|ks| {
+                            ks.iter()
+                                .filter_map(Value::as_str)
+                                .any(|k| kind_matches(k, &e.kind))
+                        });
                     if hit {
                         let j = NewJob::new(Some(e.tenant_id), "workflow.start", json!({"workflow": w.id, "entity": e.entity, "recordId": e.record_id, "event": payload}), now)
                             .key(format!("ev:{}:wf:{}", e.id, w.id));
@@ -111,18 +131,39 @@ pub fn event_json(e: &event::Model) -> Value {
 
 /// A record of a timer workflow's entity changed: (re)arm its timer at field + offset.
 async fn schedule_timer(crm: &Crm, w: &workflow::Model, e: &event::Model) -> Result<()> {
-    let entity = w.trigger.get("entity").and_then(Value::as_str).unwrap_or("");
+    let entity = w
+        .trigger
+        .get("entity")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if e.entity != entity || !(e.kind.ends_with(".created") || e.kind.ends_with(".updated")) {
         return Ok(());
     }
     let Some(id) = e.record_id else { return Ok(()) };
     let field = w.trigger.get("field").and_then(Value::as_str).unwrap_or("");
-    let offset = w.trigger.get("offsetMinutes").and_then(Value::as_i64).unwrap_or(0);
-    let Some(rec) = record_json(crm, e.tenant_id, entity, id).await? else { return Ok(()) };
-    let Some(due) = rec.get(field).and_then(Value::as_str).and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()) else { return Ok(()) };
+    let offset = w
+        .trigger
+        .get("offsetMinutes")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let Some(rec) = record_json(crm, e.tenant_id, entity, id).await? else {
+        return Ok(());
+    };
+    let Some(due) = rec
+        .get(field)
+        .and_then(Value::as_str)
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+    else {
+        return Ok(());
+    };
     let at = due.with_timezone(&chrono::Utc) + chrono::Duration::minutes(offset);
-    let j = NewJob::new(Some(e.tenant_id), "workflow.timer", json!({"workflow": w.id, "entity": entity, "recordId": id, "dueAt": crate::json::ts(&at)}), at)
-        .key(format!("timer:{}:{id}:{}", w.id, at.timestamp_millis()));
+    let j = NewJob::new(
+        Some(e.tenant_id),
+        "workflow.timer",
+        json!({"workflow": w.id, "entity": entity, "recordId": id, "dueAt": crate::json::ts(&at)}),
+        at,
+    )
+    .key(format!("timer:{}:{id}:{}", w.id, at.timestamp_millis()));
     jobs::enqueue(&crm.db, crm.now(), j).await?;
     Ok(())
 }
@@ -134,26 +175,69 @@ async fn schedule_timer(crm: &Crm, w: &workflow::Model, e: &event::Model) -> Res
 pub async fn schedule_once(crm: &Crm) -> Result<usize> {
     let now = crm.now();
     let mut n = 0;
-    let last = |cron: &str| -> Option<crate::Timestamp> { parse_cron(cron).ok()?.find_previous_occurrence(&now, true).ok() };
+    let last = |cron: &str| -> Option<crate::Timestamp> {
+        parse_cron(cron)
+            .ok()?
+            .find_previous_occurrence(&now, true)
+            .ok()
+    };
     for s in crm.hooks().schedules().await {
         if let Some(at) = last(&s.cron) {
-            let j = NewJob::new(Some(s.tenant), "plugin.schedule", json!({"plugin": s.plugin, "schedule": s.name, "firedAt": crate::json::ts(&at)}), at)
-                .key(format!("sched:{}:{}:{}:{}", s.tenant, s.plugin, s.name, at.timestamp()));
+            let j = NewJob::new(
+                Some(s.tenant),
+                "plugin.schedule",
+                json!({"plugin": s.plugin, "schedule": s.name, "firedAt": crate::json::ts(&at)}),
+                at,
+            )
+            .key(format!(
+                "sched:{}:{}:{}:{}",
+                s.tenant,
+                s.plugin,
+                s.name,
+                at.timestamp()
+            ));
             n += usize::from(jobs::enqueue(&crm.db, now, j).await?);
         }
     }
-    let flows = workflow::Entity::find().filter(workflow::Column::Enabled.eq(true)).all(&crm.db).await?;
-    for w in flows.iter().filter(|w| w.trigger.get("type").and_then(Value::as_str) == Some("schedule")) {
+    let flows = workflow::Entity::find()
+        .filter(workflow::Column::Enabled.eq(true))
+        .all(&crm.db)
+        .await?;
+    for w in flows
+        .iter()
+        .filter(|w| w.trigger.get("type").and_then(Value::as_str) == Some("schedule"))
+    {
         if let Some(at) = w.trigger.get("cron").and_then(Value::as_str).and_then(last) {
-            let j = NewJob::new(Some(w.tenant_id), "workflow.start", json!({"workflow": w.id, "firedAt": crate::json::ts(&at)}), at)
-                .key(format!("sched:{}:wf:{}:{}", w.tenant_id, w.id, at.timestamp()));
+            let j = NewJob::new(
+                Some(w.tenant_id),
+                "workflow.start",
+                json!({"workflow": w.id, "firedAt": crate::json::ts(&at)}),
+                at,
+            )
+            .key(format!(
+                "sched:{}:wf:{}:{}",
+                w.tenant_id,
+                w.id,
+                at.timestamp()
+            ));
             n += usize::from(jobs::enqueue(&crm.db, now, j).await?);
         }
     }
     for t in crate::tenant::tenants(crm).await? {
-        let cron = t.settings.pointer("/automation/salesAlertCron").and_then(Value::as_str).unwrap_or("0 7 * * *").to_string();
+        let cron = t
+            .settings
+            .pointer("/automation/salesAlertCron")
+            .and_then(Value::as_str)
+            .unwrap_or("0 7 * * *")
+            .to_string();
         if let Some(at) = last(&cron) {
-            let j = NewJob::new(Some(t.id), "sales.conversion_check", json!({"firedAt": crate::json::ts(&at)}), at).key(format!("sched:{}:sales:{}", t.id, at.timestamp()));
+            let j = NewJob::new(
+                Some(t.id),
+                "sales.conversion_check",
+                json!({"firedAt": crate::json::ts(&at)}),
+                at,
+            )
+            .key(format!("sched:{}:sales:{}", t.id, at.timestamp()));
             n += usize::from(jobs::enqueue(&crm.db, now, j).await?);
         }
     }
@@ -167,10 +251,16 @@ pub async fn schedule_once(crm: &Crm) -> Result<usize> {
 /// Jobs of one plugin in one tenant run one after the other (handlers keep
 /// state in their key-value store and must not race themselves); everything
 /// else runs concurrently.
-pub async fn work_once(crm: &Crm, worker: &str, lease: chrono::Duration, limit: u64) -> Result<usize> {
+pub async fn work_once(
+    crm: &Crm,
+    worker: &str,
+    lease: chrono::Duration,
+    limit: u64,
+) -> Result<usize> {
     let claimed = jobs::claim(crm, worker, lease, limit).await?;
     let n = claimed.len();
-    let mut lanes: std::collections::BTreeMap<String, Vec<job::Model>> = std::collections::BTreeMap::new();
+    let mut lanes: std::collections::BTreeMap<String, Vec<job::Model>> =
+        std::collections::BTreeMap::new();
     for j in claimed {
         let lane = match j.payload.get("plugin").and_then(Value::as_str) {
             Some(p) => format!("{}:{p}", j.tenant_id.unwrap_or_default()),
@@ -198,7 +288,9 @@ pub async fn work_once(crm: &Crm, worker: &str, lease: chrono::Duration, limit: 
 }
 
 fn uuid_of(v: &Value, key: &str) -> Option<Uuid> {
-    v.get(key).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok())
+    v.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
 }
 
 /// Run one job. `Err` is the failure message (the job retries).
@@ -207,15 +299,35 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
     let p = &j.payload;
     let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     match j.kind.as_str() {
-        "plugin.event" => crm.hooks().on_event(tenant, &s("plugin"), &s("handler"), p.get("event").unwrap_or(&Value::Null)).await.map_err(|f| f.to_string()),
-        "plugin.schedule" => crm.hooks().on_schedule(tenant, &s("plugin"), &s("schedule")).await.map_err(|f| f.to_string()),
+        "plugin.event" => crm
+            .hooks()
+            .on_event(
+                tenant,
+                &s("plugin"),
+                &s("handler"),
+                p.get("event").unwrap_or(&Value::Null),
+            )
+            .await
+            .map_err(|f| f.to_string()),
+        "plugin.schedule" => crm
+            .hooks()
+            .on_schedule(tenant, &s("plugin"), &s("schedule"))
+            .await
+            .map_err(|f| f.to_string()),
         "workflow.start" => {
             let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
             let w = match crate::workflow::get(crm, tenant, wf).await {
                 Ok(w) if w.enabled => w,
                 _ => return Ok(()), // deleted or disabled since: nothing to do
             };
-            start_run(crm, &w, p.get("entity").and_then(Value::as_str), uuid_of(p, "recordId")).await.map_err(|e| e.to_string())
+            start_run(
+                crm,
+                &w,
+                p.get("entity").and_then(Value::as_str),
+                uuid_of(p, "recordId"),
+            )
+            .await
+            .map_err(|e| e.to_string())
         }
         "workflow.timer" => {
             let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
@@ -226,28 +338,60 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
             let entity = s("entity");
             let id = uuid_of(p, "recordId").ok_or("payload has no recordId")?;
             // The record may have moved its due time since: only fire when still due.
-            let Some(rec) = record_json(crm, tenant, &entity, id).await.map_err(|e| e.to_string())? else { return Ok(()) };
+            let Some(rec) = record_json(crm, tenant, &entity, id)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(());
+            };
             let field = w.trigger.get("field").and_then(Value::as_str).unwrap_or("");
-            let offset = w.trigger.get("offsetMinutes").and_then(Value::as_i64).unwrap_or(0);
-            let due = rec.get(field).and_then(Value::as_str).and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok()).map(|d| d.with_timezone(&chrono::Utc) + chrono::Duration::minutes(offset));
+            let offset = w
+                .trigger
+                .get("offsetMinutes")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            let due = rec
+                .get(field)
+                .and_then(Value::as_str)
+                .and_then(|v| chrono::DateTime::parse_from_rfc3339(v).ok())
+                .map(|d| d.with_timezone(&chrono::Utc) + chrono::Duration::minutes(offset));
             match due {
-                Some(d) if d <= crm.now() && crate::json::ts(&d) == s("dueAt") => start_run(crm, &w, Some(&entity), Some(id)).await.map_err(|e| e.to_string()),
+                Some(d) if d <= crm.now() && crate::json::ts(&d) == s("dueAt") => {
+                    start_run(crm, &w, Some(&entity), Some(id))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
                 _ => Ok(()),
             }
         }
         "workflow.resume" => {
             let run = uuid_of(p, "run").ok_or("payload has no run")?;
             let step = p.get("step").and_then(Value::as_u64).unwrap_or(0) as usize;
-            resume_run(crm, tenant, run, step).await.map_err(|e| e.to_string())
+            resume_run(crm, tenant, run, step)
+                .await
+                .map_err(|e| e.to_string())
         }
-        "sales.conversion_check" => sales_conversion_check(crm, tenant).await.map(|_| ()).map_err(|e| e.to_string()),
+        "sales.conversion_check" => sales_conversion_check(crm, tenant)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
         "test.touch" => {
             // For tests and benchmarks: optionally sleep, then record one audit row per run.
             if let Some(ms) = p.get("sleepMs").and_then(Value::as_u64) {
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             }
             let sys = Principal::system(tenant);
-            events::audit(&crm.db, &sys, crm.now(), "touched", "job", Some(j.id), json!({"attempt": j.attempts})).await.map_err(|e| e.to_string())
+            events::audit(
+                &crm.db,
+                &sys,
+                crm.now(),
+                "touched",
+                "job",
+                Some(j.id),
+                json!({"attempt": j.attempts}),
+            )
+            .await
+            .map_err(|e| e.to_string())
         }
         other => Err(format!("unknown job kind {other:?}")),
     }
@@ -258,9 +402,18 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
 /// Whether one condition holds on a record.
 pub fn condition_holds(c: &Value, rec: &Value) -> bool {
     let field = c.get("field").and_then(Value::as_str).unwrap_or("");
-    let actual = rec.pointer(&format!("/{}", field.replace('.', "/"))).cloned().unwrap_or(Value::Null);
+    let actual = rec
+        .pointer(&format!("/{}", field.replace('.', "/")))
+        .cloned()
+        .unwrap_or(Value::Null);
     let want = c.get("value").cloned().unwrap_or(Value::Null);
-    let num = |v: &Value| v.as_f64().or_else(|| v.as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok()).map(|d| d.timestamp_millis() as f64));
+    let num = |v: &Value| {
+        v.as_f64().or_else(|| {
+            v.as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+                .map(|d| d.timestamp_millis() as f64)
+        })
+    };
     let same = |a: &Value, b: &Value| match (a, b) {
         (Value::String(x), Value::String(y)) => x.eq_ignore_ascii_case(y),
         _ => a == b,
@@ -268,7 +421,9 @@ pub fn condition_holds(c: &Value, rec: &Value) -> bool {
     match c.get("op").and_then(Value::as_str).unwrap_or("eq") {
         "eq" => same(&actual, &want),
         "neq" => !same(&actual, &want),
-        "in" => want.as_array().is_some_and(|a| a.iter().any(|w| same(&actual, w))),
+        "in" => want
+            .as_array()
+            .is_some_and(|a| a.iter().any(|w| same(&actual, w))),
         "isNull" => actual.is_null() == want.as_bool().unwrap_or(true),
         "contains" => match (&actual, &want) {
             (Value::String(a), Value::String(w)) => a.to_lowercase().contains(&w.to_lowercase()),
@@ -310,7 +465,12 @@ fn render(template: &str, rec: &Value) -> String {
     out
 }
 
-async fn start_run(crm: &Crm, w: &workflow::Model, entity: Option<&str>, record_id: Option<Uuid>) -> Result<()> {
+async fn start_run(
+    crm: &Crm,
+    w: &workflow::Model,
+    entity: Option<&str>,
+    record_id: Option<Uuid>,
+) -> Result<()> {
     let rec = match (entity, record_id) {
         (Some(e), Some(id)) => record_json(crm, w.tenant_id, e, id).await?,
         _ => None,
@@ -337,13 +497,28 @@ async fn start_run(crm: &Crm, w: &workflow::Model, entity: Option<&str>, record_
     .insert(&crm.db)
     .await?;
     let p = Principal::system(w.tenant_id);
-    events::emit(&crm.db, &p, now, "workflow.run_started", "workflow", Some(w.id), json!({"workflow": w.name, "runId": run.id, "entity": entity, "recordId": record_id})).await?;
+    events::emit(
+        &crm.db,
+        &p,
+        now,
+        "workflow.run_started",
+        "workflow",
+        Some(w.id),
+        json!({"workflow": w.name, "runId": run.id, "entity": entity, "recordId": record_id}),
+    )
+    .await?;
     crm.outbox_nudge.notify_waiters();
     run_steps(crm, w, run, 0).await
 }
 
 async fn resume_run(crm: &Crm, tenant: Uuid, run_id: Uuid, step: usize) -> Result<()> {
-    let Some(run) = workflow_run::Entity::find_by_id(run_id).filter(workflow_run::Column::TenantId.eq(tenant)).one(&crm.db).await? else { return Ok(()) };
+    let Some(run) = workflow_run::Entity::find_by_id(run_id)
+        .filter(workflow_run::Column::TenantId.eq(tenant))
+        .one(&crm.db)
+        .await?
+    else {
+        return Ok(());
+    };
     if run.status != "waiting" {
         return Ok(());
     }
@@ -352,7 +527,12 @@ async fn resume_run(crm: &Crm, tenant: Uuid, run_id: Uuid, step: usize) -> Resul
 }
 
 /// Execute steps from `from`, recording each; a delay parks the run as a job.
-async fn run_steps(crm: &Crm, w: &workflow::Model, run: workflow_run::Model, from: usize) -> Result<()> {
+async fn run_steps(
+    crm: &Crm,
+    w: &workflow::Model,
+    run: workflow_run::Model,
+    from: usize,
+) -> Result<()> {
     let steps = w.steps.as_array().cloned().unwrap_or_default();
     let mut log = run.steps.as_array().cloned().unwrap_or_default();
     let p = Principal::system(w.tenant_id);
@@ -360,7 +540,9 @@ async fn run_steps(crm: &Crm, w: &workflow::Model, run: workflow_run::Model, fro
     let mut error = None;
     for (i, step) in steps.iter().enumerate().skip(from) {
         let rec = match (run.entity.as_deref(), run.record_id) {
-            (Some(e), Some(id)) => record_json(crm, w.tenant_id, e, id).await?.unwrap_or(Value::Null),
+            (Some(e), Some(id)) => record_json(crm, w.tenant_id, e, id)
+                .await?
+                .unwrap_or(Value::Null),
             _ => Value::Null,
         };
         let t = step.get("type").and_then(Value::as_str).unwrap_or("");
@@ -368,7 +550,13 @@ async fn run_steps(crm: &Crm, w: &workflow::Model, run: workflow_run::Model, fro
             let minutes = step.get("minutes").and_then(Value::as_i64).unwrap_or(0);
             let at = crm.now() + chrono::Duration::minutes(minutes);
             log.push(json!({"step": i, "type": t, "status": "waiting", "until": crate::json::ts(&at), "at": crate::json::ts(&crm.now())}));
-            let j = NewJob::new(Some(w.tenant_id), "workflow.resume", json!({"run": run.id, "step": i + 1}), at).key(format!("resume:{}:{}", run.id, i + 1));
+            let j = NewJob::new(
+                Some(w.tenant_id),
+                "workflow.resume",
+                json!({"run": run.id, "step": i + 1}),
+                at,
+            )
+            .key(format!("resume:{}:{}", run.id, i + 1));
             jobs::enqueue(&crm.db, crm.now(), j).await?;
             save_run(crm, &run, "waiting", &log, None).await?;
             return Ok(());
@@ -384,12 +572,27 @@ async fn run_steps(crm: &Crm, w: &workflow::Model, run: workflow_run::Model, fro
         }
     }
     save_run(crm, &run, status, &log, error).await?;
-    events::emit(&crm.db, &p, crm.now(), &format!("workflow.run_{status}"), "workflow", Some(w.id), json!({"workflow": w.name, "runId": run.id, "recordId": run.record_id})).await?;
+    events::emit(
+        &crm.db,
+        &p,
+        crm.now(),
+        &format!("workflow.run_{status}"),
+        "workflow",
+        Some(w.id),
+        json!({"workflow": w.name, "runId": run.id, "recordId": run.record_id}),
+    )
+    .await?;
     crm.outbox_nudge.notify_waiters();
     Ok(())
 }
 
-async fn save_run(crm: &Crm, run: &workflow_run::Model, status: &str, log: &[Value], error: Option<String>) -> Result<()> {
+async fn save_run(
+    crm: &Crm,
+    run: &workflow_run::Model,
+    status: &str,
+    log: &[Value],
+    error: Option<String>,
+) -> Result<()> {
     let mut a = run.clone().into_active_model();
     a.status = Set(status.to_string());
     a.steps = Set(Value::Array(log.to_vec()));
@@ -405,15 +608,28 @@ async fn save_run(crm: &Crm, run: &workflow_run::Model, status: &str, log: &[Val
 /// Who a step's `assignee` names: a user id, `owner`/`assignee` (the record's
 /// `ownerId`/`assigneeId`), `manager_of:<field>` (that user's supervisor), or
 /// `pipeline_manager`. Falls back to the tenant's first manager, then admin.
-pub async fn resolve_assignee(crm: &Crm, tenant: Uuid, spec: &str, rec: &Value) -> Result<Option<Uuid>> {
-    let field_user = |f: &str| rec.get(f).and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+pub async fn resolve_assignee(
+    crm: &Crm,
+    tenant: Uuid,
+    spec: &str,
+    rec: &Value,
+) -> Result<Option<Uuid>> {
+    let field_user = |f: &str| {
+        rec.get(f)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    };
     let direct = match spec {
         "owner" => field_user("ownerId"),
         "assignee" => field_user("assigneeId"),
         s if s.starts_with("manager_of:") => {
             let who = field_user(&s["manager_of:".len()..]).or_else(|| field_user("ownerId"));
             match who {
-                Some(u) => user::Entity::find_by_id(u).filter(user::Column::TenantId.eq(tenant)).one(&crm.db).await?.and_then(|u| u.manager_id),
+                Some(u) => user::Entity::find_by_id(u)
+                    .filter(user::Column::TenantId.eq(tenant))
+                    .one(&crm.db)
+                    .await?
+                    .and_then(|u| u.manager_id),
                 None => None,
             }
         }
@@ -423,41 +639,85 @@ pub async fn resolve_assignee(crm: &Crm, tenant: Uuid, spec: &str, rec: &Value) 
         return Ok(direct);
     }
     for role in ["manager", "admin"] {
-        if let Some(u) = user::Entity::find().filter(user::Column::TenantId.eq(tenant)).filter(user::Column::Role.eq(role)).order_by_asc(user::Column::CreatedAt).one(&crm.db).await? {
+        if let Some(u) = user::Entity::find()
+            .filter(user::Column::TenantId.eq(tenant))
+            .filter(user::Column::Role.eq(role))
+            .order_by_asc(user::Column::CreatedAt)
+            .one(&crm.db)
+            .await?
+        {
             return Ok(Some(u.id));
         }
     }
     Ok(None)
 }
 
-async fn run_step(crm: &Crm, p: &Principal, step: &Value, rec: &Value, entity: Option<&str>, record_id: Option<Uuid>) -> Result<Value> {
+async fn run_step(
+    crm: &Crm,
+    p: &Principal,
+    step: &Value,
+    rec: &Value,
+    entity: Option<&str>,
+    record_id: Option<Uuid>,
+) -> Result<Value> {
     let str_of = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or("");
     match str_of("type") {
         "createTask" => {
-            let assignee = resolve_assignee(crm, p.tenant_id, step.get("assignee").and_then(Value::as_str).unwrap_or("owner"), rec).await?;
-            let due = step.get("dueInMinutes").and_then(Value::as_i64).map(|m| crate::json::ts(&(crm.now() + chrono::Duration::minutes(m))));
+            let assignee = resolve_assignee(
+                crm,
+                p.tenant_id,
+                step.get("assignee")
+                    .and_then(Value::as_str)
+                    .unwrap_or("owner"),
+                rec,
+            )
+            .await?;
+            let due = step
+                .get("dueInMinutes")
+                .and_then(Value::as_i64)
+                .map(|m| crate::json::ts(&(crm.now() + chrono::Duration::minutes(m))));
             let mut input = json!({"title": render(str_of("title"), rec), "assigneeId": assignee, "dueAt": due});
             if let Some(d) = step.get("description").and_then(Value::as_str) {
                 input["description"] = render(d, rec).into();
             }
             if let (Some(e), Some(id)) = (entity, record_id)
-                && crate::task::LINKABLE.contains(&e) {
-                    input["recordEntity"] = e.to_uppercase().into();
-                    input["recordId"] = id.to_string().into();
-                }
+                && crate::task::LINKABLE.contains(&e)
+            {
+                input["recordEntity"] = e.to_uppercase().into();
+                input["recordId"] = id.to_string().into();
+            }
             let t = record::create::<crate::task::Task>(crm, p, input).await?;
             Ok(json!({"taskId": t.id, "assigneeId": t.assignee_id}))
         }
         "updateField" => {
-            let (Some(e), Some(id)) = (entity, record_id) else { return Err(CoreError::invalid("step", "NO_RECORD", "updateField needs a record")) };
+            let (Some(e), Some(id)) = (entity, record_id) else {
+                return Err(CoreError::invalid(
+                    "step",
+                    "NO_RECORD",
+                    "updateField needs a record",
+                ));
+            };
             let mut patch = Map::new();
-            patch.insert(str_of("field").to_string(), step.get("value").cloned().unwrap_or(Value::Null));
+            patch.insert(
+                str_of("field").to_string(),
+                step.get("value").cloned().unwrap_or(Value::Null),
+            );
             update_any(crm, p, e, id, Value::Object(patch)).await?;
             Ok(json!({"field": str_of("field")}))
         }
         "addTag" => {
-            let (Some(e), Some(id)) = (entity, record_id) else { return Err(CoreError::invalid("step", "NO_RECORD", "addTag needs a record")) };
-            let mut tags: Vec<Value> = rec.get("tags").and_then(Value::as_array).cloned().unwrap_or_default();
+            let (Some(e), Some(id)) = (entity, record_id) else {
+                return Err(CoreError::invalid(
+                    "step",
+                    "NO_RECORD",
+                    "addTag needs a record",
+                ));
+            };
+            let mut tags: Vec<Value> = rec
+                .get("tags")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let tag = render(str_of("tag"), rec);
             if !tags.iter().any(|t| t.as_str() == Some(&tag)) {
                 tags.push(tag.clone().into());
@@ -467,32 +727,71 @@ async fn run_step(crm: &Crm, p: &Principal, step: &Value, rec: &Value, entity: O
         }
         "notify" => {
             let kind = str_of("kind");
-            let kind = if kind.contains('.') { kind.to_string() } else { format!("workflow.{kind}") };
+            let kind = if kind.contains('.') {
+                kind.to_string()
+            } else {
+                format!("workflow.{kind}")
+            };
             let payload = json!({"message": render(str_of("message"), rec), "entity": entity, "recordId": record_id, "record": rec});
-            events::emit(&crm.db, p, crm.now(), &kind, entity.unwrap_or("workflow"), record_id, payload).await?;
+            events::emit(
+                &crm.db,
+                p,
+                crm.now(),
+                &kind,
+                entity.unwrap_or("workflow"),
+                record_id,
+                payload,
+            )
+            .await?;
             crm.outbox_nudge.notify_waiters();
             Ok(json!({"event": kind}))
         }
         "runAction" => {
             let input = step.get("input").cloned().unwrap_or(json!({}));
             let input = serde_json::from_str(&render(&input.to_string(), rec)).unwrap_or(input);
-            let out = crm.hooks().action(p.tenant_id, str_of("plugin"), str_of("action"), input).await.map_err(CoreError::PluginFailed)?;
+            let out = crm
+                .hooks()
+                .action(p.tenant_id, str_of("plugin"), str_of("action"), input)
+                .await
+                .map_err(CoreError::PluginFailed)?;
             Ok(out)
         }
-        other => Err(CoreError::invalid("step.type", "INVALID_VALUE", format!("unknown step {other}"))),
+        other => Err(CoreError::invalid(
+            "step.type",
+            "INVALID_VALUE",
+            format!("unknown step {other}"),
+        )),
     }
 }
 
 async fn update_any(crm: &Crm, p: &Principal, entity: &str, id: Uuid, patch: Value) -> Result<()> {
     match entity {
-        "contact" => record::update::<crate::contact::Contact>(crm, p, id, patch).await.map(|_| ()),
-        "company" => record::update::<crate::company::Company>(crm, p, id, patch).await.map(|_| ()),
-        "deal" => record::update::<crate::deal::Deal>(crm, p, id, patch).await.map(|_| ()),
-        "ticket" => record::update::<crate::ticket::Ticket>(crm, p, id, patch).await.map(|_| ()),
-        "task" => record::update::<crate::task::Task>(crm, p, id, patch).await.map(|_| ()),
-        "order" => record::update::<crate::order::Order>(crm, p, id, patch).await.map(|_| ()),
-        "activity" => record::update::<crate::activity::Activity>(crm, p, id, patch).await.map(|_| ()),
-        other => Err(CoreError::invalid("entity", "INVALID_VALUE", format!("cannot update {other}"))),
+        "contact" => record::update::<crate::contact::Contact>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        "company" => record::update::<crate::company::Company>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        "deal" => record::update::<crate::deal::Deal>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        "ticket" => record::update::<crate::ticket::Ticket>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        "task" => record::update::<crate::task::Task>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        "order" => record::update::<crate::order::Order>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        "activity" => record::update::<crate::activity::Activity>(crm, p, id, patch)
+            .await
+            .map(|_| ()),
+        other => Err(CoreError::invalid(
+            "entity",
+            "INVALID_VALUE",
+            format!("cannot update {other}"),
+        )),
     }
 }
 
@@ -503,23 +802,50 @@ async fn update_any(crm: &Crm, p: &Principal, entity: &str, id: Uuid, patch: Val
 pub async fn sales_conversion_check(crm: &Crm, tenant: Uuid) -> Result<usize> {
     let p = Principal::system(tenant);
     let t = crate::tenant::get_tenant(crm, tenant).await?;
-    let window = t.settings.pointer("/automation/conversionWindowDays").and_then(Value::as_i64).unwrap_or(30);
-    let min_deals = t.settings.pointer("/automation/conversionMinDeals").and_then(Value::as_i64).unwrap_or(3);
+    let window = t
+        .settings
+        .pointer("/automation/conversionWindowDays")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
+    let min_deals = t
+        .settings
+        .pointer("/automation/conversionMinDeals")
+        .and_then(Value::as_i64)
+        .unwrap_or(3);
     let since = crm.now() - chrono::Duration::days(window);
     let mut raised = 0;
-    let pipelines = record::list::<crate::pipeline::Pipeline>(crm, &p, &crate::query::ListArgs { limit: 100, ..Default::default() }).await?.items;
+    let pipelines = record::list::<crate::pipeline::Pipeline>(
+        crm,
+        &p,
+        &crate::query::ListArgs {
+            limit: 100,
+            ..Default::default()
+        },
+    )
+    .await?
+    .items;
     for pl in pipelines {
         let all = crate::analytics::funnel(crm, &p, pl.id, None).await?;
         let recent = crate::analytics::funnel(crm, &p, pl.id, Some(since)).await?;
         for (h, r) in all.iter().zip(recent.iter()) {
-            let (Some(hist), Some(now_rate)) = (h.conversion_rate, r.conversion_rate) else { continue };
-            let prev_reached = recent.iter().filter(|s| !s.stage.is_lost && s.stage.position < r.stage.position).map(|s| s.reached).next_back().unwrap_or(0);
+            let (Some(hist), Some(now_rate)) = (h.conversion_rate, r.conversion_rate) else {
+                continue;
+            };
+            let prev_reached = recent
+                .iter()
+                .filter(|s| !s.stage.is_lost && s.stage.position < r.stage.position)
+                .map(|s| s.reached)
+                .next_back()
+                .unwrap_or(0);
             if prev_reached < min_deals || now_rate >= hist {
                 continue;
             }
             let rec = json!({"pipeline": pl.name, "stage": r.stage.name, "recent": format!("{now_rate:.0}%"), "historical": format!("{hist:.0}%"), "ownerId": pl.manager_id});
             let assignee = resolve_assignee(crm, tenant, "owner", &rec).await?;
-            let title = format!("Conversion into \"{}\" ({}) fell to {now_rate:.0}% over the last {window} days (historical {hist:.0}%)", r.stage.name, pl.name);
+            let title = format!(
+                "Conversion into \"{}\" ({}) fell to {now_rate:.0}% over the last {window} days (historical {hist:.0}%)",
+                r.stage.name, pl.name
+            );
             record::create::<crate::task::Task>(crm, &p, json!({"title": title, "assigneeId": assignee, "dueAt": crate::json::ts(&(crm.now() + chrono::Duration::days(1)))})).await?;
             events::emit(&crm.db, &p, crm.now(), "pipeline.conversion_dropped", "pipeline", Some(pl.id), json!({"stageId": r.stage.id, "stage": r.stage.name, "recentRate": now_rate, "historicalRate": hist, "windowDays": window, "managerId": pl.manager_id})).await?;
             raised += 1;
@@ -536,18 +862,39 @@ mod tests {
     #[test]
     fn conditions_compare_like_users_expect() {
         let rec = json!({"priority": "P1", "firstRespondedAt": null, "amount": 6_000_000.0, "tags": ["vip"], "dueAt": "2026-01-01T10:00:00Z"});
-        assert!(condition_holds(&json!({"field": "priority", "op": "in", "value": ["P1", "P2"]}), &rec));
-        assert!(condition_holds(&json!({"field": "firstRespondedAt", "op": "isNull", "value": true}), &rec));
-        assert!(condition_holds(&json!({"field": "amount", "op": "gt", "value": 5_000_000}), &rec));
-        assert!(condition_holds(&json!({"field": "tags", "op": "contains", "value": "vip"}), &rec));
-        assert!(condition_holds(&json!({"field": "dueAt", "op": "lt", "value": "2026-01-02T00:00:00Z"}), &rec));
-        assert!(!condition_holds(&json!({"field": "priority", "op": "eq", "value": "P2"}), &rec));
+        assert!(condition_holds(
+            &json!({"field": "priority", "op": "in", "value": ["P1", "P2"]}),
+            &rec
+        ));
+        assert!(condition_holds(
+            &json!({"field": "firstRespondedAt", "op": "isNull", "value": true}),
+            &rec
+        ));
+        assert!(condition_holds(
+            &json!({"field": "amount", "op": "gt", "value": 5_000_000}),
+            &rec
+        ));
+        assert!(condition_holds(
+            &json!({"field": "tags", "op": "contains", "value": "vip"}),
+            &rec
+        ));
+        assert!(condition_holds(
+            &json!({"field": "dueAt", "op": "lt", "value": "2026-01-02T00:00:00Z"}),
+            &rec
+        ));
+        assert!(!condition_holds(
+            &json!({"field": "priority", "op": "eq", "value": "P2"}),
+            &rec
+        ));
     }
 
     #[test]
     fn templates_render_record_fields() {
         let rec = json!({"subject": "Down", "priority": "P1", "n": 3});
-        assert_eq!(render("{{priority}}: {{subject}} x{{n}} {{missing}}!", &rec), "P1: Down x3 !");
+        assert_eq!(
+            render("{{priority}}: {{subject}} x{{n}} {{missing}}!", &rec),
+            "P1: Down x3 !"
+        );
     }
 
     #[test]

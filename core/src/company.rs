@@ -60,13 +60,14 @@ impl Kind for Company {
                 .to_lowercase()
         });
         if let Some(d) = &domain
-            && (!d.contains('.') || d.contains(' ')) {
-                c.error(
-                    "domain",
-                    "INVALID_VALUE",
-                    format!("{d:?} is not a domain name"),
-                );
-            }
+            && (!d.contains('.') || d.contains(' '))
+        {
+            c.error(
+                "domain",
+                "INVALID_VALUE",
+                format!("{d:?} is not a domain name"),
+            );
+        }
         let employees = c.i64("employeeCount");
         if employees.is_some_and(|e| e < 0) {
             c.error("employeeCount", "INVALID_VALUE", "must not be negative");
@@ -122,7 +123,12 @@ pub struct HealthFacts {
 }
 
 /// Health facts of one company over the last `days` days.
-pub async fn health_facts(crm: &Crm, tenant: Uuid, id: Uuid, days: i64) -> crate::error::Result<HealthFacts> {
+pub async fn health_facts(
+    crm: &Crm,
+    tenant: Uuid,
+    id: Uuid,
+    days: i64,
+) -> crate::error::Result<HealthFacts> {
     use crate::entity::{activity, contact, order, ticket};
     use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     let now = crm.now();
@@ -137,17 +143,28 @@ pub async fn health_facts(crm: &Crm, tenant: Uuid, id: Uuid, days: i64) -> crate
         .await?;
     let last = activity::Entity::find()
         .filter(activity::Column::TenantId.eq(tenant))
-        .filter(Condition::any().add(activity::Column::CompanyId.eq(id)).add(activity::Column::ContactId.is_in(contacts.clone())))
+        .filter(
+            Condition::any()
+                .add(activity::Column::CompanyId.eq(id))
+                .add(activity::Column::ContactId.is_in(contacts.clone())),
+        )
         .order_by_desc(activity::Column::OccurredAt)
         .one(&crm.db)
         .await?
         .map(|a| a.occurred_at);
     let tickets = ticket::Entity::find()
         .filter(ticket::Column::TenantId.eq(tenant))
-        .filter(Condition::any().add(ticket::Column::CompanyId.eq(id)).add(ticket::Column::ContactId.is_in(contacts)))
+        .filter(
+            Condition::any()
+                .add(ticket::Column::CompanyId.eq(id))
+                .add(ticket::Column::ContactId.is_in(contacts)),
+        )
         .all(&crm.db)
         .await?;
-    let open_tickets = tickets.iter().filter(|t| t.status == "open" || t.status == "pending").count() as i64;
+    let open_tickets = tickets
+        .iter()
+        .filter(|t| t.status == "open" || t.status == "pending")
+        .count() as i64;
     let sla_breaches = tickets
         .iter()
         .filter(|t| t.created_at >= since)
@@ -164,5 +181,11 @@ pub async fn health_facts(crm: &Crm, tenant: Uuid, id: Uuid, days: i64) -> crate
         .filter(order::Column::Status.ne("cancelled"))
         .all(&crm.db)
         .await?;
-    Ok(HealthFacts { last_activity_at: last, open_tickets, sla_breaches, orders: orders.len() as i64, orders_value: orders.iter().map(|o| o.total).sum() })
+    Ok(HealthFacts {
+        last_activity_at: last,
+        open_tickets,
+        sla_breaches,
+        orders: orders.len() as i64,
+        orders_value: orders.iter().map(|o| o.total).sum(),
+    })
 }

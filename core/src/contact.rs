@@ -69,9 +69,10 @@ impl Kind for Contact {
         }
         let birth = c.date("birthDate");
         if let Some(b) = birth
-            && b > crm.now().date_naive() {
-                c.error("birthDate", "INVALID_VALUE", "birth date is in the future");
-            }
+            && b > crm.now().date_naive()
+        {
+            c.error("birthDate", "INVALID_VALUE", "birth date is in the future");
+        }
         ActiveModel {
             first_name: Set(first),
             last_name: Set(last),

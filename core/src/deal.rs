@@ -80,13 +80,14 @@ impl Kind for Deal {
             }
         };
         if let (Some(st), Some(pl)) = (&stage, pipeline_id)
-            && st.pipeline_id != pl {
-                c.error(
-                    "stageId",
-                    "INVALID_VALUE",
-                    "the stage belongs to another pipeline",
-                );
-            }
+            && st.pipeline_id != pl
+        {
+            c.error(
+                "stageId",
+                "INVALID_VALUE",
+                "the stage belongs to another pipeline",
+            );
+        }
         let stage_changed = match (existing, &stage) {
             (Some(e), Some(s)) => e.stage_id != s.id,
             _ => true,
@@ -190,8 +191,7 @@ impl Kind for Deal {
 /// Move a deal to another stage of its pipeline, recording the history. A
 /// stage of another pipeline is refused (`input.stageId`).
 pub async fn move_deal(crm: &Crm, p: &Principal, id: Uuid, stage_id: Uuid) -> Result<deal::Model> {
-    crate::record::update::<Deal>(crm, p, id, json!({"stageId": stage_id}))
-        .await
+    crate::record::update::<Deal>(crm, p, id, json!({"stageId": stage_id})).await
 }
 
 /// The stage history of deals, oldest first.

@@ -9,12 +9,13 @@
 //! operator retries it. Enqueueing with an idempotency key is a no-op when the
 //! key exists, which makes dispatch and scheduling safe to run in every process.
 
+use crate::Crm;
 use crate::auth::{Action, Principal};
 use crate::entity::job;
 use crate::error::{CoreError, Result};
-use crate::Crm;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryInsertResult,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, Statement, TryInsertResult,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -40,7 +41,14 @@ pub struct NewJob {
 
 impl NewJob {
     pub fn new(tenant: Option<Uuid>, kind: &str, payload: Value, run_at: crate::Timestamp) -> Self {
-        NewJob { tenant, kind: kind.to_string(), payload, run_at, max_attempts: 5, idempotency_key: None }
+        NewJob {
+            tenant,
+            kind: kind.to_string(),
+            payload,
+            run_at,
+            max_attempts: 5,
+            idempotency_key: None,
+        }
     }
     pub fn key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
@@ -75,7 +83,12 @@ pub async fn enqueue<C: ConnectionTrait>(db: &C, now: crate::Timestamp, j: NewJo
 }
 
 /// Claim up to `limit` due jobs for `worker` with a lease of `lease`.
-pub async fn claim(crm: &Crm, worker: &str, lease: chrono::Duration, limit: u64) -> Result<Vec<job::Model>> {
+pub async fn claim(
+    crm: &Crm,
+    worker: &str,
+    lease: chrono::Duration,
+    limit: u64,
+) -> Result<Vec<job::Model>> {
     let now = crm.now();
     let until = now + lease;
     let backend = crm.backend();
@@ -92,15 +105,37 @@ pub async fn claim(crm: &Crm, worker: &str, lease: chrono::Duration, limit: u64)
         }
     };
     let values: Vec<sea_orm::Value> = match backend {
-        DbBackend::Postgres => vec![worker.into(), until.into(), now.into(), (limit as i64).into()],
-        _ => vec![worker.into(), until.into(), now.into(), now.into(), now.into(), (limit as i64).into()],
+        DbBackend::Postgres => vec![
+            worker.into(),
+            until.into(),
+            now.into(),
+            (limit as i64).into(),
+        ],
+        _ => vec![
+            worker.into(),
+            until.into(),
+            now.into(),
+            now.into(),
+            now.into(),
+            (limit as i64).into(),
+        ],
     };
-    let rows = crm.db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
-    let ids: Vec<Uuid> = rows.iter().filter_map(|r| r.try_get::<Uuid>("", "id").ok()).collect();
+    let rows = crm
+        .db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let ids: Vec<Uuid> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<Uuid>("", "id").ok())
+        .collect();
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    Ok(job::Entity::find().filter(job::Column::Id.is_in(ids)).order_by_asc(job::Column::RunAt).all(&crm.db).await?)
+    Ok(job::Entity::find()
+        .filter(job::Column::Id.is_in(ids))
+        .order_by_asc(job::Column::RunAt)
+        .all(&crm.db)
+        .await?)
 }
 
 /// Mark a claimed job done. Only the worker holding the lease can complete it,
@@ -108,10 +143,19 @@ pub async fn claim(crm: &Crm, worker: &str, lease: chrono::Duration, limit: u64)
 pub async fn complete(crm: &Crm, id: Uuid, worker: &str) -> Result<bool> {
     let now = crm.now();
     let res = job::Entity::update_many()
-        .col_expr(job::Column::Status, sea_orm::sea_query::Expr::value(SUCCEEDED))
-        .col_expr(job::Column::FinishedAt, sea_orm::sea_query::Expr::value(now))
+        .col_expr(
+            job::Column::Status,
+            sea_orm::sea_query::Expr::value(SUCCEEDED),
+        )
+        .col_expr(
+            job::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(now),
+        )
         .col_expr(job::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
-        .col_expr(job::Column::LockedUntil, sea_orm::sea_query::Expr::value(Option::<crate::Timestamp>::None))
+        .col_expr(
+            job::Column::LockedUntil,
+            sea_orm::sea_query::Expr::value(Option::<crate::Timestamp>::None),
+        )
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LockedBy.eq(worker))
         .filter(job::Column::Status.eq(RUNNING))
@@ -133,11 +177,27 @@ pub async fn fail(crm: &Crm, j: &job::Model, worker: &str, error: &str) -> Resul
     let status = if dead { DEAD } else { QUEUED };
     let res = job::Entity::update_many()
         .col_expr(job::Column::Status, sea_orm::sea_query::Expr::value(status))
-        .col_expr(job::Column::LastError, sea_orm::sea_query::Expr::value(error.chars().take(4000).collect::<String>()))
-        .col_expr(job::Column::RunAt, sea_orm::sea_query::Expr::value(if dead { j.run_at } else { now + backoff(j.attempts) }))
-        .col_expr(job::Column::LockedUntil, sea_orm::sea_query::Expr::value(Option::<crate::Timestamp>::None))
+        .col_expr(
+            job::Column::LastError,
+            sea_orm::sea_query::Expr::value(error.chars().take(4000).collect::<String>()),
+        )
+        .col_expr(
+            job::Column::RunAt,
+            sea_orm::sea_query::Expr::value(if dead {
+                j.run_at
+            } else {
+                now + backoff(j.attempts)
+            }),
+        )
+        .col_expr(
+            job::Column::LockedUntil,
+            sea_orm::sea_query::Expr::value(Option::<crate::Timestamp>::None),
+        )
         .col_expr(job::Column::UpdatedAt, sea_orm::sea_query::Expr::value(now))
-        .col_expr(job::Column::FinishedAt, sea_orm::sea_query::Expr::value(if dead { Some(now) } else { None }))
+        .col_expr(
+            job::Column::FinishedAt,
+            sea_orm::sea_query::Expr::value(if dead { Some(now) } else { None }),
+        )
         .filter(job::Column::Id.eq(j.id))
         .filter(job::Column::LockedBy.eq(worker))
         .exec(&crm.db)
@@ -157,7 +217,10 @@ pub async fn retry(crm: &Crm, p: &Principal, id: Uuid) -> Result<job::Model> {
         .await?
         .ok_or_else(|| CoreError::not_found("job", id))?;
     if j.status != DEAD && j.status != QUEUED {
-        return Err(CoreError::Conflict(format!("job {id} is {}; only dead or queued jobs can be retried", j.status)));
+        return Err(CoreError::Conflict(format!(
+            "job {id} is {}; only dead or queued jobs can be retried",
+            j.status
+        )));
     }
     let now = crm.now();
     let mut a = j.into_active_model();
@@ -170,7 +233,13 @@ pub async fn retry(crm: &Crm, p: &Principal, id: Uuid) -> Result<job::Model> {
 }
 
 /// Jobs of the caller's tenant, newest first.
-pub async fn list(crm: &Crm, p: &Principal, status: Option<&str>, kind: Option<&str>, limit: u64) -> Result<Vec<job::Model>> {
+pub async fn list(
+    crm: &Crm,
+    p: &Principal,
+    status: Option<&str>,
+    kind: Option<&str>,
+    limit: u64,
+) -> Result<Vec<job::Model>> {
     p.require(Action::Read, "job")?;
     let mut q = job::Entity::find().filter(job::Column::TenantId.eq(p.tenant_id));
     if let Some(s) = status {
@@ -179,7 +248,10 @@ pub async fn list(crm: &Crm, p: &Principal, status: Option<&str>, kind: Option<&
     if let Some(k) = kind {
         q = q.filter(job::Column::Kind.eq(k));
     }
-    Ok(q.order_by_desc(job::Column::CreatedAt).limit(limit.clamp(1, 500)).all(&crm.db).await?)
+    Ok(q.order_by_desc(job::Column::CreatedAt)
+        .limit(limit.clamp(1, 500))
+        .all(&crm.db)
+        .await?)
 }
 
 /// Counts per status (for metrics and the bench).

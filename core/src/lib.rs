@@ -16,6 +16,7 @@
 pub mod activity;
 pub mod analytics;
 pub mod auth;
+pub mod automation;
 pub mod company;
 pub mod contact;
 pub mod custom_field;
@@ -25,8 +26,6 @@ pub mod entity;
 pub mod error;
 pub mod events;
 pub mod jobs;
-pub mod automation;
-pub mod workflow;
 pub mod json;
 pub mod merge;
 pub mod order;
@@ -41,6 +40,7 @@ pub mod tag;
 pub mod task;
 pub mod tenant;
 pub mod ticket;
+pub mod workflow;
 
 pub use auth::{Principal, Role};
 pub use error::{CoreError, FieldError};

@@ -13,7 +13,6 @@ use crate::{Crm, events, tag};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, ModelTrait, QueryFilter, Set,
-
 };
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -117,13 +117,13 @@ impl Kind for Order {
                     && !crate::record::exists(crm, p.tenant_id, "product", pid)
                         .await
                         .unwrap_or(false)
-                    {
-                        c.errors.push(FieldError::new(
-                            format!("input.lines.{i}.productId"),
-                            "NOT_FOUND",
-                            format!("no product with id {pid}"),
-                        ));
-                    }
+                {
+                    c.errors.push(FieldError::new(
+                        format!("input.lines.{i}.productId"),
+                        "NOT_FOUND",
+                        format!("no product with id {pid}"),
+                    ));
+                }
             }
         }
         let total = match &lines {

@@ -8,9 +8,7 @@ use crate::json::ts;
 use crate::query::FieldType;
 use crate::record::{Check, Kind};
 use crate::{Crm, columns, events};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 

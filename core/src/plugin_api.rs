@@ -97,17 +97,34 @@ pub trait PluginHooks: Send + Sync {
     }
 
     /// Run a plugin's on-event handler (from the job queue).
-    async fn on_event(&self, _tenant: Uuid, plugin: &str, _handler: &str, _event: &serde_json::Value) -> Result<(), PluginFailure> {
+    async fn on_event(
+        &self,
+        _tenant: Uuid,
+        plugin: &str,
+        _handler: &str,
+        _event: &serde_json::Value,
+    ) -> Result<(), PluginFailure> {
         Err(no_runtime(plugin))
     }
 
     /// Run a plugin's on-schedule handler (from the job queue).
-    async fn on_schedule(&self, _tenant: Uuid, plugin: &str, _schedule: &str) -> Result<(), PluginFailure> {
+    async fn on_schedule(
+        &self,
+        _tenant: Uuid,
+        plugin: &str,
+        _schedule: &str,
+    ) -> Result<(), PluginFailure> {
         Err(no_runtime(plugin))
     }
 
     /// Run a plugin action and return its JSON result.
-    async fn action(&self, _tenant: Uuid, plugin: &str, _action: &str, _input: serde_json::Value) -> Result<serde_json::Value, PluginFailure> {
+    async fn action(
+        &self,
+        _tenant: Uuid,
+        plugin: &str,
+        _action: &str,
+        _input: serde_json::Value,
+    ) -> Result<serde_json::Value, PluginFailure> {
         Err(no_runtime(plugin))
     }
 }
@@ -123,7 +140,11 @@ pub struct ScheduleSpec {
 }
 
 fn no_runtime(plugin: &str) -> PluginFailure {
-    PluginFailure { plugin: plugin.to_string(), code: "UNAVAILABLE".into(), message: "no plugin runtime in this process".into() }
+    PluginFailure {
+        plugin: plugin.to_string(),
+        code: "UNAVAILABLE".into(),
+        message: "no plugin runtime in this process".into(),
+    }
 }
 
 /// Hooks that do nothing: used when no plugin runtime is configured.

@@ -349,14 +349,21 @@ pub async fn stats(
 /// Store scores of many records in one transaction: each (record, plugin,
 /// name) is upserted, so concurrent writers of the same score never collide
 /// and other score names of the plugin are left alone.
-pub async fn store_scores(crm: &Crm, tenant: Uuid, entity: &str, plugin_id: &str, rows: &[(Uuid, Vec<ScoreValue>)]) -> Result<()> {
+pub async fn store_scores(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    plugin_id: &str,
+    rows: &[(Uuid, Vec<ScoreValue>)],
+) -> Result<()> {
     use sea_orm::sea_query::OnConflict;
     if rows.is_empty() {
         return Ok(());
     }
     let now = crm.now();
     // One row per (record, name): with duplicates in a batch the last one wins.
-    let mut latest: std::collections::HashMap<(Uuid, &str), &ScoreValue> = std::collections::HashMap::new();
+    let mut latest: std::collections::HashMap<(Uuid, &str), &ScoreValue> =
+        std::collections::HashMap::new();
     for (id, scores) in rows {
         for s in scores {
             latest.insert((*id, s.name.as_str()), s);
@@ -380,9 +387,20 @@ pub async fn store_scores(crm: &Crm, tenant: Uuid, entity: &str, plugin_id: &str
     for chunk in models.chunks(500) {
         score::Entity::insert_many(chunk.to_vec())
             .on_conflict(
-                OnConflict::columns([score::Column::TenantId, score::Column::Entity, score::Column::RecordId, score::Column::PluginId, score::Column::Name])
-                    .update_columns([score::Column::Value, score::Column::Grade, score::Column::Reasons, score::Column::UpdatedAt])
-                    .to_owned(),
+                OnConflict::columns([
+                    score::Column::TenantId,
+                    score::Column::Entity,
+                    score::Column::RecordId,
+                    score::Column::PluginId,
+                    score::Column::Name,
+                ])
+                .update_columns([
+                    score::Column::Value,
+                    score::Column::Grade,
+                    score::Column::Reasons,
+                    score::Column::UpdatedAt,
+                ])
+                .to_owned(),
             )
             .exec_without_returning(&txn)
             .await?;

@@ -21,7 +21,6 @@ use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
 use sea_orm::{
     ActiveModelBehavior, ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait,
     IntoActiveModel, ModelTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-
 };
 use serde_json::{Map, Value};
 use std::str::FromStr;
@@ -110,9 +109,10 @@ pub async fn find<K: Kind, C: ConnectionTrait>(
         return Ok(Some(m));
     }
     if K::MERGEABLE
-        && let Some(to) = resolve_redirect(db, tenant, K::NAME, id).await? {
-            return Ok(by_id(to)?.one(db).await?);
-        }
+        && let Some(to) = resolve_redirect(db, tenant, K::NAME, id).await?
+    {
+        return Ok(by_id(to)?.one(db).await?);
+    }
     Ok(None)
 }
 
@@ -431,16 +431,16 @@ where
         if k == "customFields"
             && let (Some(Value::Object(cur)), Value::Object(new)) =
                 (cand.get_mut("customFields"), &v)
-            {
-                for (ck, cv) in new {
-                    if cv.is_null() {
-                        cur.remove(ck);
-                    } else {
-                        cur.insert(ck.clone(), cv.clone());
-                    }
+        {
+            for (ck, cv) in new {
+                if cv.is_null() {
+                    cur.remove(ck);
+                } else {
+                    cur.insert(ck.clone(), cv.clone());
                 }
-                continue;
             }
+            continue;
+        }
         cand.insert(k, v);
     }
     cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));

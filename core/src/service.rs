@@ -102,7 +102,10 @@ impl Crm {
         use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
         Ok(self
             .db
-            .begin_with_options(TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() })
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
             .await?)
     }
 

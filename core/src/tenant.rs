@@ -7,9 +7,7 @@ use crate::auth::{Action, Principal, Role};
 use crate::entity::{api_key, tenant, user};
 use crate::error::{CoreError, FieldError, Result};
 use rand::Rng;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -165,13 +163,14 @@ pub async fn create_api_key(
         ));
     }
     if let Some(u) = user_id
-        && !crate::record::exists(crm, p.tenant_id, "user", u).await? {
-            return Err(CoreError::invalid(
-                "input.userId",
-                "NOT_FOUND",
-                format!("no user with id {u}"),
-            ));
-        }
+        && !crate::record::exists(crm, p.tenant_id, "user", u).await?
+    {
+        return Err(CoreError::invalid(
+            "input.userId",
+            "NOT_FOUND",
+            format!("no user with id {u}"),
+        ));
+    }
     insert_key(
         &crm.db,
         p.tenant_id,
@@ -325,13 +324,14 @@ pub async fn create_user(
         }
     };
     if let Some(m) = manager_id
-        && !crate::record::exists(crm, p.tenant_id, "user", m).await? {
-            errs.push(FieldError::new(
-                "input.managerId",
-                "NOT_FOUND",
-                format!("no user with id {m}"),
-            ));
-        }
+        && !crate::record::exists(crm, p.tenant_id, "user", m).await?
+    {
+        errs.push(FieldError::new(
+            "input.managerId",
+            "NOT_FOUND",
+            format!("no user with id {m}"),
+        ));
+    }
     if !errs.is_empty() {
         return Err(CoreError::Invalid(errs));
     }

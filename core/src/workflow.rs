@@ -18,13 +18,27 @@ use crate::auth::{Action, Principal};
 use crate::entity::{workflow, workflow_run};
 use crate::error::{CoreError, FieldError, Result};
 use crate::{Crm, events};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-const ENTITIES: &[&str] = &["contact", "company", "deal", "activity", "task", "ticket", "order", "product"];
-const OPS: &[&str] = &["eq", "neq", "in", "gt", "gte", "lt", "lte", "contains", "isNull"];
-const STEPS: &[&str] = &["createTask", "updateField", "addTag", "notify", "runAction", "delay"];
+const ENTITIES: &[&str] = &[
+    "contact", "company", "deal", "activity", "task", "ticket", "order", "product",
+];
+const OPS: &[&str] = &[
+    "eq", "neq", "in", "gt", "gte", "lt", "lte", "contains", "isNull",
+];
+const STEPS: &[&str] = &[
+    "createTask",
+    "updateField",
+    "addTag",
+    "notify",
+    "runAction",
+    "delay",
+];
 
 /// A workflow as written by a client.
 #[derive(Debug, Clone)]
@@ -39,41 +53,91 @@ pub struct Definition {
 /// Check a definition; every problem with its path.
 pub fn check(d: &Definition) -> std::result::Result<(), Vec<FieldError>> {
     let mut errs = vec![];
-    let mut err = |p: &str, c: &str, m: String| errs.push(FieldError::new(format!("input.{p}"), c, m));
+    let mut err =
+        |p: &str, c: &str, m: String| errs.push(FieldError::new(format!("input.{p}"), c, m));
     if d.name.trim().is_empty() {
         err("name", "REQUIRED", "a workflow needs a name".into());
     }
     match d.trigger.get("type").and_then(Value::as_str) {
         Some("event") => {
-            let ok = d.trigger.get("events").and_then(Value::as_array).is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string));
+            let ok = d
+                .trigger
+                .get("events")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_string));
             if !ok {
-                err("trigger.events", "REQUIRED", "an event trigger lists event kinds, e.g. [\"ticket.created\"]".into());
+                err(
+                    "trigger.events",
+                    "REQUIRED",
+                    "an event trigger lists event kinds, e.g. [\"ticket.created\"]".into(),
+                );
             }
         }
         Some("schedule") => match d.trigger.get("cron").and_then(Value::as_str) {
             Some(c) if crate::automation::parse_cron(c).is_ok() => {}
-            Some(c) => err("trigger.cron", "INVALID_VALUE", format!("{c:?} is not a 5-field cron expression")),
-            None => err("trigger.cron", "REQUIRED", "a schedule trigger needs `cron`".into()),
+            Some(c) => err(
+                "trigger.cron",
+                "INVALID_VALUE",
+                format!("{c:?} is not a 5-field cron expression"),
+            ),
+            None => err(
+                "trigger.cron",
+                "REQUIRED",
+                "a schedule trigger needs `cron`".into(),
+            ),
         },
         Some("timer") => {
-            if !d.trigger.get("entity").and_then(Value::as_str).is_some_and(|e| ENTITIES.contains(&e)) {
-                err("trigger.entity", "INVALID_VALUE", format!("a timer trigger names an entity: {}", ENTITIES.join(", ")));
+            if !d
+                .trigger
+                .get("entity")
+                .and_then(Value::as_str)
+                .is_some_and(|e| ENTITIES.contains(&e))
+            {
+                err(
+                    "trigger.entity",
+                    "INVALID_VALUE",
+                    format!("a timer trigger names an entity: {}", ENTITIES.join(", ")),
+                );
             }
             if d.trigger.get("field").and_then(Value::as_str).is_none() {
-                err("trigger.field", "REQUIRED", "a timer trigger names a date-time field, e.g. firstResponseDueAt".into());
+                err(
+                    "trigger.field",
+                    "REQUIRED",
+                    "a timer trigger names a date-time field, e.g. firstResponseDueAt".into(),
+                );
             }
         }
-        Some(other) => err("trigger.type", "INVALID_VALUE", format!("unknown trigger {other:?}: use event, schedule or timer")),
-        None => err("trigger.type", "REQUIRED", "trigger.type is event, schedule or timer".into()),
+        Some(other) => err(
+            "trigger.type",
+            "INVALID_VALUE",
+            format!("unknown trigger {other:?}: use event, schedule or timer"),
+        ),
+        None => err(
+            "trigger.type",
+            "REQUIRED",
+            "trigger.type is event, schedule or timer".into(),
+        ),
     }
     match d.conditions.as_array() {
         Some(cs) => {
             for (i, c) in cs.iter().enumerate() {
                 if c.get("field").and_then(Value::as_str).is_none() {
-                    err(&format!("conditions.{i}.field"), "REQUIRED", "a condition names a field".into());
+                    err(
+                        &format!("conditions.{i}.field"),
+                        "REQUIRED",
+                        "a condition names a field".into(),
+                    );
                 }
-                if !c.get("op").and_then(Value::as_str).is_some_and(|o| OPS.contains(&o)) {
-                    err(&format!("conditions.{i}.op"), "INVALID_VALUE", format!("op is one of {}", OPS.join(", ")));
+                if !c
+                    .get("op")
+                    .and_then(Value::as_str)
+                    .is_some_and(|o| OPS.contains(&o))
+                {
+                    err(
+                        &format!("conditions.{i}.op"),
+                        "INVALID_VALUE",
+                        format!("op is one of {}", OPS.join(", ")),
+                    );
                 }
             }
         }
@@ -85,13 +149,18 @@ pub fn check(d: &Definition) -> std::result::Result<(), Vec<FieldError>> {
             for (i, s) in ss.iter().enumerate() {
                 let t = s.get("type").and_then(Value::as_str).unwrap_or("");
                 if !STEPS.contains(&t) {
-                    err(&format!("steps.{i}.type"), "INVALID_VALUE", format!("step type is one of {}", STEPS.join(", ")));
+                    err(
+                        &format!("steps.{i}.type"),
+                        "INVALID_VALUE",
+                        format!("step type is one of {}", STEPS.join(", ")),
+                    );
                     continue;
                 }
                 let need = |k: &str| s.get(k).is_none_or(Value::is_null).then(|| k.to_string());
                 let missing = match t {
                     "createTask" => need("title"),
-                    "updateField" => need("field").or_else(|| s.get("value").is_none().then(|| "value".to_string())),
+                    "updateField" => need("field")
+                        .or_else(|| s.get("value").is_none().then(|| "value".to_string())),
                     "addTag" => need("tag"),
                     "notify" => need("kind"),
                     "runAction" => need("plugin").or_else(|| need("action")),
@@ -99,11 +168,19 @@ pub fn check(d: &Definition) -> std::result::Result<(), Vec<FieldError>> {
                     _ => None,
                 };
                 if let Some(k) = missing {
-                    err(&format!("steps.{i}.{k}"), "REQUIRED", format!("{t} needs `{k}`"));
+                    err(
+                        &format!("steps.{i}.{k}"),
+                        "REQUIRED",
+                        format!("{t} needs `{k}`"),
+                    );
                 }
             }
         }
-        _ => err("steps", "REQUIRED", "a workflow needs at least one step".into()),
+        _ => err(
+            "steps",
+            "REQUIRED",
+            "a workflow needs at least one step".into(),
+        ),
     }
     if errs.is_empty() { Ok(()) } else { Err(errs) }
 }
@@ -118,7 +195,11 @@ pub async fn create(crm: &Crm, p: &Principal, d: Definition) -> Result<workflow:
         name: Set(d.name.trim().to_string()),
         enabled: Set(d.enabled),
         trigger: Set(d.trigger),
-        conditions: Set(if d.conditions.is_null() { json!([]) } else { d.conditions }),
+        conditions: Set(if d.conditions.is_null() {
+            json!([])
+        } else {
+            d.conditions
+        }),
         steps: Set(d.steps),
         created_at: Set(now),
         updated_at: Set(now),
@@ -126,7 +207,16 @@ pub async fn create(crm: &Crm, p: &Principal, d: Definition) -> Result<workflow:
     .insert(&crm.db)
     .await
     .map_err(|e| CoreError::from_db(e, "workflow"))?;
-    events::record(&crm.db, p, now, "workflow", "created", Some(m.id), json!({"name": m.name})).await?;
+    events::record(
+        &crm.db,
+        p,
+        now,
+        "workflow",
+        "created",
+        Some(m.id),
+        json!({"name": m.name}),
+    )
+    .await?;
     Ok(m)
 }
 
@@ -138,11 +228,27 @@ pub async fn update(crm: &Crm, p: &Principal, id: Uuid, d: Definition) -> Result
     a.name = Set(d.name.trim().to_string());
     a.enabled = Set(d.enabled);
     a.trigger = Set(d.trigger);
-    a.conditions = Set(if d.conditions.is_null() { json!([]) } else { d.conditions });
+    a.conditions = Set(if d.conditions.is_null() {
+        json!([])
+    } else {
+        d.conditions
+    });
     a.steps = Set(d.steps);
     a.updated_at = Set(crm.now());
-    let m = a.update(&crm.db).await.map_err(|e| CoreError::from_db(e, "workflow"))?;
-    events::record(&crm.db, p, crm.now(), "workflow", "updated", Some(m.id), json!({"name": m.name})).await?;
+    let m = a
+        .update(&crm.db)
+        .await
+        .map_err(|e| CoreError::from_db(e, "workflow"))?;
+    events::record(
+        &crm.db,
+        p,
+        crm.now(),
+        "workflow",
+        "updated",
+        Some(m.id),
+        json!({"name": m.name}),
+    )
+    .await?;
     Ok(m)
 }
 
@@ -162,11 +268,21 @@ pub async fn get(crm: &Crm, tenant: Uuid, id: Uuid) -> Result<workflow::Model> {
 }
 
 pub async fn list(crm: &Crm, tenant: Uuid) -> Result<Vec<workflow::Model>> {
-    Ok(workflow::Entity::find().filter(workflow::Column::TenantId.eq(tenant)).order_by_asc(workflow::Column::Name).all(&crm.db).await?)
+    Ok(workflow::Entity::find()
+        .filter(workflow::Column::TenantId.eq(tenant))
+        .order_by_asc(workflow::Column::Name)
+        .all(&crm.db)
+        .await?)
 }
 
 /// Runs, newest first, optionally of one record or one workflow.
-pub async fn runs(crm: &Crm, p: &Principal, record: Option<Uuid>, workflow_id: Option<Uuid>, limit: u64) -> Result<Vec<workflow_run::Model>> {
+pub async fn runs(
+    crm: &Crm,
+    p: &Principal,
+    record: Option<Uuid>,
+    workflow_id: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<workflow_run::Model>> {
     p.require(Action::Read, "workflow")?;
     let mut q = workflow_run::Entity::find().filter(workflow_run::Column::TenantId.eq(p.tenant_id));
     if let Some(r) = record {
@@ -175,7 +291,10 @@ pub async fn runs(crm: &Crm, p: &Principal, record: Option<Uuid>, workflow_id: O
     if let Some(w) = workflow_id {
         q = q.filter(workflow_run::Column::WorkflowId.eq(w));
     }
-    Ok(q.order_by_desc(workflow_run::Column::CreatedAt).limit(limit.clamp(1, 500)).all(&crm.db).await?)
+    Ok(q.order_by_desc(workflow_run::Column::CreatedAt)
+        .limit(limit.clamp(1, 500))
+        .all(&crm.db)
+        .await?)
 }
 
 /// The workflow every tenant starts with (DOMAIN §6): a ticket whose first
@@ -217,7 +336,14 @@ mod tests {
         };
         let errs = check(&d).unwrap_err();
         let paths: Vec<&str> = errs.iter().map(|e| e.path.as_str()).collect();
-        for p in ["input.name", "input.trigger.entity", "input.trigger.field", "input.conditions.0.op", "input.steps.0.title", "input.steps.1.type"] {
+        for p in [
+            "input.name",
+            "input.trigger.entity",
+            "input.trigger.field",
+            "input.conditions.0.op",
+            "input.steps.0.title",
+            "input.steps.1.type",
+        ] {
             assert!(paths.contains(&p), "{p} missing from {paths:?}");
         }
     }

@@ -159,20 +159,54 @@ pub struct AutomationQuery;
 impl AutomationQuery {
     async fn workflows(&self, ctx: &Context<'_>) -> Result<Vec<Workflow>> {
         let p = principal(ctx)?;
-        Ok(crm_core::workflow::list(crm(ctx), p.tenant_id).await.gql()?.into_iter().map(Workflow).collect())
+        Ok(crm_core::workflow::list(crm(ctx), p.tenant_id)
+            .await
+            .gql()?
+            .into_iter()
+            .map(Workflow)
+            .collect())
     }
 
     /// Workflow runs, newest first: of one record (`recordId`) or one workflow.
-    async fn workflow_runs(&self, ctx: &Context<'_>, record_id: Option<ID>, workflow_id: Option<ID>, #[graphql(default = 50)] first: i32) -> Result<Vec<WorkflowRun>> {
-        let rid = record_id.as_ref().map(|r| uuid(r, "recordId")).transpose()?;
-        let wid = workflow_id.as_ref().map(|w| uuid(w, "workflowId")).transpose()?;
-        let rows = crm_core::workflow::runs(crm(ctx), principal(ctx)?, rid, wid, first.max(1) as u64).await.gql()?;
+    async fn workflow_runs(
+        &self,
+        ctx: &Context<'_>,
+        record_id: Option<ID>,
+        workflow_id: Option<ID>,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<WorkflowRun>> {
+        let rid = record_id
+            .as_ref()
+            .map(|r| uuid(r, "recordId"))
+            .transpose()?;
+        let wid = workflow_id
+            .as_ref()
+            .map(|w| uuid(w, "workflowId"))
+            .transpose()?;
+        let rows =
+            crm_core::workflow::runs(crm(ctx), principal(ctx)?, rid, wid, first.max(1) as u64)
+                .await
+                .gql()?;
         Ok(rows.into_iter().map(WorkflowRun).collect())
     }
 
     /// The tenant's jobs, newest first (operators).
-    async fn jobs(&self, ctx: &Context<'_>, status: Option<String>, kind: Option<String>, #[graphql(default = 50)] first: i32) -> Result<Vec<Job>> {
-        let rows = crm_core::jobs::list(crm(ctx), principal(ctx)?, status.as_deref(), kind.as_deref(), first.max(1) as u64).await.gql()?;
+    async fn jobs(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<String>,
+        kind: Option<String>,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<Job>> {
+        let rows = crm_core::jobs::list(
+            crm(ctx),
+            principal(ctx)?,
+            status.as_deref(),
+            kind.as_deref(),
+            first.max(1) as u64,
+        )
+        .await
+        .gql()?;
         Ok(rows.into_iter().map(Job).collect())
     }
 }
@@ -183,50 +217,124 @@ pub struct AutomationMutation;
 #[Object]
 impl AutomationMutation {
     async fn create_workflow(&self, ctx: &Context<'_>, input: WorkflowInput) -> Result<Workflow> {
-        Ok(Workflow(crm_core::workflow::create(crm(ctx), principal(ctx)?, input.into_def()).await.gql()?))
+        Ok(Workflow(
+            crm_core::workflow::create(crm(ctx), principal(ctx)?, input.into_def())
+                .await
+                .gql()?,
+        ))
     }
 
-    async fn update_workflow(&self, ctx: &Context<'_>, id: ID, input: WorkflowInput) -> Result<Workflow> {
-        Ok(Workflow(crm_core::workflow::update(crm(ctx), principal(ctx)?, uuid(&id, "id")?, input.into_def()).await.gql()?))
+    async fn update_workflow(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: WorkflowInput,
+    ) -> Result<Workflow> {
+        Ok(Workflow(
+            crm_core::workflow::update(
+                crm(ctx),
+                principal(ctx)?,
+                uuid(&id, "id")?,
+                input.into_def(),
+            )
+            .await
+            .gql()?,
+        ))
     }
 
     async fn delete_workflow(&self, ctx: &Context<'_>, id: ID) -> Result<crate::records::Deleted> {
-        Ok(crate::records::Deleted { id: gid(crm_core::workflow::delete(crm(ctx), principal(ctx)?, uuid(&id, "id")?).await.gql()?) })
+        Ok(crate::records::Deleted {
+            id: gid(
+                crm_core::workflow::delete(crm(ctx), principal(ctx)?, uuid(&id, "id")?)
+                    .await
+                    .gql()?,
+            ),
+        })
     }
 
     /// Put a dead job back in the queue (operators).
     async fn retry_job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
-        Ok(Job(crm_core::jobs::retry(crm(ctx), principal(ctx)?, uuid(&id, "id")?).await.gql()?))
+        Ok(Job(crm_core::jobs::retry(
+            crm(ctx),
+            principal(ctx)?,
+            uuid(&id, "id")?,
+        )
+        .await
+        .gql()?))
     }
 
     /// Run a plugin action enabled for the caller's tenant; returns its JSON result.
-    async fn run_plugin_action(&self, ctx: &Context<'_>, plugin: String, action: String, #[graphql(default)] input: Option<Json<Value>>) -> Result<ActionResult> {
+    async fn run_plugin_action(
+        &self,
+        ctx: &Context<'_>,
+        plugin: String,
+        action: String,
+        #[graphql(default)] input: Option<Json<Value>>,
+    ) -> Result<ActionResult> {
         let p = principal(ctx)?;
         if p.role == Role::ReadOnly {
-            return Err(crate::error::to_gql_error(CoreError::Forbidden("read-only keys cannot run plugin actions".into())));
+            return Err(crate::error::to_gql_error(CoreError::Forbidden(
+                "read-only keys cannot run plugin actions".into(),
+            )));
         }
-        let input = input.map(|i| i.0).unwrap_or(Value::Object(Default::default()));
-        let output = crm(ctx).hooks().action(p.tenant_id, &plugin, &action, input).await.map_err(|f| crate::error::to_gql_error(CoreError::PluginFailed(f)))?;
-        Ok(ActionResult { plugin, action, output: Json(output) })
+        let input = input
+            .map(|i| i.0)
+            .unwrap_or(Value::Object(Default::default()));
+        let output = crm(ctx)
+            .hooks()
+            .action(p.tenant_id, &plugin, &action, input)
+            .await
+            .map_err(|f| crate::error::to_gql_error(CoreError::PluginFailed(f)))?;
+        Ok(ActionResult {
+            plugin,
+            action,
+            output: Json(output),
+        })
     }
 
     /// Store a score computed by a plugin handler (plugin principals only).
     async fn set_score(&self, ctx: &Context<'_>, input: ScoreInput) -> Result<bool> {
         let p = principal(ctx)?;
         let Some(plugin) = p.plugin.clone().filter(|_| p.role == Role::Plugin) else {
-            return Err(crate::error::to_gql_error(CoreError::Forbidden("only plugins write scores; users read them".into())));
+            return Err(crate::error::to_gql_error(CoreError::Forbidden(
+                "only plugins write scores; users read them".into(),
+            )));
         };
         let entity = input.entity.to_lowercase();
         p.require(crm_core::auth::Action::Read, &entity).gql()?;
         let id = uuid(&input.record_id, "input.recordId")?;
-        if !crm_core::record::exists(crm(ctx), p.tenant_id, &entity, id).await.gql()? {
-            return Err(crate::error::to_gql_error(CoreError::invalid("input.recordId", "NOT_FOUND", format!("no {entity} with id {id}"))));
+        if !crm_core::record::exists(crm(ctx), p.tenant_id, &entity, id)
+            .await
+            .gql()?
+        {
+            return Err(crate::error::to_gql_error(CoreError::invalid(
+                "input.recordId",
+                "NOT_FOUND",
+                format!("no {entity} with id {id}"),
+            )));
         }
         if !(0..=100).contains(&input.value) {
-            return Err(crate::error::to_gql_error(CoreError::invalid("input.value", "INVALID_VALUE", "a score is 0..=100")));
+            return Err(crate::error::to_gql_error(CoreError::invalid(
+                "input.value",
+                "INVALID_VALUE",
+                "a score is 0..=100",
+            )));
         }
-        let s = crm_core::plugin_api::ScoreValue { name: input.name, value: input.value as u8, grade: input.grade, reasons: input.reasons };
-        crm_core::plugin_store::store_scores(crm(ctx), p.tenant_id, &entity, &plugin, &[(id, vec![s])]).await.gql()?;
+        let s = crm_core::plugin_api::ScoreValue {
+            name: input.name,
+            value: input.value as u8,
+            grade: input.grade,
+            reasons: input.reasons,
+        };
+        crm_core::plugin_store::store_scores(
+            crm(ctx),
+            p.tenant_id,
+            &entity,
+            &plugin,
+            &[(id, vec![s])],
+        )
+        .await
+        .gql()?;
         Ok(true)
     }
 }

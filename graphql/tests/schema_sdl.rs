@@ -5,7 +5,9 @@
 async fn checked_in_schema_matches_the_code() {
     let dir = std::env::temp_dir().join(format!("crm-sdl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let crm = crm_core::Crm::connect(&format!("sqlite://{}", dir.join("sdl.db").display())).await.expect("database");
+    let crm = crm_core::Crm::connect(&format!("sqlite://{}", dir.join("sdl.db").display()))
+        .await
+        .expect("database");
     let sdl = crm_graphql::build_schema(crm, std::sync::Arc::new(crm_graphql::NoPluginAdmin)).sdl();
     let _ = std::fs::remove_dir_all(&dir);
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");

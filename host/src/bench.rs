@@ -116,10 +116,11 @@ async fn api() -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
             while Instant::now() < deadline {
-                if let Ok(r) = http.post(&url).bearer_auth(&key).json(&q).send().await {
-                    if r.status().is_success() && r.bytes().await.is_ok() {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Ok(r) = http.post(&url).bearer_auth(&key).json(&q).send().await
+                    && r.status().is_success()
+                    && r.bytes().await.is_ok()
+                {
+                    done.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }));
@@ -358,7 +359,9 @@ pub async fn run(what: &str, plugins_dir: &Path) -> anyhow::Result<()> {
         "api" => api().await,
         "plugins" => plugins(plugins_dir).await,
         "jobs" => jobs().await,
-        other => anyhow::bail!("unknown benchmark {other:?}: use `crm bench`, `crm bench plugins` or `crm bench jobs`"),
+        other => anyhow::bail!(
+            "unknown benchmark {other:?}: use `crm bench`, `crm bench plugins` or `crm bench jobs`"
+        ),
     }
 }
 
@@ -372,7 +375,9 @@ impl Drop for Child {
 }
 
 async fn serve_child(url: &str, dir: &Path) -> anyhow::Result<Child> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let child = std::process::Command::new(std::env::current_exe()?)
         .current_dir(dir)
@@ -386,8 +391,16 @@ async fn serve_child(url: &str, dir: &Path) -> anyhow::Result<Child> {
     let c = Child(child, addr);
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !http.get(format!("http://{addr}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-        anyhow::ensure!(Instant::now() < deadline, "crm serve did not start on {addr}");
+    while !http
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "crm serve did not start on {addr}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Ok(c)
@@ -398,18 +411,25 @@ async fn serve_child(url: &str, dir: &Path) -> anyhow::Result<Child> {
 async fn jobs() -> anyhow::Result<()> {
     use crm_core::entity::{event, job, workflow_run};
     use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let admin = std::env::var("CRM_BENCH_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = std::env::var("CRM_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("crm_bench_{}", uuid::Uuid::now_v7().simple());
     sea_orm::Database::connect(&admin)
         .await
-        .map_err(|e| anyhow::anyhow!("PostgreSQL at {admin} is unreachable ({e}); set CRM_BENCH_POSTGRES"))?
+        .map_err(|e| {
+            anyhow::anyhow!("PostgreSQL at {admin} is unreachable ({e}); set CRM_BENCH_POSTGRES")
+        })?
         .execute_unprepared(&format!("CREATE DATABASE {name}"))
         .await?;
-    let url = format!("{}/{name}", admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin));
+    let url = format!(
+        "{}/{name}",
+        admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin)
+    );
     let crm = crm_core::Crm::connect(&url).await?;
     let (tenant, key) = crm_core::tenant::create_tenant(&crm, "Bench", "US").await?;
     let p = Principal::system(tenant.id);
-    let dir = std::env::temp_dir().join(format!("crm-bench-jobs-{}", uuid::Uuid::now_v7().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("crm-bench-jobs-{}", uuid::Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
     let _cleanup = TempDir(dir.clone());
     let flow = crm_core::workflow::Definition {
@@ -420,7 +440,14 @@ async fn jobs() -> anyhow::Result<()> {
         steps: json!([{"type": "notify", "kind": "bench_seen"}]),
     };
     crm_core::workflow::create(&crm, &p, flow).await?;
-    println!("bench jobs (PostgreSQL, {} build)", if cfg!(debug_assertions) { "debug" } else { "release" });
+    println!(
+        "bench jobs (PostgreSQL, {} build)",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
+    );
     for processes in [1usize, 2] {
         let mut children = vec![];
         for _ in 0..processes {
@@ -432,7 +459,8 @@ async fn jobs() -> anyhow::Result<()> {
         let tag = format!("b{processes}-");
         let t = Instant::now();
         for i in 0..n {
-            let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({}), now).key(format!("{tag}{i}"));
+            let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({}), now)
+                .key(format!("{tag}{i}"));
             crm_core::jobs::enqueue(&crm.db, now, j).await?;
         }
         let enqueued = t.elapsed();
@@ -445,7 +473,10 @@ async fn jobs() -> anyhow::Result<()> {
             if done >= n {
                 break;
             }
-            anyhow::ensure!(t.elapsed() < Duration::from_secs(300), "jobs did not finish in 5 minutes ({done}/{n})");
+            anyhow::ensure!(
+                t.elapsed() < Duration::from_secs(300),
+                "jobs did not finish in 5 minutes ({done}/{n})"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let jps = n as f64 / t.elapsed().as_secs_f64();
@@ -455,7 +486,14 @@ async fn jobs() -> anyhow::Result<()> {
         let mut ids = vec![];
         for i in 0..200 {
             let body = json!({"query": "mutation($n: String!) { createContact(input: {firstName: \"Lat\", lastName: $n}) { id } }", "variables": {"n": format!("{processes}-{i}")}});
-            let r: serde_json::Value = http.post(&endpoint).bearer_auth(&key).json(&body).send().await?.json().await?;
+            let r: serde_json::Value = http
+                .post(&endpoint)
+                .bearer_auth(&key)
+                .json(&body)
+                .send()
+                .await?
+                .json()
+                .await?;
             if let Some(id) = r["data"]["createContact"]["id"].as_str() {
                 ids.push(uuid::Uuid::parse_str(id)?);
             }
@@ -466,8 +504,15 @@ async fn jobs() -> anyhow::Result<()> {
         while Instant::now() < deadline {
             lat.clear();
             for id in &ids {
-                let ev = event::Entity::find().filter(event::Column::RecordId.eq(*id)).filter(event::Column::Kind.eq("contact.created")).one(&crm.db).await?;
-                let run = workflow_run::Entity::find().filter(workflow_run::Column::RecordId.eq(*id)).one(&crm.db).await?;
+                let ev = event::Entity::find()
+                    .filter(event::Column::RecordId.eq(*id))
+                    .filter(event::Column::Kind.eq("contact.created"))
+                    .one(&crm.db)
+                    .await?;
+                let run = workflow_run::Entity::find()
+                    .filter(workflow_run::Column::RecordId.eq(*id))
+                    .one(&crm.db)
+                    .await?;
                 if let (Some(e), Some(r)) = (ev, run) {
                     lat.push((r.created_at - e.created_at).to_std().unwrap_or_default());
                 }
@@ -489,7 +534,9 @@ async fn jobs() -> anyhow::Result<()> {
     }
     drop(crm);
     if let Ok(db) = sea_orm::Database::connect(&admin).await {
-        let _ = db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        let _ = db
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
     }
     Ok(())
 }

@@ -95,7 +95,8 @@ async fn execute(
             serde_json::json!({"errors": [{"message": "mutations must be sent with POST", "extensions": {"code": "BAD_REQUEST"}}]}),
             gr,
         );
-        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
     let loaders = crm_graphql::Loaders::new(&app.crm, principal.tenant_id);
@@ -179,7 +180,10 @@ async fn graphql_get(State(app): State<App>, req: axum::extract::Request) -> Res
     let operation_name = parts
         .uri
         .query()
-        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("operationName=")))
+        .and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("operationName="))
+        })
         .map(percent_decode);
     let req = axum::extract::Request::from_parts(parts, body);
     match GraphQLRequest::<async_graphql_axum::rejection::GraphQLRejection>::from_request(req, &())
@@ -231,11 +235,15 @@ use axum::extract::FromRequest;
 /// multi-operation document that contains one).
 fn runs_mutation(req: &async_graphql::Request) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else { return false };
+    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else {
+        return false;
+    };
     match &doc.operations {
         DocumentOperations::Single(op) => op.node.ty == OperationType::Mutation,
         DocumentOperations::Multiple(ops) => match req.operation_name.as_deref() {
-            Some(name) => ops.iter().any(|(n, op)| n.as_str() == name && op.node.ty == OperationType::Mutation),
+            Some(name) => ops
+                .iter()
+                .any(|(n, op)| n.as_str() == name && op.node.ty == OperationType::Mutation),
             None => ops.values().any(|op| op.node.ty == OperationType::Mutation),
         },
     }
@@ -250,15 +258,13 @@ fn percent_decode(v: &str) -> String {
         let hex = |c: u8| (c as char).to_digit(16);
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match (hex(b[i + 1]), hex(b[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push((h * 16 + l) as u8);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             c => out.push(c),
         }
         i += 1;

@@ -24,14 +24,23 @@ pub struct RunnerConfig {
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        RunnerConfig { enabled: true, lease: Duration::from_secs(60), batch: 16, poll: Duration::from_millis(200) }
+        RunnerConfig {
+            enabled: true,
+            lease: Duration::from_secs(60),
+            batch: 16,
+            poll: Duration::from_millis(200),
+        }
     }
 }
 
 /// A unique worker name: host, process id and a random suffix.
 pub fn worker_id() -> String {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "crm".into());
-    format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::now_v7().simple().to_string()[24..])
+    format!(
+        "{host}-{}-{}",
+        std::process::id(),
+        &uuid::Uuid::now_v7().simple().to_string()[24..]
+    )
 }
 
 /// Start the loops; they stop with the process.
@@ -52,14 +61,18 @@ pub fn spawn(crm: Crm, cfg: RunnerConfig) {
             loop {
                 let woken = wake.notified();
                 let local = crm.outbox_nudge.notified();
-                let dispatched = automation::dispatch_once(&crm, 200).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "dispatcher pass failed");
-                    0
-                });
-                let worked = automation::work_once(&crm, &worker, lease, cfg.batch).await.unwrap_or_else(|e| {
-                    tracing::warn!(error = %e, "worker pass failed");
-                    0
-                });
+                let dispatched = automation::dispatch_once(&crm, 200)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "dispatcher pass failed");
+                        0
+                    });
+                let worked = automation::work_once(&crm, &worker, lease, cfg.batch)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "worker pass failed");
+                        0
+                    });
                 if dispatched > 0 || worked > 0 {
                     continue;
                 }

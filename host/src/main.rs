@@ -150,7 +150,8 @@ pub fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
     } else {
         path.to_path_buf()
     };
-    let text = std::fs::read_to_string(&toml_path).with_context(|| format!("cannot read {}", toml_path.display()))?;
+    let text = std::fs::read_to_string(&toml_path)
+        .with_context(|| format!("cannot read {}", toml_path.display()))?;
     let base = toml_path.parent().unwrap_or(Path::new("."));
     let wasm = if wasm_given {
         path.to_path_buf()
@@ -158,10 +159,20 @@ pub fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
         let component_rel = text
             .lines()
             .find_map(|l| {
-                let rest = l.trim().strip_prefix("component")?.trim_start().strip_prefix('=')?.trim();
+                let rest = l
+                    .trim()
+                    .strip_prefix("component")?
+                    .trim_start()
+                    .strip_prefix('=')?
+                    .trim();
                 Some(rest.trim_matches('"').to_string())
             })
-            .with_context(|| format!("{}: no `component = \"...\"` path; build the plugin and name its .wasm there", toml_path.display()))?;
+            .with_context(|| {
+                format!(
+                    "{}: no `component = \"...\"` path; build the plugin and name its .wasm there",
+                    toml_path.display()
+                )
+            })?;
         base.join(component_rel)
     };
     let bytes = std::fs::read(&wasm).with_context(|| {
@@ -355,7 +366,9 @@ async fn main() -> anyhow::Result<()> {
                     let tenants = crm_core::tenant::tenants(&crm).await?;
                     match tenants.as_slice() {
                         [only] => crm_core::Principal::system(only.id),
-                        [] => bail!("the database has no tenant yet: `crm tenant create NAME` or `crm demo` first"),
+                        [] => bail!(
+                            "the database has no tenant yet: `crm tenant create NAME` or `crm demo` first"
+                        ),
                         many => bail!(
                             "the database holds {} tenants: pass --key KEY (or CRM_API_KEY) of the one to import into",
                             many.len()

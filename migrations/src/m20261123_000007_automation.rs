@@ -64,10 +64,19 @@ impl MigrationTrait for Migration {
                 .col(json("steps"))
                 .col(text_null("error"))
                 .col(timestamp_with_time_zone_null("finished_at"))
-                .foreign_key(&mut fk("workflow_runs", "workflow_id", "workflows", ForeignKeyAction::Cascade))
+                .foreign_key(&mut fk(
+                    "workflow_runs",
+                    "workflow_id",
+                    "workflows",
+                    ForeignKeyAction::Cascade,
+                ))
                 .to_owned(),
             vec![
-                index("workflow_runs", &["tenant_id", "entity", "record_id"], false),
+                index(
+                    "workflow_runs",
+                    &["tenant_id", "entity", "record_id"],
+                    false,
+                ),
                 index("workflow_runs", &["workflow_id", "created_at"], false),
             ],
         )

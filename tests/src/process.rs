@@ -36,7 +36,10 @@ pub fn crm_binary() -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 impl CrmProcess {
@@ -56,16 +59,23 @@ impl CrmProcess {
             .stderr(Stdio::null())
             .spawn()
             .expect("start crm serve");
-        let p = CrmProcess { child, addr, _dir: crate::server::TempDir(dir) };
+        let p = CrmProcess {
+            child,
+            addr,
+            _dir: crate::server::TempDir(dir),
+        };
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(r) = http.get(format!("http://{addr}/healthz")).send().await {
-                if r.status().is_success() {
-                    break;
-                }
+            if let Ok(r) = http.get(format!("http://{addr}/healthz")).send().await
+                && r.status().is_success()
+            {
+                break;
             }
-            assert!(Instant::now() < deadline, "crm serve did not become healthy on {addr}");
+            assert!(
+                Instant::now() < deadline,
+                "crm serve did not become healthy on {addr}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         p
@@ -79,13 +89,19 @@ impl CrmProcess {
 }
 
 /// A fresh database URL for `backend` plus its temp dir (SQLite) to keep alive.
-pub async fn fresh_database(backend: crate::server::Backend) -> (String, Option<crate::server::TempDir>) {
+pub async fn fresh_database(
+    backend: crate::server::Backend,
+) -> (String, Option<crate::server::TempDir>) {
     match backend {
         crate::server::Backend::Postgres => (crate::server::fresh_postgres().await, None),
         crate::server::Backend::Sqlite => {
-            let dir = std::env::temp_dir().join(format!("crm-db-{}", uuid::Uuid::now_v7().simple()));
+            let dir =
+                std::env::temp_dir().join(format!("crm-db-{}", uuid::Uuid::now_v7().simple()));
             std::fs::create_dir_all(&dir).expect("temp dir");
-            (format!("sqlite://{}", dir.join("crm.db").display()), Some(crate::server::TempDir(dir)))
+            (
+                format!("sqlite://{}", dir.join("crm.db").display()),
+                Some(crate::server::TempDir(dir)),
+            )
         }
     }
 }

@@ -43,7 +43,8 @@ impl Drop for TempDir {
 }
 
 pub fn postgres_admin_url() -> String {
-    std::env::var("CRM_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("CRM_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Create a fresh PostgreSQL database and return its URL. Panics (failing the
@@ -55,8 +56,13 @@ pub async fn fresh_postgres() -> String {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is unreachable ({e}); start it (see README) — tests never skip it"));
     let name = format!("crm_test_{}", uuid::Uuid::now_v7().simple());
-    db.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+    db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.clone());
     format!("{base}/{name}")
 }
 
@@ -66,18 +72,29 @@ impl TestServer {
     }
 
     /// Start with an optional clock (for time-dependent behaviour).
-    pub async fn start_with(backend: Backend, clock: Option<Arc<dyn crm_core::Clock>>) -> TestServer {
+    pub async fn start_with(
+        backend: Backend,
+        clock: Option<Arc<dyn crm_core::Clock>>,
+    ) -> TestServer {
         Self::start_opts(backend, clock, true).await
     }
 
     /// Start with an optional clock and with or without the background job
     /// runner (tests of the queue drive it with [`TestServer::drain`]).
-    pub async fn start_opts(backend: Backend, clock: Option<Arc<dyn crm_core::Clock>>, run_jobs: bool) -> TestServer {
+    pub async fn start_opts(
+        backend: Backend,
+        clock: Option<Arc<dyn crm_core::Clock>>,
+        run_jobs: bool,
+    ) -> TestServer {
         let (url, dir) = match backend {
             Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("crm-test-{}", uuid::Uuid::now_v7().simple()));
+                let dir = std::env::temp_dir()
+                    .join(format!("crm-test-{}", uuid::Uuid::now_v7().simple()));
                 std::fs::create_dir_all(&dir).expect("temp dir");
-                (format!("sqlite://{}", dir.join("crm.db").display()), Some(TempDir(dir)))
+                (
+                    format!("sqlite://{}", dir.join("crm.db").display()),
+                    Some(TempDir(dir)),
+                )
             }
             Backend::Postgres => (fresh_postgres().await, None),
         };
@@ -93,12 +110,28 @@ impl TestServer {
             crm = crm.with_clock(c);
         }
         let cache = std::env::temp_dir().join("crm-test-plugin-cache");
-        let mut cfg = Config { database_url: url.clone(), plugin_cache_dir: cache, ..Config::default() };
+        let mut cfg = Config {
+            database_url: url.clone(),
+            plugin_cache_dir: cache,
+            ..Config::default()
+        };
         cfg.jobs.enabled = run_jobs;
         let app = App::with_crm(crm.clone(), &cfg).await.expect("app");
         let addr = app.clone().spawn().await.expect("spawn");
-        let (t, key) = crm_core::tenant::create_tenant(&crm, "Test Co", "CN").await.expect("tenant");
-        TestServer { addr, app, tenant: t.id, admin_key: key, queries, http: reqwest::Client::new(), backend, database_url: url, _dir: dir }
+        let (t, key) = crm_core::tenant::create_tenant(&crm, "Test Co", "CN")
+            .await
+            .expect("tenant");
+        TestServer {
+            addr,
+            app,
+            tenant: t.id,
+            admin_key: key,
+            queries,
+            http: reqwest::Client::new(),
+            backend,
+            database_url: url,
+            _dir: dir,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -136,10 +169,21 @@ impl TestServer {
     pub async fn drain(&self) -> usize {
         let crm = &self.app.crm;
         let mut total = 0;
-        crm_core::automation::schedule_once(crm).await.expect("schedule");
+        crm_core::automation::schedule_once(crm)
+            .await
+            .expect("schedule");
         for _ in 0..50 {
-            let d = crm_core::automation::dispatch_once(crm, 500).await.expect("dispatch");
-            let w = crm_core::automation::work_once(crm, "test-worker", chrono::Duration::seconds(30), 100).await.expect("work");
+            let d = crm_core::automation::dispatch_once(crm, 500)
+                .await
+                .expect("dispatch");
+            let w = crm_core::automation::work_once(
+                crm,
+                "test-worker",
+                chrono::Duration::seconds(30),
+                100,
+            )
+            .await
+            .expect("work");
             total += w;
             if d == 0 && w == 0 {
                 break;
@@ -150,7 +194,10 @@ impl TestServer {
 
     /// Create another tenant; returns its admin key.
     pub async fn other_tenant(&self, name: &str) -> String {
-        crm_core::tenant::create_tenant(&self.app.crm, name, "US").await.expect("tenant").1
+        crm_core::tenant::create_tenant(&self.app.crm, name, "US")
+            .await
+            .expect("tenant")
+            .1
     }
 
     /// An API key of `role` (`SALES`, `READ_ONLY`, ...) in the test tenant.
@@ -167,7 +214,10 @@ impl TestServer {
 
 /// The first error's `extensions.code`, or "" when there is none.
 pub fn error_code(r: &Value) -> String {
-    r["errors"][0]["extensions"]["code"].as_str().unwrap_or("").to_string()
+    r["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Run one async test body against both backends:
@@ -184,7 +234,8 @@ macro_rules! both_backends {
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let srv = $crate::server::TestServer::start($crate::server::Backend::Postgres).await;
+                let srv =
+                    $crate::server::TestServer::start($crate::server::Backend::Postgres).await;
                 ($body)(srv).await;
             }
         }

@@ -28,11 +28,22 @@ pub fn build_component(package: &str) -> PathBuf {
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace_root())
-        .args(["build", "--quiet", "--release", "--target", "wasm32-wasip2", "-p", package])
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "-p",
+            package,
+        ])
         .env("CARGO_TARGET_DIR", target_dir())
         .status()
         .expect("cargo must be runnable from tests");
-    assert!(status.success(), "building {package} for wasm32-wasip2 failed");
+    assert!(
+        status.success(),
+        "building {package} for wasm32-wasip2 failed"
+    );
     target_dir()
         .join("wasm32-wasip2/release")
         .join(format!("{}.wasm", package.replace('-', "_")))

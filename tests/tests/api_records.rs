@@ -15,17 +15,27 @@ async fn contact(srv: &TestServer, input: Value) -> Value {
 
 async fn company(srv: &TestServer, name: &str) -> String {
     let d = srv
-        .ok("mutation($n: String!) { createCompany(input: {name: $n}) { id } }", json!({"n": name}))
+        .ok(
+            "mutation($n: String!) { createCompany(input: {name: $n}) { id } }",
+            json!({"n": name}),
+        )
         .await;
     d["createCompany"]["id"].as_str().unwrap().to_string()
 }
 
 async fn contact_count(srv: &TestServer) -> i64 {
-    srv.ok("{ contacts { totalCount } }", json!({})).await["contacts"]["totalCount"].as_i64().unwrap()
+    srv.ok("{ contacts { totalCount } }", json!({})).await["contacts"]["totalCount"]
+        .as_i64()
+        .unwrap()
 }
 
 fn ids(conn: &Value) -> Vec<String> {
-    conn["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_string()).collect()
+    conn["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn field_paths(r: &Value) -> Vec<(String, String)> {
@@ -33,7 +43,12 @@ fn field_paths(r: &Value) -> Vec<(String, String)> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|f| (f["path"].as_str().unwrap_or("").to_string(), f["code"].as_str().unwrap_or("").to_string()))
+                .map(|f| {
+                    (
+                        f["path"].as_str().unwrap_or("").to_string(),
+                        f["code"].as_str().unwrap_or("").to_string(),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default()
@@ -45,7 +60,12 @@ both_backends!(contact_crud, |srv: TestServer| async move {
     let id = c["id"].as_str().unwrap().to_string();
     assert_eq!(c["email"], "li@example.com");
     assert_eq!(c["company"]["name"], "Acme");
-    let d = srv.ok("query($id: ID!) { contact(id: $id) { firstName lastName tags } }", json!({"id": id})).await;
+    let d = srv
+        .ok(
+            "query($id: ID!) { contact(id: $id) { firstName lastName tags } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(d["contact"]["lastName"], "Wei");
     assert_eq!(d["contact"]["tags"], json!(["vip"]));
     let d = srv
@@ -57,9 +77,19 @@ both_backends!(contact_crud, |srv: TestServer| async move {
     assert_eq!(d["updateContact"]["title"], "CEO");
     assert_eq!(d["updateContact"]["email"], Value::Null);
     assert_eq!(d["updateContact"]["firstName"], "Li");
-    let d = srv.ok("mutation($id: ID!) { deleteContact(id: $id) { id } }", json!({"id": id})).await;
+    let d = srv
+        .ok(
+            "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(d["deleteContact"]["id"], id.as_str());
-    let r = srv.gql("query($id: ID!) { contact(id: $id) { id } }", json!({"id": id})).await;
+    let r = srv
+        .gql(
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
     assert_eq!(contact_count(&srv).await, 0);
 });
@@ -75,11 +105,25 @@ both_backends!(company_crud, |srv: TestServer| async move {
     assert_eq!(d["updateCompany"]["industry"], "auto");
     assert_eq!(d["updateCompany"]["employeeCount"], 42);
     assert_eq!(d["updateCompany"]["name"], "Foshan Motors");
-    let d = srv.ok("query($id: ID!) { company(id: $id) { name } companies { totalCount } }", json!({"id": id})).await;
+    let d = srv
+        .ok(
+            "query($id: ID!) { company(id: $id) { name } companies { totalCount } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(d["company"]["name"], "Foshan Motors");
     assert_eq!(d["companies"]["totalCount"], 1);
-    srv.ok("mutation($id: ID!) { deleteCompany(id: $id) { id } }", json!({"id": id})).await;
-    let r = srv.gql("query($id: ID!) { company(id: $id) { id } }", json!({"id": id})).await;
+    srv.ok(
+        "mutation($id: ID!) { deleteCompany(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    let r = srv
+        .gql(
+            "query($id: ID!) { company(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
 });
 
@@ -92,47 +136,112 @@ both_backends!(activity_task_ticket_crud, |srv: TestServer| async move {
     let aid = a["createActivity"]["id"].as_str().unwrap().to_string();
     assert_eq!(a["createActivity"]["kind"], "CALL");
     let d = srv
-        .ok("mutation($id: ID!) { updateActivity(id: $id, input: {subject: \"bye\"}) { subject } }", json!({"id": aid}))
+        .ok(
+            "mutation($id: ID!) { updateActivity(id: $id, input: {subject: \"bye\"}) { subject } }",
+            json!({"id": aid}),
+        )
         .await;
     assert_eq!(d["updateActivity"]["subject"], "bye");
-    srv.ok("mutation($id: ID!) { deleteActivity(id: $id) { id } }", json!({"id": aid})).await;
-    let r = srv.gql("query($id: ID!) { activity(id: $id) { id } }", json!({"id": aid})).await;
+    srv.ok(
+        "mutation($id: ID!) { deleteActivity(id: $id) { id } }",
+        json!({"id": aid}),
+    )
+    .await;
+    let r = srv
+        .gql(
+            "query($id: ID!) { activity(id: $id) { id } }",
+            json!({"id": aid}),
+        )
+        .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
 
-    let t = srv.ok("mutation { createTask(input: {title: \"call back\"}) { id status } }", json!({})).await;
+    let t = srv
+        .ok(
+            "mutation { createTask(input: {title: \"call back\"}) { id status } }",
+            json!({}),
+        )
+        .await;
     let tid = t["createTask"]["id"].as_str().unwrap().to_string();
-    let d = srv.ok("mutation($id: ID!) { updateTask(id: $id, input: {status: DONE}) { status } }", json!({"id": tid})).await;
+    let d = srv
+        .ok(
+            "mutation($id: ID!) { updateTask(id: $id, input: {status: DONE}) { status } }",
+            json!({"id": tid}),
+        )
+        .await;
     assert_eq!(d["updateTask"]["status"], "DONE");
-    srv.ok("mutation($id: ID!) { deleteTask(id: $id) { id } }", json!({"id": tid})).await;
-    assert_eq!(srv.ok("{ tasks { totalCount } }", json!({})).await["tasks"]["totalCount"], 0);
+    srv.ok(
+        "mutation($id: ID!) { deleteTask(id: $id) { id } }",
+        json!({"id": tid}),
+    )
+    .await;
+    assert_eq!(
+        srv.ok("{ tasks { totalCount } }", json!({})).await["tasks"]["totalCount"],
+        0
+    );
 
     let k = srv
         .ok("mutation($c: ID!) { createTicket(input: {subject: \"broken\", priority: P2, contactId: $c}) { id status priority } }", json!({"c": cid}))
         .await;
     let kid = k["createTicket"]["id"].as_str().unwrap().to_string();
     assert_eq!(k["createTicket"]["priority"], "P2");
-    let d = srv.ok("mutation($id: ID!) { updateTicket(id: $id, input: {status: RESOLVED}) { status } }", json!({"id": kid})).await;
+    let d = srv
+        .ok(
+            "mutation($id: ID!) { updateTicket(id: $id, input: {status: RESOLVED}) { status } }",
+            json!({"id": kid}),
+        )
+        .await;
     assert_eq!(d["updateTicket"]["status"], "RESOLVED");
-    srv.ok("mutation($id: ID!) { deleteTicket(id: $id) { id } }", json!({"id": kid})).await;
-    assert_eq!(srv.ok("{ tickets { totalCount } }", json!({})).await["tickets"]["totalCount"], 0);
+    srv.ok(
+        "mutation($id: ID!) { deleteTicket(id: $id) { id } }",
+        json!({"id": kid}),
+    )
+    .await;
+    assert_eq!(
+        srv.ok("{ tickets { totalCount } }", json!({})).await["tickets"]["totalCount"],
+        0
+    );
 });
 
 both_backends!(validation_email_phone_names, |srv: TestServer| async move {
-    let r = srv.gql(CREATE_CONTACT, json!({"i": {"firstName": "X", "email": "not-an-email"}})).await;
+    let r = srv
+        .gql(
+            CREATE_CONTACT,
+            json!({"i": {"firstName": "X", "email": "not-an-email"}}),
+        )
+        .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
     assert_eq!(r["errors"][0]["extensions"]["field"], "input.email", "{r}");
     assert!(r["data"].is_null() || r["data"]["createContact"].is_null());
 
-    let r = srv.gql(CREATE_CONTACT, json!({"i": {"email": "a@b.com"}})).await;
+    let r = srv
+        .gql(CREATE_CONTACT, json!({"i": {"email": "a@b.com"}}))
+        .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
     assert!(field_paths(&r).iter().any(|(_, c)| c == "REQUIRED"), "{r}");
 
-    let r = srv.gql(CREATE_CONTACT, json!({"i": {"firstName": "  ", "lastName": ""}})).await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "blank names must be rejected: {r}");
+    let r = srv
+        .gql(
+            CREATE_CONTACT,
+            json!({"i": {"firstName": "  ", "lastName": ""}}),
+        )
+        .await;
+    assert_eq!(
+        error_code(&r),
+        "BAD_USER_INPUT",
+        "blank names must be rejected: {r}"
+    );
 
-    assert_eq!(contact_count(&srv).await, 0, "rejected creates wrote nothing");
+    assert_eq!(
+        contact_count(&srv).await,
+        0,
+        "rejected creates wrote nothing"
+    );
 
-    let c = contact(&srv, json!({"firstName": "Zhang", "phone": "138 0013 8000"})).await;
+    let c = contact(
+        &srv,
+        json!({"firstName": "Zhang", "phone": "138 0013 8000"}),
+    )
+    .await;
     assert_eq!(c["phone"], "+8613800138000");
     assert_eq!(contact_count(&srv).await, 1);
 });
@@ -148,16 +257,38 @@ both_backends!(validation_custom_fields, |srv: TestServer| async move {
         json!({}),
     )
     .await;
-    let r = srv.gql(CREATE_CONTACT, json!({"i": {"firstName": "A", "customFields": {"budget": "lots"}}})).await;
+    let r = srv
+        .gql(
+            CREATE_CONTACT,
+            json!({"i": {"firstName": "A", "customFields": {"budget": "lots"}}}),
+        )
+        .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    assert!(field_paths(&r).iter().any(|(p, _)| p == "input.customFields.budget"), "{r}");
+    assert!(
+        field_paths(&r)
+            .iter()
+            .any(|(p, _)| p == "input.customFields.budget"),
+        "{r}"
+    );
 
-    let r = srv.gql(CREATE_CONTACT, json!({"i": {"firstName": "A", "customFields": {"color": "red"}}})).await;
+    let r = srv
+        .gql(
+            CREATE_CONTACT,
+            json!({"i": {"firstName": "A", "customFields": {"color": "red"}}}),
+        )
+        .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    assert!(field_paths(&r).contains(&("input.customFields.color".into(), "UNKNOWN_FIELD".into())), "{r}");
+    assert!(
+        field_paths(&r).contains(&("input.customFields.color".into(), "UNKNOWN_FIELD".into())),
+        "{r}"
+    );
     assert_eq!(contact_count(&srv).await, 0);
 
-    let c = contact(&srv, json!({"firstName": "A", "customFields": {"vin": "LSV123", "budget": 5000}})).await;
+    let c = contact(
+        &srv,
+        json!({"firstName": "A", "customFields": {"vin": "LSV123", "budget": 5000}}),
+    )
+    .await;
     assert_eq!(c["customFields"]["vin"], "LSV123");
     assert_eq!(c["customFields"]["budget"].as_f64(), Some(5000.0));
     // On update, keys merge; null removes a key.
@@ -168,29 +299,75 @@ both_backends!(validation_custom_fields, |srv: TestServer| async move {
         )
         .await;
     assert_eq!(d["updateContact"]["customFields"]["vin"], "LSV123");
-    assert!(d["updateContact"]["customFields"].get("budget").is_none_or(|v| v.is_null()), "{d}");
+    assert!(
+        d["updateContact"]["customFields"]
+            .get("budget")
+            .is_none_or(|v| v.is_null()),
+        "{d}"
+    );
 });
 
 both_backends!(tenancy_isolation, |srv: TestServer| async move {
     let c = contact(&srv, json!({"firstName": "Secret"})).await;
     let id = c["id"].as_str().unwrap();
     let other = srv.other_tenant("Other Co").await;
-    let r = srv.gql_as(&other, "query($id: ID!) { contact(id: $id) { id } }", json!({"id": id})).await;
-    assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
-    let r = srv.gql_as(&other, "{ contacts { totalCount edges { node { id } } } }", json!({})).await;
-    assert_eq!(r["data"]["contacts"]["totalCount"], 0, "{r}");
     let r = srv
-        .gql_as(&other, "mutation($id: ID!) { updateContact(id: $id, input: {firstName: \"Hacked\"}) { id } }", json!({"id": id}))
+        .gql_as(
+            &other,
+            "query($id: ID!) { contact(id: $id) { id } }",
+            json!({"id": id}),
+        )
         .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
-    let r = srv.gql_as(&other, "mutation($id: ID!) { deleteContact(id: $id) { id } }", json!({"id": id})).await;
+    let r = srv
+        .gql_as(
+            &other,
+            "{ contacts { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(r["data"]["contacts"]["totalCount"], 0, "{r}");
+    let r = srv
+        .gql_as(
+            &other,
+            "mutation($id: ID!) { updateContact(id: $id, input: {firstName: \"Hacked\"}) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+    let r = srv
+        .gql_as(
+            &other,
+            "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
     // Another tenant's contact cannot be attached as a company link either.
-    let oc = srv.gql_as(&other, "mutation { createCompany(input: {name: \"Theirs\"}) { id } }", json!({})).await;
+    let oc = srv
+        .gql_as(
+            &other,
+            "mutation { createCompany(input: {name: \"Theirs\"}) { id } }",
+            json!({}),
+        )
+        .await;
     let ocid = oc["data"]["createCompany"]["id"].as_str().unwrap();
-    let r = srv.gql(CREATE_CONTACT, json!({"i": {"firstName": "B", "companyId": ocid}})).await;
-    assert!(r.get("errors").is_some(), "linking another tenant's company must fail: {r}");
-    let d = srv.ok("query($id: ID!) { contact(id: $id) { firstName } }", json!({"id": id})).await;
+    let r = srv
+        .gql(
+            CREATE_CONTACT,
+            json!({"i": {"firstName": "B", "companyId": ocid}}),
+        )
+        .await;
+    assert!(
+        r.get("errors").is_some(),
+        "linking another tenant's company must fail: {r}"
+    );
+    let d = srv
+        .ok(
+            "query($id: ID!) { contact(id: $id) { firstName } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(d["contact"]["firstName"], "Secret");
 });
 
@@ -201,9 +378,13 @@ both_backends!(roles_and_auth, |srv: TestServer| async move {
     let c = contact(&srv, json!({"firstName": "A"})).await;
     let cid = c["id"].as_str().unwrap();
 
-    let r = srv.gql_as(&ro, CREATE_CONTACT, json!({"i": {"firstName": "B"}})).await;
+    let r = srv
+        .gql_as(&ro, CREATE_CONTACT, json!({"i": {"firstName": "B"}}))
+        .await;
     assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
-    let r = srv.gql_as(&ro, "{ contacts { totalCount } }", json!({})).await;
+    let r = srv
+        .gql_as(&ro, "{ contacts { totalCount } }", json!({}))
+        .await;
     assert_eq!(r["data"]["contacts"]["totalCount"], 1, "{r}");
 
     let p = srv
@@ -214,27 +395,54 @@ both_backends!(roles_and_auth, |srv: TestServer| async move {
         .gql_as(&sales, "mutation($p: ID!) { createDeal(input: {name: \"D\", pipelineId: $p, amount: 10}) { id } }", json!({"p": pid}))
         .await;
     assert!(r.get("errors").is_none(), "SALES can create deals: {r}");
-    let r = srv.gql_as(&sales, "mutation($id: ID!) { deleteContact(id: $id) { id } }", json!({"id": cid})).await;
+    let r = srv
+        .gql_as(
+            &sales,
+            "mutation($id: ID!) { deleteContact(id: $id) { id } }",
+            json!({"id": cid}),
+        )
+        .await;
     assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
     assert_eq!(contact_count(&srv).await, 1);
 
-    let t = srv.ok("mutation { createTicket(input: {subject: \"s\", priority: P3}) { id } }", json!({})).await;
+    let t = srv
+        .ok(
+            "mutation { createTicket(input: {subject: \"s\", priority: P3}) { id } }",
+            json!({}),
+        )
+        .await;
     let r = srv
-        .gql_as(&support, "mutation($id: ID!) { updateTicket(id: $id, input: {status: PENDING}) { status } }", json!({"id": t["createTicket"]["id"]}))
+        .gql_as(
+            &support,
+            "mutation($id: ID!) { updateTicket(id: $id, input: {status: PENDING}) { status } }",
+            json!({"id": t["createTicket"]["id"]}),
+        )
         .await;
     assert_eq!(r["data"]["updateTicket"]["status"], "PENDING", "{r}");
 
-    let resp = srv.http.post(srv.url()).json(&json!({"query": "{ contacts { totalCount } }"})).send().await.unwrap();
+    let resp = srv
+        .http
+        .post(srv.url())
+        .json(&json!({"query": "{ contacts { totalCount } }"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 401);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(error_code(&v), "UNAUTHENTICATED", "{v}");
-    let r = srv.gql_as("crm_garbage_key", "{ contacts { totalCount } }", json!({})).await;
+    let r = srv
+        .gql_as("crm_garbage_key", "{ contacts { totalCount } }", json!({}))
+        .await;
     assert_eq!(error_code(&r), "UNAUTHENTICATED", "{r}");
 });
 
 both_backends!(pagination, |srv: TestServer| async move {
     for i in 0..25 {
-        contact(&srv, json!({"firstName": format!("F{i:02}"), "lastName": "L"})).await;
+        contact(
+            &srv,
+            json!({"firstName": format!("F{i:02}"), "lastName": "L"}),
+        )
+        .await;
     }
     let q = "query($a: String) { contacts(first: 7, after: $a, orderBy: [{field: FIRST_NAME, direction: ASC}]) { totalCount edges { cursor node { id firstName } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }";
     let mut after: Value = Value::Null;
@@ -255,13 +463,22 @@ both_backends!(pagination, |srv: TestServer| async move {
     }
     assert_eq!(pages, 4);
     assert_eq!(seen.len(), 25);
-    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 25, "duplicates across pages");
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        25,
+        "duplicates across pages"
+    );
 
     // last / before
     let d = srv
         .ok("{ contacts(last: 5, orderBy: [{field: FIRST_NAME, direction: ASC}]) { edges { cursor node { firstName } } pageInfo { hasPreviousPage hasNextPage startCursor } } }", json!({}))
         .await;
-    let names: Vec<&str> = d["contacts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["firstName"].as_str().unwrap()).collect();
+    let names: Vec<&str> = d["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["firstName"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["F20", "F21", "F22", "F23", "F24"]);
     assert_eq!(d["contacts"]["pageInfo"]["hasPreviousPage"], true);
     let before = d["contacts"]["pageInfo"]["startCursor"].clone();
@@ -271,126 +488,244 @@ both_backends!(pagination, |srv: TestServer| async move {
             json!({"b": before}),
         )
         .await;
-    let names: Vec<&str> = d["contacts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["firstName"].as_str().unwrap()).collect();
+    let names: Vec<&str> = d["contacts"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["firstName"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["F17", "F18", "F19"]);
 
-    let r = srv.gql("{ contacts(first: 101) { totalCount } }", json!({})).await;
+    let r = srv
+        .gql("{ contacts(first: 101) { totalCount } }", json!({}))
+        .await;
     assert_eq!(error_code(&r), "LIMIT_EXCEEDED", "{r}");
-    let r = srv.gql("{ contacts(first: 100) { totalCount } }", json!({})).await;
+    let r = srv
+        .gql("{ contacts(first: 100) { totalCount } }", json!({}))
+        .await;
     assert!(r.get("errors").is_none(), "{r}");
-    let r = srv.gql("{ contacts(after: \"garbage\") { totalCount } }", json!({})).await;
+    let r = srv
+        .gql("{ contacts(after: \"garbage\") { totalCount } }", json!({}))
+        .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
 });
 
 both_backends!(filters_and_ordering, |srv: TestServer| async move {
     contact(&srv, json!({"firstName": "Alice", "lastName": "Zhou", "email": "alice@acme.com", "tags": ["vip", "auto"]})).await;
-    contact(&srv, json!({"firstName": "Bob", "lastName": "Yang", "email": "bob@other.com", "tags": ["auto"]})).await;
-    contact(&srv, json!({"firstName": "Carol", "lastName": "Xu", "email": "carol@ACME.com"})).await;
+    contact(
+        &srv,
+        json!({"firstName": "Bob", "lastName": "Yang", "email": "bob@other.com", "tags": ["auto"]}),
+    )
+    .await;
+    contact(
+        &srv,
+        json!({"firstName": "Carol", "lastName": "Xu", "email": "carol@ACME.com"}),
+    )
+    .await;
     contact(&srv, json!({"firstName": "alfred", "lastName": "Wu"})).await;
     let q = "query($f: ContactFilter, $o: [ContactOrderBy!]) { contacts(filter: $f, orderBy: $o) { totalCount edges { node { firstName } } } }";
     let names = |d: &Value| -> Vec<String> {
-        d["contacts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["firstName"].as_str().unwrap().to_string()).collect()
+        d["contacts"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["firstName"].as_str().unwrap().to_string())
+            .collect()
     };
     let asc = json!([{"field": "FIRST_NAME", "direction": "ASC"}]);
-    let d = srv.ok(q, json!({"f": {"email": {"contains": "ACME"}}, "o": asc})).await;
+    let d = srv
+        .ok(q, json!({"f": {"email": {"contains": "ACME"}}, "o": asc}))
+        .await;
     assert_eq!(names(&d), ["Alice", "Carol"]);
-    let d = srv.ok(q, json!({"f": {"firstName": {"startsWith": "al"}}, "o": asc})).await;
-    assert_eq!(d["contacts"]["totalCount"], 2, "startsWith ignores case: {d}");
-    let d = srv.ok(q, json!({"f": {"firstName": {"in": ["Bob", "Carol"]}}, "o": asc})).await;
+    let d = srv
+        .ok(
+            q,
+            json!({"f": {"firstName": {"startsWith": "al"}}, "o": asc}),
+        )
+        .await;
+    assert_eq!(
+        d["contacts"]["totalCount"], 2,
+        "startsWith ignores case: {d}"
+    );
+    let d = srv
+        .ok(
+            q,
+            json!({"f": {"firstName": {"in": ["Bob", "Carol"]}}, "o": asc}),
+        )
+        .await;
     assert_eq!(names(&d), ["Bob", "Carol"]);
     let d = srv
-        .ok(q, json!({"f": {"or": [{"firstName": {"eq": "Bob"}}, {"lastName": {"eq": "Wu"}}]}}))
+        .ok(
+            q,
+            json!({"f": {"or": [{"firstName": {"eq": "Bob"}}, {"lastName": {"eq": "Wu"}}]}}),
+        )
         .await;
     assert_eq!(d["contacts"]["totalCount"], 2);
     let d = srv
         .ok(q, json!({"f": {"and": [{"email": {"contains": "acme"}}, {"not": {"firstName": {"eq": "Alice"}}}]}, "o": asc}))
         .await;
     assert_eq!(names(&d), ["Carol"]);
-    let d = srv.ok(q, json!({"f": {"email": {"isNull": true}}, "o": asc})).await;
+    let d = srv
+        .ok(q, json!({"f": {"email": {"isNull": true}}, "o": asc}))
+        .await;
     assert_eq!(names(&d), ["alfred"]);
-    let d = srv.ok(q, json!({"f": {"tags": {"contains": "vip"}}, "o": asc})).await;
+    let d = srv
+        .ok(q, json!({"f": {"tags": {"contains": "vip"}}, "o": asc}))
+        .await;
     assert_eq!(names(&d), ["Alice"]);
-    let d = srv.ok(q, json!({"f": {"tags": {"contains": "auto"}}, "o": asc})).await;
+    let d = srv
+        .ok(q, json!({"f": {"tags": {"contains": "auto"}}, "o": asc}))
+        .await;
     assert_eq!(names(&d), ["Alice", "Bob"]);
-    let d = srv.ok(q, json!({"f": {"not": {"tags": {"contains": "auto"}}}, "o": asc})).await;
+    let d = srv
+        .ok(
+            q,
+            json!({"f": {"not": {"tags": {"contains": "auto"}}}, "o": asc}),
+        )
+        .await;
     assert_eq!(d["contacts"]["totalCount"], 2, "{d}");
-    let d = srv.ok(q, json!({"o": [{"field": "LAST_NAME", "direction": "DESC"}]})).await;
+    let d = srv
+        .ok(
+            q,
+            json!({"o": [{"field": "LAST_NAME", "direction": "DESC"}]}),
+        )
+        .await;
     assert_eq!(names(&d), ["Alice", "Bob", "Carol", "alfred"]);
-    let d = srv.ok(q, json!({"o": [{"field": "LAST_NAME", "direction": "ASC"}]})).await;
+    let d = srv
+        .ok(
+            q,
+            json!({"o": [{"field": "LAST_NAME", "direction": "ASC"}]}),
+        )
+        .await;
     assert_eq!(names(&d), ["alfred", "Carol", "Bob", "Alice"]);
 });
 
-both_backends!(merge_contacts_keeps_everything, |srv: TestServer| async move {
-    srv.ok("mutation { defineCustomField(input: {entity: \"contact\", key: \"vin\", kind: TEXT}) { key } }", json!({})).await;
-    let s = contact(&srv, json!({"firstName": "Survivor", "tags": ["a"]})).await;
-    let m = contact(&srv, json!({"firstName": "Merged", "tags": ["b"], "customFields": {"vin": "LSV9"}})).await;
-    let sid = s["id"].as_str().unwrap();
-    let mid = m["id"].as_str().unwrap();
-    srv.ok("mutation($c: ID!) { createActivity(input: {kind: CALL, contactId: $c, subject: \"call m\"}) { id } }", json!({"c": mid})).await;
-    srv.ok("mutation($c: ID!) { createTicket(input: {subject: \"t\", priority: P3, contactId: $c}) { id } }", json!({"c": mid})).await;
-    let p = srv.ok("mutation { createPipeline(input: {name: \"P\", stages: [{name: \"New\"}]}) { id } }", json!({})).await;
-    srv.ok(
+both_backends!(
+    merge_contacts_keeps_everything,
+    |srv: TestServer| async move {
+        srv.ok("mutation { defineCustomField(input: {entity: \"contact\", key: \"vin\", kind: TEXT}) { key } }", json!({})).await;
+        let s = contact(&srv, json!({"firstName": "Survivor", "tags": ["a"]})).await;
+        let m = contact(
+            &srv,
+            json!({"firstName": "Merged", "tags": ["b"], "customFields": {"vin": "LSV9"}}),
+        )
+        .await;
+        let sid = s["id"].as_str().unwrap();
+        let mid = m["id"].as_str().unwrap();
+        srv.ok("mutation($c: ID!) { createActivity(input: {kind: CALL, contactId: $c, subject: \"call m\"}) { id } }", json!({"c": mid})).await;
+        srv.ok("mutation($c: ID!) { createTicket(input: {subject: \"t\", priority: P3, contactId: $c}) { id } }", json!({"c": mid})).await;
+        let p = srv.ok("mutation { createPipeline(input: {name: \"P\", stages: [{name: \"New\"}]}) { id } }", json!({})).await;
+        srv.ok(
         "mutation($p: ID!, $c: ID!) { createDeal(input: {name: \"D\", pipelineId: $p, amount: 5, contactId: $c}) { id } }",
         json!({"p": p["createPipeline"]["id"], "c": mid}),
     )
     .await;
-    let d = srv
+        let d = srv
         .ok("mutation($s: ID!, $m: [ID!]!) { mergeContacts(survivorId: $s, mergedIds: $m) { id tags customFields } }", json!({"s": sid, "m": [mid]}))
         .await;
-    let mut tags: Vec<String> = serde_json::from_value(d["mergeContacts"]["tags"].clone()).unwrap();
-    tags.sort();
-    assert_eq!(tags, ["a", "b"]);
-    assert_eq!(d["mergeContacts"]["customFields"]["vin"], "LSV9");
-    let d = srv
+        let mut tags: Vec<String> =
+            serde_json::from_value(d["mergeContacts"]["tags"].clone()).unwrap();
+        tags.sort();
+        assert_eq!(tags, ["a", "b"]);
+        assert_eq!(d["mergeContacts"]["customFields"]["vin"], "LSV9");
+        let d = srv
         .ok(
             "query($id: ID!) { contact(id: $id) { id timeline { edges { node { subject } } } deals { edges { node { name } } } tickets { edges { node { subject } } } } }",
             json!({"id": mid}),
         )
         .await;
-    let c = &d["contact"];
-    assert_eq!(c["id"], sid, "merged id resolves to the survivor");
-    assert_eq!(c["timeline"]["edges"].as_array().unwrap().len(), 1, "{c}");
-    assert_eq!(c["deals"]["edges"].as_array().unwrap().len(), 1, "{c}");
-    assert_eq!(c["tickets"]["edges"].as_array().unwrap().len(), 1, "{c}");
-    assert_eq!(contact_count(&srv).await, 1);
-    // Merging into itself is rejected.
-    let r = srv
-        .gql("mutation($s: ID!) { mergeContacts(survivorId: $s, mergedIds: [$s]) { id } }", json!({"s": sid}))
-        .await;
-    assert!(r.get("errors").is_some(), "self-merge must fail: {r}");
-});
+        let c = &d["contact"];
+        assert_eq!(c["id"], sid, "merged id resolves to the survivor");
+        assert_eq!(c["timeline"]["edges"].as_array().unwrap().len(), 1, "{c}");
+        assert_eq!(c["deals"]["edges"].as_array().unwrap().len(), 1, "{c}");
+        assert_eq!(c["tickets"]["edges"].as_array().unwrap().len(), 1, "{c}");
+        assert_eq!(contact_count(&srv).await, 1);
+        // Merging into itself is rejected.
+        let r = srv
+            .gql(
+                "mutation($s: ID!) { mergeContacts(survivorId: $s, mergedIds: [$s]) { id } }",
+                json!({"s": sid}),
+            )
+            .await;
+        assert!(r.get("errors").is_some(), "self-merge must fail: {r}");
+    }
+);
 
-both_backends!(duplicates_and_merge_companies, |srv: TestServer| async move {
-    let a = contact(&srv, json!({"firstName": "A", "email": "dup@example.com"})).await;
-    let b = contact(&srv, json!({"firstName": "B", "email": "DUP@Example.COM"})).await;
-    contact(&srv, json!({"firstName": "C", "email": "other@example.com"})).await;
-    let d = srv.ok("{ duplicates(entity: CONTACT) { reason key ids } }", json!({})).await;
-    let groups = d["duplicates"].as_array().unwrap();
-    let want: HashSet<String> = [a["id"].as_str().unwrap().to_string(), b["id"].as_str().unwrap().to_string()].into();
-    assert!(
-        groups.iter().any(|g| serde_json::from_value::<HashSet<String>>(g["ids"].clone()).unwrap() == want),
-        "{d}"
-    );
-    let c1 = company(&srv, "Acme Electronics").await;
-    let c2 = company(&srv, "Acme Electronics Foshan").await;
-    company(&srv, "Totally Different Ltd").await;
-    let d = srv.ok("{ duplicates(entity: COMPANY) { reason key ids } }", json!({})).await;
-    let want: HashSet<String> = [c1.clone(), c2.clone()].into();
-    assert!(
-        d["duplicates"].as_array().unwrap().iter().any(|g| serde_json::from_value::<HashSet<String>>(g["ids"].clone()).unwrap() == want),
-        "{d}"
-    );
-    let x = contact(&srv, json!({"firstName": "X", "companyId": c2})).await;
-    let d = srv
+both_backends!(
+    duplicates_and_merge_companies,
+    |srv: TestServer| async move {
+        let a = contact(&srv, json!({"firstName": "A", "email": "dup@example.com"})).await;
+        let b = contact(&srv, json!({"firstName": "B", "email": "DUP@Example.COM"})).await;
+        contact(
+            &srv,
+            json!({"firstName": "C", "email": "other@example.com"}),
+        )
+        .await;
+        let d = srv
+            .ok(
+                "{ duplicates(entity: CONTACT) { reason key ids } }",
+                json!({}),
+            )
+            .await;
+        let groups = d["duplicates"].as_array().unwrap();
+        let want: HashSet<String> = [
+            a["id"].as_str().unwrap().to_string(),
+            b["id"].as_str().unwrap().to_string(),
+        ]
+        .into();
+        assert!(
+            groups.iter().any(
+                |g| serde_json::from_value::<HashSet<String>>(g["ids"].clone()).unwrap() == want
+            ),
+            "{d}"
+        );
+        let c1 = company(&srv, "Acme Electronics").await;
+        let c2 = company(&srv, "Acme Electronics Foshan").await;
+        company(&srv, "Totally Different Ltd").await;
+        let d = srv
+            .ok(
+                "{ duplicates(entity: COMPANY) { reason key ids } }",
+                json!({}),
+            )
+            .await;
+        let want: HashSet<String> = [c1.clone(), c2.clone()].into();
+        assert!(
+            d["duplicates"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(
+                    |g| serde_json::from_value::<HashSet<String>>(g["ids"].clone()).unwrap()
+                        == want
+                ),
+            "{d}"
+        );
+        let x = contact(&srv, json!({"firstName": "X", "companyId": c2})).await;
+        let d = srv
         .ok("mutation($s: ID!, $m: [ID!]!) { mergeCompanies(survivorId: $s, mergedIds: $m) { id name } }", json!({"s": c1, "m": [c2]}))
         .await;
-    assert_eq!(d["mergeCompanies"]["id"], c1.as_str());
-    let d = srv.ok("query($id: ID!) { contact(id: $id) { company { id } } }", json!({"id": x["id"]})).await;
-    assert_eq!(d["contact"]["company"]["id"], c1.as_str(), "contacts move to the surviving company");
-    let d = srv.ok("query($id: ID!) { company(id: $id) { id } companies { totalCount } }", json!({"id": c2})).await;
-    assert_eq!(d["company"]["id"], c1.as_str());
-    assert_eq!(d["companies"]["totalCount"], 2);
-});
+        assert_eq!(d["mergeCompanies"]["id"], c1.as_str());
+        let d = srv
+            .ok(
+                "query($id: ID!) { contact(id: $id) { company { id } } }",
+                json!({"id": x["id"]}),
+            )
+            .await;
+        assert_eq!(
+            d["contact"]["company"]["id"],
+            c1.as_str(),
+            "contacts move to the surviving company"
+        );
+        let d = srv
+            .ok(
+                "query($id: ID!) { company(id: $id) { id } companies { totalCount } }",
+                json!({"id": c2}),
+            )
+            .await;
+        assert_eq!(d["company"]["id"], c1.as_str());
+        assert_eq!(d["companies"]["totalCount"], 2);
+    }
+);
 
 both_backends!(dataloaders_no_n_plus_one, |srv: TestServer| async move {
     let users: Vec<String> = {
@@ -429,7 +764,14 @@ both_backends!(dataloaders_no_n_plus_one, |srv: TestServer| async move {
     let big = srv.queries.load(Ordering::SeqCst) - before;
     let edges = d["contacts"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 50);
-    assert!(edges.iter().all(|e| e["node"]["company"]["name"].is_string() && e["node"]["owner"]["name"] == "U"));
-    assert_eq!(small, big, "statement count grows with page size: {small} vs {big}");
+    assert!(
+        edges
+            .iter()
+            .all(|e| e["node"]["company"]["name"].is_string() && e["node"]["owner"]["name"] == "U")
+    );
+    assert_eq!(
+        small, big,
+        "statement count grows with page size: {small} vs {big}"
+    );
     assert!(big < 20, "too many statements for one page: {big}");
 });

@@ -15,7 +15,12 @@ async fn pipeline(srv: &TestServer, stages: &[(&str, f64, bool, bool)]) -> (Stri
         .ok("mutation($s: [StageInput!]!, $n: String!) { createPipeline(input: {name: $n, stages: $s}) { id stages { id name } } }", json!({"s": st, "n": name}))
         .await;
     let p = &d["createPipeline"];
-    let ids = p["stages"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let ids = p["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
     (p["id"].as_str().unwrap().to_string(), ids)
 }
 
@@ -40,12 +45,33 @@ fn close(a: f64, b: f64) -> bool {
 }
 
 both_backends!(deal_crud_and_move_history, |srv: TestServer| async move {
-    let (pid, st) = pipeline(&srv, &[("New", 0.1, false, false), ("Demo", 0.5, false, false), ("Won", 1.0, true, false)]).await;
+    let (pid, st) = pipeline(
+        &srv,
+        &[
+            ("New", 0.1, false, false),
+            ("Demo", 0.5, false, false),
+            ("Won", 1.0, true, false),
+        ],
+    )
+    .await;
     let id = deal(&srv, &pid, "Fleet", 1000.0, None).await;
-    let d = srv.ok("query($id: ID!) { deal(id: $id) { name amount stage { name } pipeline { name } } }", json!({"id": id})).await;
-    assert_eq!(d["deal"]["stage"]["name"], "New", "a new deal starts in the first stage");
+    let d = srv
+        .ok(
+            "query($id: ID!) { deal(id: $id) { name amount stage { name } pipeline { name } } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(
+        d["deal"]["stage"]["name"], "New",
+        "a new deal starts in the first stage"
+    );
     assert_eq!(d["deal"]["pipeline"]["name"], "Sales New");
-    let d = srv.ok("mutation($id: ID!) { updateDeal(id: $id, input: {amount: 1500}) { amount } }", json!({"id": id})).await;
+    let d = srv
+        .ok(
+            "mutation($id: ID!) { updateDeal(id: $id, input: {amount: 1500}) { amount } }",
+            json!({"id": id}),
+        )
+        .await;
     assert!(close(d["updateDeal"]["amount"].as_f64().unwrap(), 1500.0));
     let m = move_deal(&srv, &id, &st[1]).await;
     assert_eq!(m["stage"]["name"], "Demo");
@@ -71,17 +97,34 @@ both_backends!(deal_crud_and_move_history, |srv: TestServer| async move {
         .await;
     if r.get("errors").is_none() {
         let m = &r["data"]["moveDeal"];
-        assert_eq!(m["pipeline"]["id"], m["stage"]["pipeline"]["id"], "deal pipeline and stage disagree: {r}");
+        assert_eq!(
+            m["pipeline"]["id"], m["stage"]["pipeline"]["id"],
+            "deal pipeline and stage disagree: {r}"
+        );
     }
-    srv.ok("mutation($id: ID!) { deleteDeal(id: $id) { id } }", json!({"id": id})).await;
-    let r = srv.gql("query($id: ID!) { deal(id: $id) { id } }", json!({"id": id})).await;
+    srv.ok(
+        "mutation($id: ID!) { deleteDeal(id: $id) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    let r = srv
+        .gql(
+            "query($id: ID!) { deal(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
 });
 
 both_backends!(funnel_conversion_rates, |srv: TestServer| async move {
     let (pid, st) = pipeline(
         &srv,
-        &[("S1", 0.1, false, false), ("S2", 0.4, false, false), ("S3", 0.8, false, false), ("Lost", 0.0, false, true)],
+        &[
+            ("S1", 0.1, false, false),
+            ("S2", 0.4, false, false),
+            ("S3", 0.8, false, false),
+            ("Lost", 0.0, false, true),
+        ],
     )
     .await;
     let d: Vec<String> = {
@@ -99,13 +142,24 @@ both_backends!(funnel_conversion_rates, |srv: TestServer| async move {
         .ok("query($p: ID!) { pipelineFunnel(pipelineId: $p) { stage { name } reached current conversionRate } }", json!({"p": pid}))
         .await;
     let rows = f["pipelineFunnel"].as_array().unwrap();
-    let by = |n: &str| rows.iter().find(|r| r["stage"]["name"] == n).unwrap_or_else(|| panic!("{n} missing: {f}")).clone();
+    let by = |n: &str| {
+        rows.iter()
+            .find(|r| r["stage"]["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing: {f}"))
+            .clone()
+    };
     assert_eq!(by("S1")["reached"], 4, "{f}");
     assert_eq!(by("S2")["reached"], 2, "{f}");
     assert_eq!(by("S3")["reached"], 1, "{f}");
     assert!(by("S1")["conversionRate"].is_null());
-    assert!(close(by("S2")["conversionRate"].as_f64().unwrap(), 50.0), "{f}");
-    assert!(close(by("S3")["conversionRate"].as_f64().unwrap(), 50.0), "{f}");
+    assert!(
+        close(by("S2")["conversionRate"].as_f64().unwrap(), 50.0),
+        "{f}"
+    );
+    assert!(
+        close(by("S3")["conversionRate"].as_f64().unwrap(), 50.0),
+        "{f}"
+    );
     assert_eq!(by("S1")["current"], 1);
     assert_eq!(by("S2")["current"], 1);
     assert_eq!(by("S3")["current"], 1);
@@ -117,7 +171,12 @@ both_backends!(funnel_conversion_rates, |srv: TestServer| async move {
 both_backends!(forecast_and_won_by_owner, |srv: TestServer| async move {
     let (pid, st) = pipeline(
         &srv,
-        &[("Qualify", 0.2, false, false), ("Propose", 0.6, false, false), ("Won", 1.0, true, false), ("Lost", 0.0, false, true)],
+        &[
+            ("Qualify", 0.2, false, false),
+            ("Propose", 0.6, false, false),
+            ("Won", 1.0, true, false),
+            ("Lost", 0.0, false, true),
+        ],
     )
     .await;
     let mut users = vec![];
@@ -145,49 +204,106 @@ both_backends!(forecast_and_won_by_owner, |srv: TestServer| async move {
         .await;
     let fc = &f["forecast"];
     let lines = fc["lines"].as_array().unwrap();
-    let line = |n: &str| lines.iter().find(|x| x["stage"]["name"] == n).unwrap_or_else(|| panic!("{n} missing: {f}"));
-    assert!(close(line("Qualify")["amount"].as_f64().unwrap(), 1500.0), "{f}");
-    assert!(close(line("Qualify")["weighted"].as_f64().unwrap(), 300.0), "{f}");
-    assert!(close(line("Propose")["weighted"].as_f64().unwrap(), 1200.0), "{f}");
-    assert!(lines.iter().all(|x| x["stage"]["name"] != "Won" && x["stage"]["name"] != "Lost"), "only open deals: {f}");
+    let line = |n: &str| {
+        lines
+            .iter()
+            .find(|x| x["stage"]["name"] == n)
+            .unwrap_or_else(|| panic!("{n} missing: {f}"))
+    };
+    assert!(
+        close(line("Qualify")["amount"].as_f64().unwrap(), 1500.0),
+        "{f}"
+    );
+    assert!(
+        close(line("Qualify")["weighted"].as_f64().unwrap(), 300.0),
+        "{f}"
+    );
+    assert!(
+        close(line("Propose")["weighted"].as_f64().unwrap(), 1200.0),
+        "{f}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|x| x["stage"]["name"] != "Won" && x["stage"]["name"] != "Lost"),
+        "only open deals: {f}"
+    );
     assert!(close(fc["weightedTotal"].as_f64().unwrap(), 1500.0), "{f}");
     assert!(close(fc["totalAmount"].as_f64().unwrap(), 3500.0), "{f}");
 
-    let d = srv.ok("{ wonValueByOwner { ownerId deals amount } }", json!({})).await;
+    let d = srv
+        .ok("{ wonValueByOwner { ownerId deals amount } }", json!({}))
+        .await;
     let rows = d["wonValueByOwner"].as_array().unwrap();
-    let row = |u: &str| rows.iter().find(|r| r["ownerId"] == u).unwrap_or_else(|| panic!("{u} missing: {d}"));
+    let row = |u: &str| {
+        rows.iter()
+            .find(|r| r["ownerId"] == u)
+            .unwrap_or_else(|| panic!("{u} missing: {d}"))
+    };
     assert_eq!(row(&users[0])["deals"], 2);
-    assert!(close(row(&users[0])["amount"].as_f64().unwrap(), 1000.0), "{d}");
+    assert!(
+        close(row(&users[0])["amount"].as_f64().unwrap(), 1000.0),
+        "{d}"
+    );
     assert_eq!(row(&users[1])["deals"], 1);
-    assert!(close(row(&users[1])["amount"].as_f64().unwrap(), 50.0), "{d}");
+    assert!(
+        close(row(&users[1])["amount"].as_f64().unwrap(), 50.0),
+        "{d}"
+    );
     assert_eq!(rows.len(), 2, "lost/open deals are not won: {d}");
-    assert_eq!(rows[0]["ownerId"], users[0].as_str(), "sorted by amount desc");
+    assert_eq!(
+        rows[0]["ownerId"],
+        users[0].as_str(),
+        "sorted by amount desc"
+    );
 });
 
-both_backends!(contact_timeline_newest_first, |srv: TestServer| async move {
-    let d = srv.ok("mutation { createContact(input: {firstName: \"T\"}) { id } }", json!({})).await;
-    let cid = d["createContact"]["id"].as_str().unwrap().to_string();
-    let other = srv.ok("mutation { createContact(input: {firstName: \"O\"}) { id } }", json!({})).await;
-    for (s, at) in [("first", "2024-01-01T10:00:00Z"), ("third", "2024-03-01T10:00:00Z"), ("second", "2024-02-01T10:00:00Z")] {
-        srv.ok(
+both_backends!(
+    contact_timeline_newest_first,
+    |srv: TestServer| async move {
+        let d = srv
+            .ok(
+                "mutation { createContact(input: {firstName: \"T\"}) { id } }",
+                json!({}),
+            )
+            .await;
+        let cid = d["createContact"]["id"].as_str().unwrap().to_string();
+        let other = srv
+            .ok(
+                "mutation { createContact(input: {firstName: \"O\"}) { id } }",
+                json!({}),
+            )
+            .await;
+        for (s, at) in [
+            ("first", "2024-01-01T10:00:00Z"),
+            ("third", "2024-03-01T10:00:00Z"),
+            ("second", "2024-02-01T10:00:00Z"),
+        ] {
+            srv.ok(
             "mutation($c: ID!, $s: String!, $at: DateTime!) { createActivity(input: {kind: CALL, contactId: $c, subject: $s, occurredAt: $at}) { id } }",
             json!({"c": cid, "s": s, "at": at}),
         )
         .await;
-    }
-    srv.ok(
+        }
+        srv.ok(
         "mutation($c: ID!) { createActivity(input: {kind: EMAIL, contactId: $c, subject: \"not mine\"}) { id } }",
         json!({"c": other["createContact"]["id"]}),
     )
     .await;
-    let d = srv
+        let d = srv
         .ok("query($id: ID!) { contact(id: $id) { activityCount timeline { edges { node { kind subject } } } } }", json!({"id": cid}))
         .await;
-    let subj: Vec<&str> = d["contact"]["timeline"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["subject"].as_str().unwrap()).collect();
-    assert_eq!(subj, ["third", "second", "first"], "{d}");
-    assert_eq!(d["contact"]["timeline"]["edges"][0]["node"]["kind"], "CALL");
-    assert_eq!(d["contact"]["activityCount"], 3);
-});
+        let subj: Vec<&str> = d["contact"]["timeline"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["subject"].as_str().unwrap())
+            .collect();
+        assert_eq!(subj, ["third", "second", "first"], "{d}");
+        assert_eq!(d["contact"]["timeline"]["edges"][0]["node"]["kind"], "CALL");
+        assert_eq!(d["contact"]["activityCount"], 3);
+    }
+);
 
 both_backends!(ticket_sla_due_times, |srv: TestServer| async move {
     let d = srv
@@ -198,12 +314,20 @@ both_backends!(ticket_sla_due_times, |srv: TestServer| async move {
         .await;
     let ts = |v: &Value| chrono_like(v.as_str().unwrap());
     let p1 = &d["p1"];
-    assert_eq!(ts(&p1["firstResponseDueAt"]) - ts(&p1["createdAt"]), 30 * 60, "{d}");
+    assert_eq!(
+        ts(&p1["firstResponseDueAt"]) - ts(&p1["createdAt"]),
+        30 * 60,
+        "{d}"
+    );
     assert!(p1["resolutionDueAt"].is_string());
     assert!(ts(&p1["resolutionDueAt"]) > ts(&p1["firstResponseDueAt"]));
     assert_eq!(p1["responseBreached"], false);
     let p2 = &d["p2"];
-    assert_eq!(ts(&p2["firstResponseDueAt"]) - ts(&p2["createdAt"]), 2 * 3600, "{d}");
+    assert_eq!(
+        ts(&p2["firstResponseDueAt"]) - ts(&p2["createdAt"]),
+        2 * 3600,
+        "{d}"
+    );
 });
 
 /// Seconds since the epoch of an RFC 3339 UTC timestamp (no chrono dependency here).

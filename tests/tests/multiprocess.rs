@@ -31,20 +31,52 @@ async fn touches(crm: &crm_core::Crm, job_id: uuid::Uuid) -> u64 {
 async fn killed_worker(backend: Backend) {
     let (url, _dir) = fresh_database(backend).await;
     let crm = crm_core::Crm::connect(&url).await.expect("connect");
-    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Kill", "US").await.expect("tenant");
+    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Kill", "US")
+        .await
+        .expect("tenant");
     let mut a = CrmProcess::start(&url, 2).await;
-    let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({"sleepMs": 4000}), chrono::Utc::now()).key("slow-one");
-    crm_core::jobs::enqueue(&crm.db, chrono::Utc::now(), j).await.expect("enqueue");
-    let find = async || job::Entity::find().filter(job::Column::IdempotencyKey.eq("slow-one")).one(&crm.db).await.expect("find").expect("job");
-    wait_for("process A to claim the job", 20, async || find().await.status == "running").await;
+    let j = crm_core::jobs::NewJob::new(
+        Some(tenant.id),
+        "test.touch",
+        json!({"sleepMs": 4000}),
+        chrono::Utc::now(),
+    )
+    .key("slow-one");
+    crm_core::jobs::enqueue(&crm.db, chrono::Utc::now(), j)
+        .await
+        .expect("enqueue");
+    let find = async || {
+        job::Entity::find()
+            .filter(job::Column::IdempotencyKey.eq("slow-one"))
+            .one(&crm.db)
+            .await
+            .expect("find")
+            .expect("job")
+    };
+    wait_for("process A to claim the job", 20, async || {
+        find().await.status == "running"
+    })
+    .await;
     let claimed_by = find().await.locked_by;
     a.kill(); // mid-job: A sleeps inside it
     let b = CrmProcess::start(&url, 2).await;
-    wait_for("the job to complete after A's lease expired", 30, async || find().await.status == "succeeded").await;
+    wait_for(
+        "the job to complete after A's lease expired",
+        30,
+        async || find().await.status == "succeeded",
+    )
+    .await;
     let done = find().await;
-    assert_eq!(done.attempts, 2, "one attempt died with A, one succeeded on B");
+    assert_eq!(
+        done.attempts, 2,
+        "one attempt died with A, one succeeded on B"
+    );
     assert_ne!(done.locked_by, claimed_by, "B completed it");
-    assert_eq!(touches(&crm, done.id).await, 1, "its effect happened exactly once");
+    assert_eq!(
+        touches(&crm, done.id).await,
+        1,
+        "its effect happened exactly once"
+    );
     drop(b);
 }
 
@@ -62,22 +94,42 @@ async fn killed_worker_job_completes_once_after_restart_postgres() {
 async fn two_processes_share_the_queue_each_job_succeeds_once() {
     let (url, _dir) = fresh_database(Backend::Postgres).await;
     let crm = crm_core::Crm::connect(&url).await.expect("connect");
-    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Share", "US").await.expect("tenant");
+    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Share", "US")
+        .await
+        .expect("tenant");
     let a = CrmProcess::start(&url, 30).await;
     let b = CrmProcess::start(&url, 30).await;
     let now = chrono::Utc::now();
     for i in 0..200 {
-        let j = crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({"sleepMs": 5}), now).key(format!("share-{i}"));
-        crm_core::jobs::enqueue(&crm.db, now, j).await.expect("enqueue");
+        let j =
+            crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({"sleepMs": 5}), now)
+                .key(format!("share-{i}"));
+        crm_core::jobs::enqueue(&crm.db, now, j)
+            .await
+            .expect("enqueue");
     }
     let ours = || job::Entity::find().filter(job::Column::IdempotencyKey.starts_with("share-"));
-    wait_for("all 200 jobs to succeed", 60, async || ours().filter(job::Column::Status.eq("succeeded")).count(&crm.db).await.unwrap_or(0) == 200).await;
+    wait_for("all 200 jobs to succeed", 60, async || {
+        ours()
+            .filter(job::Column::Status.eq("succeeded"))
+            .count(&crm.db)
+            .await
+            .unwrap_or(0)
+            == 200
+    })
+    .await;
     let jobs = ours().all(&crm.db).await.expect("jobs");
     for j in &jobs {
-        assert_eq!(touches(&crm, j.id).await, 1, "job {} ran its effect once", j.id);
+        assert_eq!(
+            touches(&crm, j.id).await,
+            1,
+            "job {} ran its effect once",
+            j.id
+        );
         assert_eq!(j.attempts, 1, "job {} was claimed once", j.id);
     }
-    let workers: std::collections::HashSet<_> = jobs.iter().filter_map(|j| j.locked_by.clone()).collect();
+    let workers: std::collections::HashSet<_> =
+        jobs.iter().filter_map(|j| j.locked_by.clone()).collect();
     assert!(workers.len() >= 2, "both processes took work: {workers:?}");
     drop((a, b));
 }
@@ -86,15 +138,29 @@ async fn two_processes_share_the_queue_each_job_succeeds_once() {
 async fn subscriber_on_one_process_sees_events_committed_by_another() {
     let (url, _dir) = fresh_database(Backend::Postgres).await;
     let crm = crm_core::Crm::connect(&url).await.expect("connect");
-    let (_, key) = crm_core::tenant::create_tenant(&crm, "Fanout", "US").await.expect("tenant");
+    let (_, key) = crm_core::tenant::create_tenant(&crm, "Fanout", "US")
+        .await
+        .expect("tenant");
     let a = CrmProcess::start(&url, 30).await;
     let b = CrmProcess::start(&url, 30).await;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let mut req = format!("ws://{}/graphql", b.addr).into_client_request().expect("request");
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().expect("header"));
-    let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("ws connect");
+    let mut req = format!("ws://{}/graphql", b.addr)
+        .into_client_request()
+        .expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("ws connect");
     use tokio_tungstenite::tungstenite::Message;
-    ws.send(Message::text(json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}}).to_string())).await.expect("init");
+    ws.send(Message::text(
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {key}")}})
+            .to_string(),
+    ))
+    .await
+    .expect("init");
     loop {
         let m = ws.next().await.expect("ack").expect("ws");
         if m.to_text().unwrap_or("").contains("connection_ack") {
@@ -126,6 +192,9 @@ async fn subscriber_on_one_process_sees_events_committed_by_another() {
     })
     .await
     .expect("the event arrived on process B");
-    assert!(msg.contains("contact.created") && msg.contains("Cross"), "{msg}");
+    assert!(
+        msg.contains("contact.created") && msg.contains("Cross"),
+        "{msg}"
+    );
     eprintln!("cross-process event latency: {:?}", started.elapsed());
 }

@@ -16,18 +16,28 @@ use std::sync::{Arc, Mutex};
 /// Base64 of a workspace package's component, built once per process.
 async fn component_b64(package: &'static str) -> Arc<String> {
     static CACHE: Mutex<Option<HashMap<&'static str, Arc<String>>>> = Mutex::new(None);
-    if let Some(c) = CACHE.lock().unwrap().get_or_insert_with(HashMap::new).get(package) {
+    if let Some(c) = CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .get(package)
+    {
         return c.clone();
     }
     let b64 = tokio::task::spawn_blocking(move || {
         let path = build_component(package);
-        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
         base64::engine::general_purpose::STANDARD.encode(bytes)
     })
     .await
     .expect("build task");
     let b64 = Arc::new(b64);
-    CACHE.lock().unwrap().get_or_insert_with(HashMap::new).insert(package, b64.clone());
+    CACHE
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(package, b64.clone());
     b64
 }
 
@@ -87,14 +97,20 @@ async fn create_ok(srv: &TestServer, input: Value) -> Value {
 }
 
 async fn contact_count(srv: &TestServer) -> i64 {
-    srv.ok("{ contacts(first: 1) { totalCount } }", json!({})).await["contacts"]["totalCount"]
+    srv.ok("{ contacts(first: 1) { totalCount } }", json!({}))
+        .await["contacts"]["totalCount"]
         .as_i64()
         .expect("totalCount")
 }
 
 async fn plugin(srv: &TestServer, id: &str) -> Option<Value> {
     let d = srv.ok(PLUGINS, json!({})).await;
-    d["plugins"].as_array().expect("plugins").iter().find(|p| p["id"] == id).cloned()
+    d["plugins"]
+        .as_array()
+        .expect("plugins")
+        .iter()
+        .find(|p| p["id"] == id)
+        .cloned()
 }
 
 async fn runs(srv: &TestServer, plugin: &str, outcome: Option<&str>) -> Vec<Value> {
@@ -109,127 +125,209 @@ fn assert_lead_score(s: &Value) {
     let g = s["grade"].as_str().unwrap_or("");
     assert!(["A", "B", "C"].contains(&g), "grade must be A/B/C: {s}");
     let reasons = s["reasons"].as_array().expect("reasons");
-    assert!(!reasons.is_empty() && reasons.iter().all(|r| r.as_str().is_some_and(|r| !r.is_empty())), "reasons: {s}");
+    assert!(
+        !reasons.is_empty()
+            && reasons
+                .iter()
+                .all(|r| r.as_str().is_some_and(|r| !r.is_empty())),
+        "reasons: {s}"
+    );
 }
 
 // ------------------------------------------------------------------ tests
 
-crm_tests::both_backends!(normalises_and_scores_on_create, |srv: TestServer| async move {
-    install_and_enable(&srv, "data-quality", json!({})).await;
-    install_and_enable(&srv, "lead-scoring", json!({})).await;
+crm_tests::both_backends!(
+    normalises_and_scores_on_create,
+    |srv: TestServer| async move {
+        install_and_enable(&srv, "data-quality", json!({})).await;
+        install_and_enable(&srv, "lead-scoring", json!({})).await;
 
-    let listed = srv.ok(PLUGINS, json!({})).await;
-    let ids: Vec<&str> = listed["plugins"].as_array().unwrap().iter().filter_map(|p| p["id"].as_str()).collect();
-    assert!(ids.contains(&"data-quality") && ids.contains(&"lead-scoring"), "{listed}");
-    let dq = plugin(&srv, "data-quality").await.unwrap();
-    assert_eq!(dq["status"], "ACTIVE");
-    assert!(dq["functions"].as_array().unwrap().iter().all(|f| f["kind"] == "VALIDATE"), "{dq}");
-    let ls = plugin(&srv, "lead-scoring").await.unwrap();
-    assert_eq!(ls["functions"], json!([{"name": "lead", "kind": "SCORE"}]));
+        let listed = srv.ok(PLUGINS, json!({})).await;
+        let ids: Vec<&str> = listed["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["id"].as_str())
+            .collect();
+        assert!(
+            ids.contains(&"data-quality") && ids.contains(&"lead-scoring"),
+            "{listed}"
+        );
+        let dq = plugin(&srv, "data-quality").await.unwrap();
+        assert_eq!(dq["status"], "ACTIVE");
+        assert!(
+            dq["functions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|f| f["kind"] == "VALIDATE"),
+            "{dq}"
+        );
+        let ls = plugin(&srv, "lead-scoring").await.unwrap();
+        assert_eq!(ls["functions"], json!([{"name": "lead", "kind": "SCORE"}]));
 
-    let c = create_ok(&srv, json!({"firstName": "Li", "lastName": "Wei", "phone": "138 0013 8000", "email": "li.wei@example.cn", "title": "CEO"})).await;
-    assert_eq!(c["phone"], "+8613800138000", "{c}");
-    assert_eq!(c["email"], "li.wei@example.cn", "{c}");
-    assert_lead_score(&c["score"]);
-    assert!(
-        c["score"]["reasons"].as_array().unwrap().iter().any(|r| r.as_str().unwrap().contains("CEO")),
-        "the CEO title should be a reason: {c}"
-    );
-    assert_eq!(c["scores"].as_array().unwrap().len(), 1, "{c}");
+        let c = create_ok(&srv, json!({"firstName": "Li", "lastName": "Wei", "phone": "138 0013 8000", "email": "li.wei@example.cn", "title": "CEO"})).await;
+        assert_eq!(c["phone"], "+8613800138000", "{c}");
+        assert_eq!(c["email"], "li.wei@example.cn", "{c}");
+        assert_lead_score(&c["score"]);
+        assert!(
+            c["score"]["reasons"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r.as_str().unwrap().contains("CEO")),
+            "the CEO title should be a reason: {c}"
+        );
+        assert_eq!(c["scores"].as_array().unwrap().len(), 1, "{c}");
 
-    // The stored value is what a later read returns.
-    let id = c["id"].as_str().unwrap();
-    let again = srv
+        // The stored value is what a later read returns.
+        let id = c["id"].as_str().unwrap();
+        let again = srv
         .ok("query($id: ID!) { contact(id: $id) { phone score(plugin: \"lead-scoring\") { plugin name value grade reasons } } }", json!({"id": id}))
         .await;
-    assert_eq!(again["contact"]["phone"], "+8613800138000");
-    assert_eq!(again["contact"]["score"], c["score"]);
+        assert_eq!(again["contact"]["phone"], "+8613800138000");
+        assert_eq!(again["contact"]["score"], c["score"]);
 
-    // Both plugins recorded their runs, with fuel.
-    let ls_runs = runs(&srv, "lead-scoring", None).await;
-    assert_eq!(ls_runs.len(), 1, "{ls_runs:?}");
-    let r = &ls_runs[0];
-    assert_eq!(r["entryPoint"], "score[lead]");
-    assert_eq!(r["entity"], "contact");
-    assert_eq!(r["outcome"], "ok");
-    assert_eq!(r["records"], 1);
-    assert!(r["fuelUsed"].as_i64().unwrap() > 0, "{r}");
-    assert!(r["durationUs"].as_i64().unwrap() > 0, "{r}");
-    assert!(r["errorCode"].is_null(), "{r}");
-    let dq_runs = runs(&srv, "data-quality", None).await;
-    assert_eq!(dq_runs.len(), 1, "only the contact function runs for a contact: {dq_runs:?}");
-    assert_eq!(dq_runs[0]["entryPoint"], "validate[contact]");
-    assert_eq!(dq_runs[0]["outcome"], "ok");
-    assert!(dq_runs[0]["fuelUsed"].as_i64().unwrap() > 0);
-    let ls = plugin(&srv, "lead-scoring").await.unwrap();
-    assert_eq!(ls["stats"], json!({"runs": 1, "failures": 0}));
-    assert!(ls["lastError"].is_null());
-});
-
-crm_tests::both_backends!(invalid_input_is_rejected_and_nothing_written, |srv: TestServer| async move {
-    // data-quality's default `on-invalid` is "reject": the plugin refuses the write.
-    assert!(shipped("data-quality").contains("default = \"reject\""));
-    install_and_enable(&srv, "data-quality", json!({})).await;
-    install_and_enable(&srv, "lead-scoring", json!({})).await;
-
-    let r = create(&srv, json!({"firstName": "Bad", "email": "not-an-email"})).await;
-    assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
-    let ext = &r["errors"][0]["extensions"];
-    assert_eq!(ext["plugin"], "data-quality", "{r}");
-    assert_eq!(ext["field"], "input.email", "{r}");
-    assert!(r["data"].is_null() || r["data"]["createContact"].is_null(), "{r}");
-
-    let r = create(&srv, json!({"firstName": "Bad", "phone": "12"})).await;
-    assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
-    assert_eq!(r["errors"][0]["extensions"]["field"], "input.phone", "{r}");
-
-    let r = create(&srv, json!({"firstName": "Bad", "email": "nope@", "phone": "xyz"})).await;
-    assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
-    let paths: Vec<&str> = r["errors"][0]["extensions"]["fields"].as_array().unwrap().iter().filter_map(|f| f["path"].as_str()).collect();
-    assert!(paths.contains(&"input.email") && paths.contains(&"input.phone"), "every problem is reported: {r}");
-
-    assert_eq!(contact_count(&srv).await, 0, "a rejected write writes nothing");
-    assert!(runs(&srv, "lead-scoring", None).await.is_empty(), "nothing written, nothing scored");
-    let rejected = runs(&srv, "data-quality", Some("rejected")).await;
-    assert_eq!(rejected.len(), 3, "{rejected:?}");
-    // A rejection is not a plugin failure: no suspension after many of them.
-    for _ in 0..3 {
-        let r = create(&srv, json!({"firstName": "Bad", "email": "still bad"})).await;
-        assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
+        // Both plugins recorded their runs, with fuel.
+        let ls_runs = runs(&srv, "lead-scoring", None).await;
+        assert_eq!(ls_runs.len(), 1, "{ls_runs:?}");
+        let r = &ls_runs[0];
+        assert_eq!(r["entryPoint"], "score[lead]");
+        assert_eq!(r["entity"], "contact");
+        assert_eq!(r["outcome"], "ok");
+        assert_eq!(r["records"], 1);
+        assert!(r["fuelUsed"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["durationUs"].as_i64().unwrap() > 0, "{r}");
+        assert!(r["errorCode"].is_null(), "{r}");
+        let dq_runs = runs(&srv, "data-quality", None).await;
+        assert_eq!(
+            dq_runs.len(),
+            1,
+            "only the contact function runs for a contact: {dq_runs:?}"
+        );
+        assert_eq!(dq_runs[0]["entryPoint"], "validate[contact]");
+        assert_eq!(dq_runs[0]["outcome"], "ok");
+        assert!(dq_runs[0]["fuelUsed"].as_i64().unwrap() > 0);
+        let ls = plugin(&srv, "lead-scoring").await.unwrap();
+        assert_eq!(ls["stats"], json!({"runs": 1, "failures": 0}));
+        assert!(ls["lastError"].is_null());
     }
-    assert_eq!(plugin(&srv, "data-quality").await.unwrap()["status"], "ACTIVE");
+);
 
-    // With `on-invalid = ignore` the value reaches core, whose own check refuses it.
-    enable(&srv, "data-quality", json!({"on-invalid": "ignore"})).await;
-    let r = create(&srv, json!({"firstName": "Bad", "email": "not-an-email"})).await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    assert_eq!(r["errors"][0]["extensions"]["field"], "input.email", "{r}");
-    assert_eq!(contact_count(&srv).await, 0);
+crm_tests::both_backends!(
+    invalid_input_is_rejected_and_nothing_written,
+    |srv: TestServer| async move {
+        // data-quality's default `on-invalid` is "reject": the plugin refuses the write.
+        assert!(shipped("data-quality").contains("default = \"reject\""));
+        install_and_enable(&srv, "data-quality", json!({})).await;
+        install_and_enable(&srv, "lead-scoring", json!({})).await;
 
-    // With `on-invalid = patch` the field is cleared and the write succeeds.
-    enable(&srv, "data-quality", json!({"on-invalid": "patch"})).await;
-    let c = create_ok(&srv, json!({"firstName": "Patched", "email": "not-an-email"})).await;
-    assert!(c["email"].is_null(), "{c}");
-    assert_eq!(contact_count(&srv).await, 1);
+        let r = create(&srv, json!({"firstName": "Bad", "email": "not-an-email"})).await;
+        assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
+        let ext = &r["errors"][0]["extensions"];
+        assert_eq!(ext["plugin"], "data-quality", "{r}");
+        assert_eq!(ext["field"], "input.email", "{r}");
+        assert!(
+            r["data"].is_null() || r["data"]["createContact"].is_null(),
+            "{r}"
+        );
 
-    // A bad config is refused at enable time with its path.
-    let r = srv.gql(ENABLE, json!({"id": "data-quality", "cfg": {"on-invalid": "explode"}})).await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-});
+        let r = create(&srv, json!({"firstName": "Bad", "phone": "12"})).await;
+        assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "input.phone", "{r}");
+
+        let r = create(
+            &srv,
+            json!({"firstName": "Bad", "email": "nope@", "phone": "xyz"}),
+        )
+        .await;
+        assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
+        let paths: Vec<&str> = r["errors"][0]["extensions"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["path"].as_str())
+            .collect();
+        assert!(
+            paths.contains(&"input.email") && paths.contains(&"input.phone"),
+            "every problem is reported: {r}"
+        );
+
+        assert_eq!(
+            contact_count(&srv).await,
+            0,
+            "a rejected write writes nothing"
+        );
+        assert!(
+            runs(&srv, "lead-scoring", None).await.is_empty(),
+            "nothing written, nothing scored"
+        );
+        let rejected = runs(&srv, "data-quality", Some("rejected")).await;
+        assert_eq!(rejected.len(), 3, "{rejected:?}");
+        // A rejection is not a plugin failure: no suspension after many of them.
+        for _ in 0..3 {
+            let r = create(&srv, json!({"firstName": "Bad", "email": "still bad"})).await;
+            assert_eq!(error_code(&r), "PLUGIN_REJECTED", "{r}");
+        }
+        assert_eq!(
+            plugin(&srv, "data-quality").await.unwrap()["status"],
+            "ACTIVE"
+        );
+
+        // With `on-invalid = ignore` the value reaches core, whose own check refuses it.
+        enable(&srv, "data-quality", json!({"on-invalid": "ignore"})).await;
+        let r = create(&srv, json!({"firstName": "Bad", "email": "not-an-email"})).await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "input.email", "{r}");
+        assert_eq!(contact_count(&srv).await, 0);
+
+        // With `on-invalid = patch` the field is cleared and the write succeeds.
+        enable(&srv, "data-quality", json!({"on-invalid": "patch"})).await;
+        let c = create_ok(
+            &srv,
+            json!({"firstName": "Patched", "email": "not-an-email"}),
+        )
+        .await;
+        assert!(c["email"].is_null(), "{c}");
+        assert_eq!(contact_count(&srv).await, 1);
+
+        // A bad config is refused at enable time with its path.
+        let r = srv
+            .gql(
+                ENABLE,
+                json!({"id": "data-quality", "cfg": {"on-invalid": "explode"}}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+    }
+);
 
 crm_tests::both_backends!(disable_stops_scoring, |srv: TestServer| async move {
     install_and_enable(&srv, "lead-scoring", json!({})).await;
     let c1 = create_ok(&srv, json!({"firstName": "Before", "title": "VP Sales"})).await;
     assert_lead_score(&c1["score"]);
 
-    let d = srv.ok("mutation { disablePlugin(id: \"lead-scoring\") { id status } }", json!({})).await;
+    let d = srv
+        .ok(
+            "mutation { disablePlugin(id: \"lead-scoring\") { id status } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(d["disablePlugin"]["status"], "DISABLED", "{d}");
     let c2 = create_ok(&srv, json!({"firstName": "After", "title": "VP Sales"})).await;
-    assert!(c2["score"].is_null(), "a disabled plugin must not score: {c2}");
+    assert!(
+        c2["score"].is_null(),
+        "a disabled plugin must not score: {c2}"
+    );
     assert_eq!(c2["scores"], json!([]));
     assert_eq!(runs(&srv, "lead-scoring", None).await.len(), 1);
     // Rescore refuses a disabled plugin.
-    let r = srv.gql("mutation { rescore(plugin: \"lead-scoring\") { records scored } }", json!({})).await;
+    let r = srv
+        .gql(
+            "mutation { rescore(plugin: \"lead-scoring\") { records scored } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
 
     // Re-enabling scores new writes again.
@@ -239,7 +337,13 @@ crm_tests::both_backends!(disable_stops_scoring, |srv: TestServer| async move {
     // Another tenant never sees the plugin enabled nor its runs.
     let other = srv.other_tenant("Other Co").await;
     let r = srv.gql_as(&other, PLUGINS, json!({})).await;
-    let lp = r["data"]["plugins"].as_array().unwrap().iter().find(|p| p["id"] == "lead-scoring").cloned().expect("installed plugins are server-wide");
+    let lp = r["data"]["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "lead-scoring")
+        .cloned()
+        .expect("installed plugins are server-wide");
     assert_eq!(lp["status"], "DISABLED", "{lp}");
     let r = srv.gql_as(&other, RUNS, json!({"p": "lead-scoring"})).await;
     assert_eq!(r["data"]["pluginRuns"], json!([]), "{r}");
@@ -255,13 +359,23 @@ crm_tests::both_backends!(upgrade_takes_effect, |srv: TestServer| async move {
     assert!(old.contains(weight));
     let new = old
         .replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1)
-        .replacen(weight, "default = 90\ndescription = \"Points for a senior title", 1);
+        .replacen(
+            weight,
+            "default = 90\ndescription = \"Points for a senior title",
+            1,
+        );
     let comp = component_b64("lead-scoring").await;
     let up = srv.ok(UPGRADE, json!({"m": new, "c": comp.as_str()})).await;
     assert_eq!(up["upgradePlugin"]["version"], "0.2.0", "{up}");
-    assert_eq!(plugin(&srv, "lead-scoring").await.unwrap()["version"], "0.2.0");
+    assert_eq!(
+        plugin(&srv, "lead-scoring").await.unwrap()["version"],
+        "0.2.0"
+    );
     // The tenant's enablement survives the upgrade.
-    assert_eq!(plugin(&srv, "lead-scoring").await.unwrap()["status"], "ACTIVE");
+    assert_eq!(
+        plugin(&srv, "lead-scoring").await.unwrap()["status"],
+        "ACTIVE"
+    );
 
     let c = create_ok(&srv, json!({"firstName": "New", "title": "CEO"})).await;
     assert_eq!(c["score"]["value"], 90, "the upgraded defaults apply: {c}");
@@ -273,180 +387,317 @@ crm_tests::both_backends!(upgrade_takes_effect, |srv: TestServer| async move {
 
     // Upgrading something not installed is NOT_FOUND; installing over it is CONFLICT.
     let echo = component_b64("echo-score").await;
-    let r = srv.gql(UPGRADE, json!({"m": fixture("echo-score"), "c": echo.as_str()})).await;
+    let r = srv
+        .gql(
+            UPGRADE,
+            json!({"m": fixture("echo-score"), "c": echo.as_str()}),
+        )
+        .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
     let r = install(&srv, &new, "lead-scoring").await;
     assert_eq!(error_code(&r), "CONFLICT", "{r}");
 });
 
-crm_tests::both_backends!(rescore_filter_and_order_by_score, |srv: TestServer| async move {
-    const N: usize = 120;
-    let titles = ["CEO", "Sales Director", "Account Manager", "Intern"];
-    // Contacts written before the plugin is enabled have no score.
-    let srv = Arc::new(srv);
-    let mut tasks = vec![];
-    for chunk in (0..N).collect::<Vec<_>>().chunks(N / 6) {
-        let srv = srv.clone();
-        let chunk = chunk.to_vec();
-        tasks.push(tokio::spawn(async move {
-            for i in chunk {
-                create_ok(&srv, json!({"firstName": format!("C{i:03}"), "title": titles[i % 4]})).await;
-            }
-        }));
-    }
-    for t in futures::future::join_all(tasks).await {
-        t.expect("create task");
-    }
-    assert_eq!(contact_count(&srv).await, N as i64);
+crm_tests::both_backends!(
+    rescore_filter_and_order_by_score,
+    |srv: TestServer| async move {
+        const N: usize = 120;
+        let titles = ["CEO", "Sales Director", "Account Manager", "Intern"];
+        // Contacts written before the plugin is enabled have no score.
+        let srv = Arc::new(srv);
+        let mut tasks = vec![];
+        for chunk in (0..N).collect::<Vec<_>>().chunks(N / 6) {
+            let srv = srv.clone();
+            let chunk = chunk.to_vec();
+            tasks.push(tokio::spawn(async move {
+                for i in chunk {
+                    create_ok(
+                        &srv,
+                        json!({"firstName": format!("C{i:03}"), "title": titles[i % 4]}),
+                    )
+                    .await;
+                }
+            }));
+        }
+        for t in futures::future::join_all(tasks).await {
+            t.expect("create task");
+        }
+        assert_eq!(contact_count(&srv).await, N as i64);
 
-    let r = srv.gql("mutation { rescore(plugin: \"lead-scoring\") { records scored } }", json!({})).await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "not installed or enabled: {r}");
+        let r = srv
+            .gql(
+                "mutation { rescore(plugin: \"lead-scoring\") { records scored } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            error_code(&r),
+            "BAD_USER_INPUT",
+            "not installed or enabled: {r}"
+        );
 
-    install_ok(&srv, &shipped("lead-scoring"), "lead-scoring").await;
-    // Title weight 90: CEO 90 (A), director 72 (A), manager 45 (B), intern 0 (C).
-    enable(&srv, "lead-scoring", json!({"weight-title": 90})).await;
-    let scored_q = "{ contacts(first: 1, filter: {score: {plugin: \"lead-scoring\"}}) { totalCount } }";
-    assert_eq!(srv.ok(scored_q, json!({})).await["contacts"]["totalCount"], 0);
+        install_ok(&srv, &shipped("lead-scoring"), "lead-scoring").await;
+        // Title weight 90: CEO 90 (A), director 72 (A), manager 45 (B), intern 0 (C).
+        enable(&srv, "lead-scoring", json!({"weight-title": 90})).await;
+        let scored_q =
+            "{ contacts(first: 1, filter: {score: {plugin: \"lead-scoring\"}}) { totalCount } }";
+        assert_eq!(
+            srv.ok(scored_q, json!({})).await["contacts"]["totalCount"],
+            0
+        );
 
-    let rep = srv.ok("mutation { rescore(plugin: \"lead-scoring\") { plugin records scored failedBatches durationMs } }", json!({})).await;
-    let rep = &rep["rescore"];
-    assert_eq!(rep["plugin"], "lead-scoring");
-    assert_eq!(rep["records"], N as i64, "{rep}");
-    assert_eq!(rep["scored"], rep["records"], "{rep}");
-    assert_eq!(rep["failedBatches"], 0, "{rep}");
-    assert!(rep["durationMs"].as_i64().unwrap() >= 0);
-    assert_eq!(srv.ok(scored_q, json!({})).await["contacts"]["totalCount"], N as i64);
+        let rep = srv.ok("mutation { rescore(plugin: \"lead-scoring\") { plugin records scored failedBatches durationMs } }", json!({})).await;
+        let rep = &rep["rescore"];
+        assert_eq!(rep["plugin"], "lead-scoring");
+        assert_eq!(rep["records"], N as i64, "{rep}");
+        assert_eq!(rep["scored"], rep["records"], "{rep}");
+        assert_eq!(rep["failedBatches"], 0, "{rep}");
+        assert!(rep["durationMs"].as_i64().unwrap() >= 0);
+        assert_eq!(
+            srv.ok(scored_q, json!({})).await["contacts"]["totalCount"],
+            N as i64
+        );
 
-    let runs_ = runs(&srv, "lead-scoring", Some("ok")).await;
-    assert_eq!(runs_.len(), 1, "one batch: {runs_:?}");
-    assert_eq!(runs_[0]["records"], N as i64);
-    assert!(runs_[0]["fuelUsed"].as_i64().unwrap() > 0);
+        let runs_ = runs(&srv, "lead-scoring", Some("ok")).await;
+        assert_eq!(runs_.len(), 1, "one batch: {runs_:?}");
+        assert_eq!(runs_[0]["records"], N as i64);
+        assert!(runs_[0]["fuelUsed"].as_i64().unwrap() > 0);
 
-    // Filter by value and grade.
-    let q = "query($f: ContactFilter) { contacts(first: 100, filter: $f) { totalCount edges { node { title score(plugin: \"lead-scoring\") { value grade } } } } }";
-    let d = srv.ok(q, json!({"f": {"score": {"plugin": "lead-scoring", "value": {"gte": 50}}}})).await;
-    assert_eq!(d["contacts"]["totalCount"], (N / 2) as i64, "{d}");
-    for e in d["contacts"]["edges"].as_array().unwrap() {
-        assert!(e["node"]["score"]["value"].as_i64().unwrap() >= 50, "{e}");
-    }
-    let d = srv.ok(q, json!({"f": {"score": {"plugin": "lead-scoring", "grade": "B"}}})).await;
-    assert_eq!(d["contacts"]["totalCount"], (N / 4) as i64, "{d}");
-    for e in d["contacts"]["edges"].as_array().unwrap() {
-        assert_eq!(e["node"]["title"], "Account Manager", "{e}");
-        assert_eq!(e["node"]["score"]["value"], 45, "{e}");
-    }
-    let d = srv.ok(q, json!({"f": {"score": {"plugin": "lead-scoring", "value": {"lt": 1}}, "title": {"eq": "Intern"}}})).await;
-    assert_eq!(d["contacts"]["totalCount"], (N / 4) as i64, "{d}");
+        // Filter by value and grade.
+        let q = "query($f: ContactFilter) { contacts(first: 100, filter: $f) { totalCount edges { node { title score(plugin: \"lead-scoring\") { value grade } } } } }";
+        let d = srv
+            .ok(
+                q,
+                json!({"f": {"score": {"plugin": "lead-scoring", "value": {"gte": 50}}}}),
+            )
+            .await;
+        assert_eq!(d["contacts"]["totalCount"], (N / 2) as i64, "{d}");
+        for e in d["contacts"]["edges"].as_array().unwrap() {
+            assert!(e["node"]["score"]["value"].as_i64().unwrap() >= 50, "{e}");
+        }
+        let d = srv
+            .ok(
+                q,
+                json!({"f": {"score": {"plugin": "lead-scoring", "grade": "B"}}}),
+            )
+            .await;
+        assert_eq!(d["contacts"]["totalCount"], (N / 4) as i64, "{d}");
+        for e in d["contacts"]["edges"].as_array().unwrap() {
+            assert_eq!(e["node"]["title"], "Account Manager", "{e}");
+            assert_eq!(e["node"]["score"]["value"], 45, "{e}");
+        }
+        let d = srv.ok(q, json!({"f": {"score": {"plugin": "lead-scoring", "value": {"lt": 1}}, "title": {"eq": "Intern"}}})).await;
+        assert_eq!(d["contacts"]["totalCount"], (N / 4) as i64, "{d}");
 
-    // Order by score, both directions.
-    let oq = "query($d: SortDirection!) { contacts(first: 50, orderBy: [{field: SCORE, scorePlugin: \"lead-scoring\", direction: $d}]) { edges { node { score(plugin: \"lead-scoring\") { value } } } } }";
-    let values = |d: &Value| -> Vec<i64> {
-        d["contacts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["score"]["value"].as_i64().unwrap()).collect()
-    };
-    let desc = values(&srv.ok(oq, json!({"d": "DESC"})).await);
-    assert_eq!(desc.len(), 50);
-    assert!(desc.windows(2).all(|w| w[0] >= w[1]), "{desc:?}");
-    assert_eq!(desc[0], 90);
-    assert_eq!(desc[29], 90);
-    assert_eq!(desc[30], 72);
-    let asc = values(&srv.ok(oq, json!({"d": "ASC"})).await);
-    assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
-    assert_eq!(asc[0], 0);
-    assert_eq!(asc[30], 45);
+        // Order by score, both directions.
+        let oq = "query($d: SortDirection!) { contacts(first: 50, orderBy: [{field: SCORE, scorePlugin: \"lead-scoring\", direction: $d}]) { edges { node { score(plugin: \"lead-scoring\") { value } } } } }";
+        let values = |d: &Value| -> Vec<i64> {
+            d["contacts"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["score"]["value"].as_i64().unwrap())
+                .collect()
+        };
+        let desc = values(&srv.ok(oq, json!({"d": "DESC"})).await);
+        assert_eq!(desc.len(), 50);
+        assert!(desc.windows(2).all(|w| w[0] >= w[1]), "{desc:?}");
+        assert_eq!(desc[0], 90);
+        assert_eq!(desc[29], 90);
+        assert_eq!(desc[30], 72);
+        let asc = values(&srv.ok(oq, json!({"d": "ASC"})).await);
+        assert!(asc.windows(2).all(|w| w[0] <= w[1]), "{asc:?}");
+        assert_eq!(asc[0], 0);
+        assert_eq!(asc[30], 45);
 
-    // Filter and order together.
-    let d = srv
+        // Filter and order together.
+        let d = srv
         .ok(
             "{ contacts(first: 100, filter: {score: {plugin: \"lead-scoring\", value: {gte: 40}}}, orderBy: [{field: SCORE, scorePlugin: \"lead-scoring\", direction: ASC}]) { totalCount edges { node { score(plugin: \"lead-scoring\") { value } } } } }",
             json!({}),
         )
         .await;
-    assert_eq!(d["contacts"]["totalCount"], 90);
-    let v = values(&d);
-    assert_eq!(v.len(), 90);
-    assert_eq!((v[0], v[29], v[30], v[89]), (45, 45, 72, 90), "{v:?}");
-});
-
-crm_tests::both_backends!(bad_manifest_lists_every_problem, |srv: TestServer| async move {
-    let r = install(&srv, &fixture("evil-manifest"), "evil-manifest").await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    let fields = r["errors"][0]["extensions"]["fields"].as_array().expect("fields").clone();
-    let paths: Vec<String> = fields.iter().filter_map(|f| f["path"].as_str().map(str::to_string)).collect();
-    let mut distinct = paths.clone();
-    distinct.sort();
-    distinct.dedup();
-    assert!(distinct.len() >= 5, "every mistake must be reported, got {paths:?}: {r}");
-    assert!(paths.iter().all(|p| p.starts_with("plugin.toml: ")), "{paths:?}");
-    for needle in ["id", "functions[1].kind", "config.threshold", "config.mode"] {
-        assert!(paths.iter().any(|p| p.contains(needle)), "no problem at {needle}: {paths:?}");
+        assert_eq!(d["contacts"]["totalCount"], 90);
+        let v = values(&d);
+        assert_eq!(v.len(), 90);
+        assert_eq!((v[0], v[29], v[30], v[89]), (45, 45, 72, 90), "{v:?}");
     }
-    assert!(paths.iter().any(|p| p.contains("on-failure")), "on-failure: {paths:?}");
-    assert!(paths.iter().any(|p| p.contains("entities")), "unknown entity: {paths:?}");
-    assert_eq!(r["errors"][0]["extensions"]["field"], json!(paths[0]));
-    assert!(plugin(&srv, "Evil_Manifest!").await.is_none());
-    assert!(srv.ok(PLUGINS, json!({})).await["plugins"].as_array().unwrap().is_empty());
+);
 
-    // Not TOML at all, and not base64 / not a component.
-    let r = install(&srv, "id = [", "echo-score").await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    let r = srv.gql(INSTALL, json!({"m": fixture("echo-score"), "c": "!!not base64!!"})).await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    let junk = base64::engine::general_purpose::STANDARD.encode(b"\0asm junk");
-    let r = srv.gql(INSTALL, json!({"m": fixture("echo-score"), "c": junk})).await;
-    assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    assert!(plugin(&srv, "echo-score").await.is_none());
-});
+crm_tests::both_backends!(
+    bad_manifest_lists_every_problem,
+    |srv: TestServer| async move {
+        let r = install(&srv, &fixture("evil-manifest"), "evil-manifest").await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let fields = r["errors"][0]["extensions"]["fields"]
+            .as_array()
+            .expect("fields")
+            .clone();
+        let paths: Vec<String> = fields
+            .iter()
+            .filter_map(|f| f["path"].as_str().map(str::to_string))
+            .collect();
+        let mut distinct = paths.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(
+            distinct.len() >= 5,
+            "every mistake must be reported, got {paths:?}: {r}"
+        );
+        assert!(
+            paths.iter().all(|p| p.starts_with("plugin.toml: ")),
+            "{paths:?}"
+        );
+        for needle in ["id", "functions[1].kind", "config.threshold", "config.mode"] {
+            assert!(
+                paths.iter().any(|p| p.contains(needle)),
+                "no problem at {needle}: {paths:?}"
+            );
+        }
+        assert!(
+            paths.iter().any(|p| p.contains("on-failure")),
+            "on-failure: {paths:?}"
+        );
+        assert!(
+            paths.iter().any(|p| p.contains("entities")),
+            "unknown entity: {paths:?}"
+        );
+        assert_eq!(r["errors"][0]["extensions"]["field"], json!(paths[0]));
+        assert!(plugin(&srv, "Evil_Manifest!").await.is_none());
+        assert!(
+            srv.ok(PLUGINS, json!({})).await["plugins"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+
+        // Not TOML at all, and not base64 / not a component.
+        let r = install(&srv, "id = [", "echo-score").await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let r = srv
+            .gql(
+                INSTALL,
+                json!({"m": fixture("echo-score"), "c": "!!not base64!!"}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let junk = base64::engine::general_purpose::STANDARD.encode(b"\0asm junk");
+        let r = srv
+            .gql(INSTALL, json!({"m": fixture("echo-score"), "c": junk}))
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        assert!(plugin(&srv, "echo-score").await.is_none());
+    }
+);
 
 crm_tests::both_backends!(wrong_contract_is_refused, |srv: TestServer| async move {
     let r = install(&srv, &fixture("evil-contract"), "evil-contract").await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
     let msg = r["errors"][0]["message"].as_str().unwrap_or("");
-    assert!(msg.contains("9.0.0") && msg.contains("0.1.0"), "the message must name both contract versions: {msg}");
+    assert!(
+        msg.contains("9.0.0") && msg.contains("0.1.0"),
+        "the message must name both contract versions: {msg}"
+    );
     assert!(plugin(&srv, "evil-contract").await.is_none());
 
     // Declaring the component's real contract is refused too: this host doesn't support it.
-    let r = install(&srv, &fixture("evil-contract").replace("contract = \"0.1.0\"", "contract = \"9.0.0\""), "evil-contract").await;
+    let r = install(
+        &srv,
+        &fixture("evil-contract").replace("contract = \"0.1.0\"", "contract = \"9.0.0\""),
+        "evil-contract",
+    )
+    .await;
     assert!(!error_code(&r).is_empty(), "{r}");
     let msg = r["errors"][0]["message"].as_str().unwrap_or("");
     assert!(msg.contains("9.0.0"), "{msg}");
     assert!(plugin(&srv, "evil-contract").await.is_none());
 
     // A component whose manifest claims another version than it was built for.
-    let r = install(&srv, &fixture("echo-score").replace("contract = \"0.1.0\"", "contract = \"0.2.0\""), "echo-score").await;
+    let r = install(
+        &srv,
+        &fixture("echo-score").replace("contract = \"0.1.0\"", "contract = \"0.2.0\""),
+        "echo-score",
+    )
+    .await;
     assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
-    assert!(r["errors"][0]["message"].as_str().unwrap().contains("0.1.0"), "{r}");
+    assert!(
+        r["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("0.1.0"),
+        "{r}"
+    );
 });
 
-crm_tests::both_backends!(duplicate_install_conflicts_and_uninstall_removes, |srv: TestServer| async move {
-    let p = install_ok(&srv, &fixture("echo-score"), "echo-score").await;
-    assert_eq!(p["version"], "0.1.0");
-    let r = install(&srv, &fixture("echo-score"), "echo-score").await;
-    assert_eq!(error_code(&r), "CONFLICT", "{r}");
-    assert_eq!(srv.ok(PLUGINS, json!({})).await["plugins"].as_array().unwrap().len(), 1);
+crm_tests::both_backends!(
+    duplicate_install_conflicts_and_uninstall_removes,
+    |srv: TestServer| async move {
+        let p = install_ok(&srv, &fixture("echo-score"), "echo-score").await;
+        assert_eq!(p["version"], "0.1.0");
+        let r = install(&srv, &fixture("echo-score"), "echo-score").await;
+        assert_eq!(error_code(&r), "CONFLICT", "{r}");
+        assert_eq!(
+            srv.ok(PLUGINS, json!({})).await["plugins"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
 
-    // Non-admins may not manage plugins.
-    let sales = srv.key_with_role("SALES").await;
-    let c = component_b64("echo-score").await;
-    let r = srv.gql_as(&sales, "mutation($id: String!) { uninstallPlugin(id: $id) }", json!({"id": "echo-score"})).await;
-    assert!(r.get("errors").is_some(), "{r}");
-    let r = srv.gql_as(&sales, UPGRADE, json!({"m": fixture("echo-score"), "c": c.as_str()})).await;
-    assert!(r.get("errors").is_some(), "{r}");
+        // Non-admins may not manage plugins.
+        let sales = srv.key_with_role("SALES").await;
+        let c = component_b64("echo-score").await;
+        let r = srv
+            .gql_as(
+                &sales,
+                "mutation($id: String!) { uninstallPlugin(id: $id) }",
+                json!({"id": "echo-score"}),
+            )
+            .await;
+        assert!(r.get("errors").is_some(), "{r}");
+        let r = srv
+            .gql_as(
+                &sales,
+                UPGRADE,
+                json!({"m": fixture("echo-score"), "c": c.as_str()}),
+            )
+            .await;
+        assert!(r.get("errors").is_some(), "{r}");
 
-    enable(&srv, "echo-score", json!({})).await;
-    let c = srv.ok("mutation { createContact(input: {firstName: \"E\"}) { id scores { plugin value reasons } } }", json!({})).await;
-    assert_eq!(c["createContact"]["scores"], json!([{"plugin": "echo-score", "value": 42, "reasons": ["echo"]}]));
+        enable(&srv, "echo-score", json!({})).await;
+        let c = srv.ok("mutation { createContact(input: {firstName: \"E\"}) { id scores { plugin value reasons } } }", json!({})).await;
+        assert_eq!(
+            c["createContact"]["scores"],
+            json!([{"plugin": "echo-score", "value": 42, "reasons": ["echo"]}])
+        );
 
-    let u = srv.ok("mutation { uninstallPlugin(id: \"echo-score\") }", json!({})).await;
-    assert_eq!(u["uninstallPlugin"], "echo-score");
-    assert!(plugin(&srv, "echo-score").await.is_none());
-    assert!(srv.ok(PLUGINS, json!({})).await["plugins"].as_array().unwrap().is_empty());
-    let r = srv.gql("mutation { uninstallPlugin(id: \"echo-score\") }", json!({})).await;
-    assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
-    // Writes go on without it; nothing runs.
-    let before = runs(&srv, "echo-score", None).await.len();
-    let c = create_ok(&srv, json!({"firstName": "After"})).await;
-    assert_eq!(c["scores"], json!([]));
-    assert_eq!(runs(&srv, "echo-score", None).await.len(), before);
-    // It can be installed again.
-    install_ok(&srv, &fixture("echo-score"), "echo-score").await;
-});
+        let u = srv
+            .ok(
+                "mutation { uninstallPlugin(id: \"echo-score\") }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(u["uninstallPlugin"], "echo-score");
+        assert!(plugin(&srv, "echo-score").await.is_none());
+        assert!(
+            srv.ok(PLUGINS, json!({})).await["plugins"]
+                .as_array()
+                .unwrap()
+                .is_empty()
+        );
+        let r = srv
+            .gql(
+                "mutation { uninstallPlugin(id: \"echo-score\") }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+        // Writes go on without it; nothing runs.
+        let before = runs(&srv, "echo-score", None).await.len();
+        let c = create_ok(&srv, json!({"firstName": "After"})).await;
+        assert_eq!(c["scores"], json!([]));
+        assert_eq!(runs(&srv, "echo-score", None).await.len(), before);
+        // It can be installed again.
+        install_ok(&srv, &fixture("echo-score"), "echo-score").await;
+    }
+);

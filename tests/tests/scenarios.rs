@@ -14,31 +14,59 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:02:00Z").expect("date").with_timezone(&chrono::Utc)
+    chrono::DateTime::parse_from_rfc3339("2026-03-02T09:02:00Z")
+        .expect("date")
+        .with_timezone(&chrono::Utc)
 }
 
 async fn install_enable(srv: &TestServer, dir: &str, package: &'static str) {
-    let toml = std::fs::read_to_string(workspace_root().join("plugins").join(dir).join("plugin.toml")).expect("plugin.toml");
+    let toml = std::fs::read_to_string(
+        workspace_root()
+            .join("plugins")
+            .join(dir)
+            .join("plugin.toml"),
+    )
+    .expect("plugin.toml");
     let b64 = tokio::task::spawn_blocking(move || {
         let path = build_component(package);
         base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).expect("component"))
     })
     .await
     .expect("build");
-    srv.ok("mutation($m: String!, $c: String!) { installPlugin(manifest: $m, component: $c) { id } }", json!({"m": toml, "c": b64})).await;
-    let d = srv.ok("mutation($id: String!) { enablePlugin(id: $id) { status grants } }", json!({"id": dir})).await;
+    srv.ok(
+        "mutation($m: String!, $c: String!) { installPlugin(manifest: $m, component: $c) { id } }",
+        json!({"m": toml, "c": b64}),
+    )
+    .await;
+    let d = srv
+        .ok(
+            "mutation($id: String!) { enablePlugin(id: $id) { status grants } }",
+            json!({"id": dir}),
+        )
+        .await;
     assert_eq!(d["enablePlugin"]["status"], "ACTIVE");
 }
 
 async fn user(srv: &TestServer, name: &str, role: &str, manager: Option<&str>) -> String {
     let email = format!("{}@test.invalid", name.to_lowercase().replace(' ', "."));
-    let d = srv.ok("mutation($i: UserInput!) { createUser(input: $i) { id } }", json!({"i": {"name": name, "email": email, "role": role, "managerId": manager}})).await;
+    let d = srv
+        .ok(
+            "mutation($i: UserInput!) { createUser(input: $i) { id } }",
+            json!({"i": {"name": name, "email": email, "role": role, "managerId": manager}}),
+        )
+        .await;
     d["createUser"]["id"].as_str().expect("id").to_string()
 }
 
 async fn tasks_of(srv: &TestServer, assignee: &str) -> Vec<Value> {
     let d = srv.ok("query($a: ID!) { tasks(first: 50, filter: {assigneeId: {eq: $a}}) { edges { node { title description dueAt createdAt recordId } } } }", json!({"a": assignee})).await;
-    d["tasks"]["edges"].as_array().cloned().unwrap_or_default().into_iter().map(|e| e["node"].clone()).collect()
+    d["tasks"]["edges"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e["node"].clone())
+        .collect()
 }
 
 async fn event_count(srv: &TestServer, kind: &str) -> usize {
@@ -57,7 +85,10 @@ async fn failed_runs(srv: &TestServer, plugin: &str) -> Value {
 
 async fn health(srv: &TestServer, company: &str) -> Option<i64> {
     let d = srv.ok("query($id: ID!) { company(id: $id) { scores(plugin: \"customer-health\") { name value } } }", json!({"id": company})).await;
-    d["company"]["scores"].as_array().and_then(|s| s.iter().find(|x| x["name"] == "health")).and_then(|x| x["value"].as_i64())
+    d["company"]["scores"]
+        .as_array()
+        .and_then(|s| s.iter().find(|x| x["name"] == "health"))
+        .and_then(|x| x["value"].as_i64())
 }
 
 async fn customer_health(backend: Backend) {
@@ -65,7 +96,12 @@ async fn customer_health(backend: Backend) {
     let srv = TestServer::start_opts(backend, Some(clock.clone()), false).await;
     install_enable(&srv, "customer-health", "customer-health").await;
     let owner = user(&srv, "Olga Owner", "SALES", None).await;
-    let c = srv.ok("mutation($o: ID!) { createCompany(input: {name: \"Globex\", ownerId: $o}) { id } }", json!({"o": owner})).await;
+    let c = srv
+        .ok(
+            "mutation($o: ID!) { createCompany(input: {name: \"Globex\", ownerId: $o}) { id } }",
+            json!({"o": owner}),
+        )
+        .await;
     let company = c["createCompany"]["id"].as_str().expect("id").to_string();
     let contact = srv.ok("mutation($c: ID!) { createContact(input: {firstName: \"Hank\", lastName: \"Scorpio\", companyId: $c}) { id } }", json!({"c": company})).await["createContact"]["id"].clone();
     // A healthy account: recent engagement and regular orders.
@@ -78,21 +114,38 @@ async fn customer_health(backend: Backend) {
     };
     healthy().await;
     let h = health(&srv, &company).await;
-    assert!(h.is_some_and(|v| v >= 60), "healthy account scores >= 60: {h:?}; failures: {}", failed_runs(&srv, "customer-health").await);
-    assert!(tasks_of(&srv, &owner).await.is_empty(), "no task while healthy");
+    assert!(
+        h.is_some_and(|v| v >= 60),
+        "healthy account scores >= 60: {h:?}; failures: {}",
+        failed_runs(&srv, "customer-health").await
+    );
+    assert!(
+        tasks_of(&srv, &owner).await.is_empty(),
+        "no task while healthy"
+    );
 
     // 100 days of silence: the daily run finds the drop and tells the owner once.
     clock.advance(chrono::Duration::days(100));
     srv.drain().await;
     let h = health(&srv, &company).await;
-    assert!(h.is_some_and(|v| v < 60), "silent account drops below 60: {h:?}");
+    assert!(
+        h.is_some_and(|v| v < 60),
+        "silent account drops below 60: {h:?}"
+    );
     assert_eq!(tasks_of(&srv, &owner).await.len(), 1, "one task per drop");
-    assert_eq!(event_count(&srv, "plugin.customer-health.health_dropped").await, 1);
+    assert_eq!(
+        event_count(&srv, "plugin.customer-health.health_dropped").await,
+        1
+    );
     // Another low reading (a new ticket, another day) adds no task.
     srv.ok("mutation($c: ID!) { createTicket(input: {subject: \"Invoices wrong\", priority: P2, companyId: $c}) { id } }", json!({"c": company})).await;
     clock.advance(chrono::Duration::days(1));
     srv.drain().await;
-    assert_eq!(tasks_of(&srv, &owner).await.len(), 1, "still one task while it stays low");
+    assert_eq!(
+        tasks_of(&srv, &owner).await.len(),
+        1,
+        "still one task while it stays low"
+    );
     // Recovery re-arms it; the next drop is a new task.
     healthy().await;
     assert!(health(&srv, &company).await.is_some_and(|v| v >= 60));
@@ -129,13 +182,40 @@ async fn automotive(backend: Backend) {
     srv.ok("mutation($c: ID!) { createActivity(input: {kind: CALL, contactId: $c, subject: \"Hello\"}) { id } }", json!({"c": contact})).await;
     srv.drain().await;
     let tasks = tasks_of(&srv, &rep).await;
-    assert_eq!(tasks.len(), 1, "one follow-up for the assigned rep: {tasks:?}; failures: {}", failed_runs(&srv, "automotive").await);
-    let due = chrono::DateTime::parse_from_rfc3339(tasks[0]["dueAt"].as_str().expect("dueAt")).expect("date");
-    assert!(due.with_timezone(&chrono::Utc) <= clock.now() + chrono::Duration::minutes(60), "due within the hour");
-    assert!(tasks[0]["description"].as_str().unwrap_or("").contains("winter range"), "carries the interests: {tasks:?}");
-    let tags = srv.ok("query($id: ID!) { contact(id: $id) { tags } }", json!({"id": contact})).await["contact"]["tags"].to_string();
-    assert!(tags.contains("coupon:"), "the coupon is recorded on the contact: {tags}");
-    assert_eq!(event_count(&srv, "plugin.automotive.coupon_issued").await, 1);
+    assert_eq!(
+        tasks.len(),
+        1,
+        "one follow-up for the assigned rep: {tasks:?}; failures: {}",
+        failed_runs(&srv, "automotive").await
+    );
+    let due = chrono::DateTime::parse_from_rfc3339(tasks[0]["dueAt"].as_str().expect("dueAt"))
+        .expect("date");
+    assert!(
+        due.with_timezone(&chrono::Utc) <= clock.now() + chrono::Duration::minutes(60),
+        "due within the hour"
+    );
+    assert!(
+        tasks[0]["description"]
+            .as_str()
+            .unwrap_or("")
+            .contains("winter range"),
+        "carries the interests: {tasks:?}"
+    );
+    let tags = srv
+        .ok(
+            "query($id: ID!) { contact(id: $id) { tags } }",
+            json!({"id": contact}),
+        )
+        .await["contact"]["tags"]
+        .to_string();
+    assert!(
+        tags.contains("coupon:"),
+        "the coupon is recorded on the contact: {tags}"
+    );
+    assert_eq!(
+        event_count(&srv, "plugin.automotive.coupon_issued").await,
+        1
+    );
     srv.drain().await;
     assert_eq!(tasks_of(&srv, &rep).await.len(), 1, "handled once");
 
@@ -146,11 +226,23 @@ async fn automotive(backend: Backend) {
     clock.advance(chrono::Duration::minutes(35));
     srv.drain().await;
     let esc = tasks_of(&srv, &store_manager).await;
-    assert_eq!(esc.len(), 1, "escalated to the store manager: {esc:?}; failures: {}", failed_runs(&srv, "automotive").await);
-    assert_eq!(event_count(&srv, "plugin.automotive.test_drive_escalated").await, 1);
+    assert_eq!(
+        esc.len(),
+        1,
+        "escalated to the store manager: {esc:?}; failures: {}",
+        failed_runs(&srv, "automotive").await
+    );
+    assert_eq!(
+        event_count(&srv, "plugin.automotive.test_drive_escalated").await,
+        1
+    );
     clock.advance(chrono::Duration::minutes(10));
     srv.drain().await;
-    assert_eq!(tasks_of(&srv, &store_manager).await.len(), 1, "escalated once");
+    assert_eq!(
+        tasks_of(&srv, &store_manager).await.len(),
+        1,
+        "escalated once"
+    );
 
     // The action is callable on its own.
     let r = srv.ok("mutation($c: ID!) { runPluginAction(plugin: \"automotive\", action: \"issue-coupon\", input: {contactId: $c}) { output } }", json!({"c": contact})).await;

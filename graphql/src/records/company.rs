@@ -66,21 +66,34 @@ impl Company {
     /// Whole days since the latest activity with the company or its contacts.
     async fn last_activity_days_ago(&self, ctx: &Context<'_>) -> Result<Option<i64>> {
         let f = health(ctx, self.0.id, 90).await?;
-        Ok(f.last_activity_at.map(|t| (crm(ctx).now() - t).num_days().max(0)))
+        Ok(f.last_activity_at
+            .map(|t| (crm(ctx).now() - t).num_days().max(0)))
     }
     /// Tickets still open or pending.
     async fn open_tickets_count(&self, ctx: &Context<'_>) -> Result<i64> {
         Ok(health(ctx, self.0.id, 90).await?.open_tickets)
     }
     /// Tickets of the last `days` days whose first response was late or is overdue.
-    async fn sla_breaches_count(&self, ctx: &Context<'_>, #[graphql(default = 90)] days: i64) -> Result<i64> {
+    async fn sla_breaches_count(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 90)] days: i64,
+    ) -> Result<i64> {
         Ok(health(ctx, self.0.id, days).await?.sla_breaches)
     }
     /// Orders (not cancelled) of the last `days` days.
-    async fn orders_count(&self, ctx: &Context<'_>, #[graphql(default = 90)] days: i64) -> Result<i64> {
+    async fn orders_count(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 90)] days: i64,
+    ) -> Result<i64> {
         Ok(health(ctx, self.0.id, days).await?.orders)
     }
-    async fn orders_value(&self, ctx: &Context<'_>, #[graphql(default = 90)] days: i64) -> Result<f64> {
+    async fn orders_value(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 90)] days: i64,
+    ) -> Result<f64> {
         Ok(health(ctx, self.0.id, days).await?.orders_value)
     }
     async fn tags(&self, ctx: &Context<'_>) -> Result<Vec<String>> {
@@ -344,7 +357,13 @@ impl CompanyMutation {
     }
 }
 
-async fn health(ctx: &Context<'_>, id: uuid::Uuid, days: i64) -> Result<crm_core::company::HealthFacts> {
+async fn health(
+    ctx: &Context<'_>,
+    id: uuid::Uuid,
+    days: i64,
+) -> Result<crm_core::company::HealthFacts> {
     let p = principal(ctx)?;
-    crm_core::company::health_facts(crm(ctx), p.tenant_id, id, days).await.gql()
+    crm_core::company::health_facts(crm(ctx), p.tenant_id, id, days)
+        .await
+        .gql()
 }
