@@ -171,25 +171,16 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
     let rt = e.app.plugins.runtime().clone();
     // 1. fresh instance + trivial call.
     let echo_toml = root.join("tests/fixtures/plugins/echo-score/plugin.toml");
-    let (text, bytes) = read_plugin(&echo_toml)?;
-    let echo = e
-        .app
-        .plugins
-        .install(&text, bytes, false)
-        .await
-        .map_err(|x| anyhow::anyhow!(x.message))?;
+    let (text, bytes) = crate::plugin_files::read_plugin(&echo_toml)?;
+    let manifest = crate::plugin::Manifest::parse(&text).map_err(|x| anyhow::anyhow!("{x}"))?;
     let echo_loaded = rt
-        .load(
-            &crate::plugin::Manifest::parse(&text).map_err(|x| anyhow::anyhow!("{x}"))?,
-            &read_plugin(&echo_toml)?.1,
-        )
+        .load(&manifest, &bytes)
         .map_err(|x| anyhow::anyhow!("{x}"))?;
-    let _ = echo;
     let mut times = crate::plugin::bench_instance_call(&rt, &echo_loaded, 2000)
         .map_err(|f| anyhow::anyhow!("{f}"))?;
     times.sort();
     // 2. lead-scoring in wasm vs native.
-    let (ls_text, ls_bytes) = read_plugin(&plugins_dir.join("lead-scoring"))?;
+    let (ls_text, ls_bytes) = crate::plugin_files::read_plugin(&plugins_dir.join("lead-scoring"))?;
     let ls_manifest =
         crate::plugin::Manifest::parse(&ls_text).map_err(|x| anyhow::anyhow!("{x}"))?;
     let ls = rt
@@ -224,7 +215,7 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
     seed(&e, 50, 200).await?;
     let without = timed_creates(&e, 200, "off").await?;
     for dir in ["lead-scoring", "data-quality"] {
-        let (t, b) = read_plugin(&plugins_dir.join(dir))?;
+        let (t, b) = crate::plugin_files::read_plugin(&plugins_dir.join(dir))?;
         let info = e
             .app
             .plugins
@@ -330,28 +321,6 @@ async fn bulk_contacts(e: &Env, n: usize) -> anyhow::Result<()> {
             .await?;
     }
     Ok(())
-}
-
-fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
-    let toml_path = if path.is_dir() {
-        path.join("plugin.toml")
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&toml_path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", toml_path.display()))?;
-    let manifest = crate::plugin::Manifest::parse(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let rel = manifest
-        .component
-        .ok_or_else(|| anyhow::anyhow!("{} names no component", toml_path.display()))?;
-    let wasm = toml_path.parent().unwrap_or(Path::new(".")).join(rel);
-    let bytes = std::fs::read(&wasm).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot read {} ({e}); build the components first: bash scripts/test builds them all",
-            wasm.display()
-        )
-    })?;
-    Ok((text, bytes))
 }
 
 pub async fn run(what: &str, plugins_dir: &Path) -> anyhow::Result<()> {

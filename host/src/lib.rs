@@ -19,6 +19,7 @@ pub mod import;
 pub mod jobs;
 pub mod metrics;
 pub mod plugin;
+pub mod plugin_files;
 pub mod plugin_host;
 pub mod relay;
 pub mod scaffold;

@@ -139,48 +139,6 @@ fn config(cli: &Cli, listen: Option<SocketAddr>) -> Config {
     c
 }
 
-/// Read a plugin directory or plugin.toml: (manifest text, component bytes).
-pub fn read_plugin(path: &Path) -> anyhow::Result<(String, Vec<u8>)> {
-    // A directory holding plugin.toml, a plugin.toml, or a .wasm with plugin.toml beside it.
-    let wasm_given = path.extension().is_some_and(|e| e == "wasm");
-    let toml_path = if path.is_dir() {
-        path.join("plugin.toml")
-    } else if wasm_given {
-        path.with_file_name("plugin.toml")
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&toml_path)
-        .with_context(|| format!("cannot read {}", toml_path.display()))?;
-    let base = toml_path.parent().unwrap_or(Path::new("."));
-    let wasm = if wasm_given {
-        path.to_path_buf()
-    } else {
-        let component_rel = text
-            .lines()
-            .find_map(|l| {
-                let rest = l
-                    .trim()
-                    .strip_prefix("component")?
-                    .trim_start()
-                    .strip_prefix('=')?
-                    .trim();
-                Some(rest.trim_matches('"').to_string())
-            })
-            .with_context(|| {
-                format!(
-                    "{}: no `component = \"...\"` path; build the plugin and name its .wasm there",
-                    toml_path.display()
-                )
-            })?;
-        base.join(component_rel)
-    };
-    let bytes = std::fs::read(&wasm).with_context(|| {
-        format!("cannot read the component {}; build it first: `cargo build --target wasm32-wasip2 --release` in {}", wasm.display(), base.display())
-    })?;
-    Ok((text, bytes))
-}
-
 /// Install (or upgrade) every plugin directory under `dir` and enable them for `tenant`.
 async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::Result<Vec<String>> {
     use crm_graphql::PluginAdmin;
@@ -206,7 +164,7 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
         .map(|p| p.id)
         .collect();
     for d in dirs {
-        let (text, bytes) = read_plugin(&d)?;
+        let (text, bytes) = crm_host::plugin_files::read_plugin(&d)?;
         let upgrade = text.lines().any(|l| {
             installed
                 .iter()
@@ -238,33 +196,82 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
 
 const DEMO_KEY_FILE: &str = ".crm/demo-key";
 
-/// Seed the demo tenant with plugins; returns its admin key (also kept in .crm/demo-key).
-async fn seed_demo(app: &App, plugins_dir: &Path) -> anyhow::Result<String> {
+const DEMO_TENANT_FILE: &str = ".crm/demo-tenant";
+
+/// `serve --demo` / `crm demo`: seed the demo tenant when the database is
+/// empty (its key is kept in .crm/demo-key right away), then make sure every
+/// shipped plugin is installed at its current build and enabled for it,
+/// scoring existing records with plugins that are new or changed. Safe to
+/// re-run after an interrupted start. Returns the key when it is known.
+async fn demo_start(
+    app: &App,
+    plugins_dir: &Path,
+    force_seed: bool,
+) -> anyhow::Result<Option<String>> {
+    use crm_graphql::PluginAdmin;
     let started = std::time::Instant::now();
-    eprintln!("seeding the demo tenant (about a minute on first start)...");
-    let (tenant, key) = crm_host::demo::seed(&app.crm, true).await?;
-    let ids = install_shipped(app, plugins_dir, tenant).await?;
-    if !ids.is_empty() {
-        eprintln!(
-            "enabled plugins {} for the demo tenant; scoring existing contacts...",
-            ids.join(", ")
-        );
-        for id in &ids {
-            let r = app
-                .plugins
-                .rescore_with_progress(tenant, id, |_, _| {})
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message))?;
-            if r.records > 0 {
+    let (tenant, key) = if force_seed || crm_host::demo::is_empty(&app.crm).await? {
+        eprintln!("seeding the demo tenant (about a minute on first start)...");
+        let (tenant, key) = crm_host::demo::seed(&app.crm, true).await?;
+        std::fs::create_dir_all(".crm").ok();
+        std::fs::write(DEMO_KEY_FILE, &key).ok();
+        std::fs::write(DEMO_TENANT_FILE, tenant.to_string()).ok();
+        (tenant, Some(key))
+    } else {
+        let tenant = std::fs::read_to_string(DEMO_TENANT_FILE)
+            .ok()
+            .and_then(|t| uuid::Uuid::parse_str(t.trim()).ok());
+        let key = std::fs::read_to_string(DEMO_KEY_FILE)
+            .ok()
+            .map(|k| k.trim().to_string());
+        match tenant {
+            Some(t) => (t, key),
+            None => {
                 eprintln!(
-                    "  {id}: scored {} of {} records in {} ms",
-                    r.scored, r.records, r.duration_ms
+                    "note: the database already holds data but no demo tenant of this directory; --demo seeds only an empty database (`crm tenant create NAME` prints a key)"
                 );
+                return Ok(None);
             }
         }
+    };
+    let before: std::collections::HashMap<String, String> = app
+        .plugins
+        .list()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?
+        .into_iter()
+        .map(|p| (p.id, p.hash))
+        .collect();
+    let ids = install_shipped(app, plugins_dir, tenant).await?;
+    let after = app
+        .plugins
+        .list()
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    for id in &ids {
+        let changed = after
+            .iter()
+            .find(|p| &p.id == id)
+            .map(|p| Some(&p.hash) != before.get(id))
+            .unwrap_or(false);
+        if !changed {
+            continue;
+        }
+        let r = app
+            .plugins
+            .rescore_with_progress(tenant, id, |_, _| {})
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        if r.records > 0 {
+            eprintln!(
+                "  {id}: scored {} of {} records in {} ms",
+                r.scored, r.records, r.duration_ms
+            );
+        }
     }
-    std::fs::create_dir_all(".crm").ok();
-    std::fs::write(DEMO_KEY_FILE, &key).ok();
+    if !ids.is_empty() {
+        eprintln!("plugins enabled for the demo tenant: {}", ids.join(", "));
+    }
     eprintln!("demo ready in {:.1} s", started.elapsed().as_secs_f64());
     Ok(key)
 }
@@ -287,21 +294,11 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let cfg = config(&cli, Some(*listen));
             let app = App::open(&cfg).await?;
-            let mut demo_key = None;
-            if *demo {
-                if crm_host::demo::is_empty(&app.crm).await? {
-                    demo_key = Some(seed_demo(&app, plugins_dir).await?);
-                } else {
-                    demo_key = std::fs::read_to_string(DEMO_KEY_FILE)
-                        .ok()
-                        .map(|k| k.trim().to_string());
-                    if demo_key.is_none() {
-                        eprintln!(
-                            "note: the database already holds data; --demo seeds only an empty database (use `crm tenant create NAME` for a key)"
-                        );
-                    }
-                }
-            }
+            let demo_key = if *demo {
+                demo_start(&app, plugins_dir, false).await?
+            } else {
+                None
+            };
             let listener = tokio::net::TcpListener::bind(cfg.listen)
                 .await
                 .with_context(|| {
@@ -349,8 +346,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Demo { plugins_dir } => {
             let app = App::open(&config(&cli, None)).await?;
-            let key = seed_demo(&app, plugins_dir).await?;
-            println!("{key}");
+            let key = demo_start(&app, plugins_dir, true).await?;
+            if let Some(k) = key {
+                println!("{k}");
+            }
             Ok(())
         }
         Command::Import {
@@ -416,7 +415,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             enable_key,
         } => {
             let app = App::open(&config(cli, None)).await?;
-            let (text, bytes) = read_plugin(path)?;
+            let (text, bytes) = crm_host::plugin_files::read_plugin(path)?;
             let info = app
                 .plugins
                 .install(&text, bytes, *upgrade)
