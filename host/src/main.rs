@@ -404,7 +404,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
                 eprintln!("  created {}", f.display());
             }
             eprintln!(
-                "next: cd {} && cargo test && cargo build --target wasm32-wasip2 --release && crm plugin install .",
+                "next: (cd {0} && cargo test && cargo build --target wasm32-wasip2 --release), then from here: crm plugin install {0} --enable-key <admin key>",
                 dest.display()
             );
             Ok(())
