@@ -13,7 +13,7 @@ use crate::auth::Principal;
 use crate::entity::{event, job, user, workflow, workflow_run};
 use crate::error::{CoreError, Result};
 use crate::jobs::{self, NewJob};
-use crate::record::{self, Kind};
+use crate::record;
 use crate::{Crm, events};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -41,25 +41,12 @@ pub fn kind_matches(pattern: &str, kind: &str) -> bool {
 
 /// The record as GraphQL-shaped JSON, by entity name.
 pub async fn record_json(crm: &Crm, tenant: Uuid, entity: &str, id: Uuid) -> Result<Option<Value>> {
-    async fn one<K: Kind>(crm: &Crm, tenant: Uuid, id: Uuid) -> Result<Option<Value>> {
+    crate::with_kind!(entity, K => {
         match record::find::<K, _>(&crm.db, tenant, id).await? {
-            Some(m) => Ok(Some(Value::Object(
-                record::candidate_of::<K>(crm, tenant, &m).await?,
-            ))),
+            Some(m) => Ok(Some(Value::Object(record::candidate_of::<K>(crm, tenant, &m).await?))),
             None => Ok(None),
         }
-    }
-    match entity {
-        "contact" => one::<crate::contact::Contact>(crm, tenant, id).await,
-        "company" => one::<crate::company::Company>(crm, tenant, id).await,
-        "deal" => one::<crate::deal::Deal>(crm, tenant, id).await,
-        "activity" => one::<crate::activity::Activity>(crm, tenant, id).await,
-        "task" => one::<crate::task::Task>(crm, tenant, id).await,
-        "ticket" => one::<crate::ticket::Ticket>(crm, tenant, id).await,
-        "order" => one::<crate::order::Order>(crm, tenant, id).await,
-        "product" => one::<crate::product::Product>(crm, tenant, id).await,
-        _ => Ok(None),
-    }
+    }, _ => Ok(None))
 }
 
 // ---------------------------------------------------------------- dispatch
@@ -765,34 +752,11 @@ async fn run_step(
 }
 
 async fn update_any(crm: &Crm, p: &Principal, entity: &str, id: Uuid, patch: Value) -> Result<()> {
-    match entity {
-        "contact" => record::update::<crate::contact::Contact>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        "company" => record::update::<crate::company::Company>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        "deal" => record::update::<crate::deal::Deal>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        "ticket" => record::update::<crate::ticket::Ticket>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        "task" => record::update::<crate::task::Task>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        "order" => record::update::<crate::order::Order>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        "activity" => record::update::<crate::activity::Activity>(crm, p, id, patch)
-            .await
-            .map(|_| ()),
-        other => Err(CoreError::invalid(
-            "entity",
-            "INVALID_VALUE",
-            format!("cannot update {other}"),
-        )),
-    }
+    crate::with_kind!(entity, K => record::update::<K>(crm, p, id, patch).await.map(|_| ()), _ => Err(CoreError::invalid(
+        "entity",
+        "INVALID_VALUE",
+        format!("cannot update {entity}"),
+    )))
 }
 
 // ---------------------------------------------------------------- sales alert

@@ -902,3 +902,46 @@ pub async fn all_ids(crm: &Crm, tenant: Uuid, entity: &str) -> Result<Vec<Uuid>>
         _ => vec![],
     })
 }
+
+/// Run `$body` with `$K` bound to the [`Kind`] named `$entity` (`"contact"`,
+/// ...); `$other` handles names that are not record kinds.
+#[macro_export]
+macro_rules! with_kind {
+    ($entity:expr, $K:ident => $body:expr, _ => $other:expr) => {
+        match $entity {
+            "contact" => {
+                type $K = $crate::contact::Contact;
+                $body
+            }
+            "company" => {
+                type $K = $crate::company::Company;
+                $body
+            }
+            "deal" => {
+                type $K = $crate::deal::Deal;
+                $body
+            }
+            "activity" => {
+                type $K = $crate::activity::Activity;
+                $body
+            }
+            "task" => {
+                type $K = $crate::task::Task;
+                $body
+            }
+            "ticket" => {
+                type $K = $crate::ticket::Ticket;
+                $body
+            }
+            "order" => {
+                type $K = $crate::order::Order;
+                $body
+            }
+            "product" => {
+                type $K = $crate::product::Product;
+                $body
+            }
+            _ => $other,
+        }
+    };
+}

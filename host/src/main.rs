@@ -175,23 +175,34 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
             .install(&text, bytes, upgrade)
             .await
             .map_err(|e| anyhow::anyhow!("{}: {}", d.display(), e.message))?;
-        let p = crm_core::Principal::system(tenant);
-        let grants = app
-            .plugins
-            .requested_capabilities(&info.id)
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message))?;
-        crm_core::plugin_store::enable(
-            &app.crm,
-            &p,
-            &info.id,
-            serde_json::json!({}),
-            serde_json::json!(grants),
-        )
-        .await?;
+        enable_requested(app, &crm_core::Principal::system(tenant), &info.id).await?;
         ids.push(info.id);
     }
     Ok(ids)
+}
+
+/// Enable plugin `id` for `p`'s tenant with default configuration, granting
+/// everything its manifest asks for; returns the grants.
+async fn enable_requested(
+    app: &App,
+    p: &crm_core::Principal,
+    id: &str,
+) -> anyhow::Result<Vec<String>> {
+    use crm_graphql::PluginAdmin;
+    let grants = app
+        .plugins
+        .requested_capabilities(id)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?;
+    crm_core::plugin_store::enable(
+        &app.crm,
+        p,
+        id,
+        serde_json::json!({}),
+        serde_json::json!(grants),
+    )
+    .await?;
+    Ok(grants)
 }
 
 const DEMO_KEY_FILE: &str = ".crm/demo-key";
@@ -442,19 +453,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             );
             if let Some(k) = enable_key {
                 let p = crm_core::tenant::authenticate(&app.crm, k).await?;
-                let grants = app
-                    .plugins
-                    .requested_capabilities(&info.id)
-                    .await
-                    .map_err(|e| anyhow::anyhow!(e.message))?;
-                crm_core::plugin_store::enable(
-                    &app.crm,
-                    &p,
-                    &info.id,
-                    serde_json::json!({}),
-                    serde_json::json!(grants),
-                )
-                .await?;
+                let grants = enable_requested(&app, &p, &info.id).await?;
                 eprintln!(
                     "enabled {} for tenant {} with grants {}",
                     info.id,

@@ -192,6 +192,35 @@ impl TestServer {
         total
     }
 
+    /// Create a user (`role`: ADMIN, MANAGER, SALES, SUPPORT, READ_ONLY) reporting to `manager`; returns its id.
+    pub async fn user(&self, name: &str, role: &str, manager: Option<&str>) -> String {
+        let email = format!("{}@test.invalid", name.to_lowercase().replace(' ', "."));
+        let d = self
+            .ok(
+                "mutation($i: UserInput!) { createUser(input: $i) { id } }",
+                json!({"i": {"name": name, "email": email, "role": role, "managerId": manager}}),
+            )
+            .await;
+        d["createUser"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// Tasks assigned to `assignee` (title, description, dueAt, createdAt, recordId).
+    pub async fn tasks_of(&self, assignee: &str) -> Vec<Value> {
+        let d = self
+            .ok(
+                "query($a: ID!) { tasks(first: 50, filter: {assigneeId: {eq: $a}}) { edges { node { title description dueAt createdAt recordId } } } }",
+                json!({"a": assignee}),
+            )
+            .await;
+        d["tasks"]["edges"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| e["node"].clone())
+            .collect()
+    }
+
     /// Create another tenant; returns its admin key.
     pub async fn other_tenant(&self, name: &str) -> String {
         crm_core::tenant::create_tenant(&self.app.crm, name, "US")

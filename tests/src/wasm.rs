@@ -48,3 +48,40 @@ pub fn build_component(package: &str) -> PathBuf {
         .join("wasm32-wasip2/release")
         .join(format!("{}.wasm", package.replace('-', "_")))
 }
+
+/// Base64 of a workspace package's component, built once per test process.
+pub async fn component_b64(package: &'static str) -> std::sync::Arc<String> {
+    use base64::Engine;
+    use std::collections::HashMap;
+    use std::sync::Arc;
+    static CACHE: Mutex<Option<HashMap<&'static str, Arc<String>>>> = Mutex::new(None);
+    if let Some(c) = CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .get(package)
+    {
+        return c.clone();
+    }
+    let b64 = tokio::task::spawn_blocking(move || {
+        let path = build_component(package);
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    })
+    .await
+    .expect("build task");
+    let b64 = Arc::new(b64);
+    CACHE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(package, b64.clone());
+    b64
+}
+
+/// The `plugin.toml` text of a plugin directory (relative to the workspace).
+pub fn manifest_text(dir: &str) -> String {
+    let path = workspace_root().join(dir).join("plugin.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

@@ -5,7 +5,7 @@
 use crm_core::service::ManualClock;
 use crm_tests::server::*;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
@@ -20,16 +20,6 @@ async fn server(backend: Backend) -> (TestServer, Arc<ManualClock>) {
     (srv, clock)
 }
 
-async fn user(srv: &TestServer, name: &str, role: &str, manager: Option<&str>) -> String {
-    let d = srv
-        .ok(
-            "mutation($i: UserInput!) { createUser(input: $i) { id } }",
-            json!({"i": {"name": name, "email": format!("{}@test.invalid", name.to_lowercase().replace(' ', ".")), "role": role, "managerId": manager}}),
-        )
-        .await;
-    d["createUser"]["id"].as_str().expect("id").to_string()
-}
-
 async fn events_of(srv: &TestServer, kind: &str) -> Vec<crm_core::entity::event::Model> {
     crm_core::entity::event::Entity::find()
         .filter(crm_core::entity::event::Column::Kind.eq(kind))
@@ -37,17 +27,6 @@ async fn events_of(srv: &TestServer, kind: &str) -> Vec<crm_core::entity::event:
         .all(&srv.app.crm.db)
         .await
         .expect("events")
-}
-
-async fn tasks_of(srv: &TestServer, assignee: &str) -> Vec<Value> {
-    let d = srv.ok("query($a: ID!) { tasks(first: 50, filter: {assigneeId: {eq: $a}}) { edges { node { title dueAt recordId } } } }", json!({"a": assignee})).await;
-    d["tasks"]["edges"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["node"].clone())
-        .collect()
 }
 
 async fn run(backend: Backend, f: impl AsyncFnOnce(TestServer, Arc<ManualClock>)) {
@@ -74,27 +53,27 @@ macro_rules! both {
 both!(
     sla_breach_escalates_to_the_supervisor,
     async |srv: TestServer, clock: Arc<ManualClock>| {
-        let boss = user(&srv, "Sue Pervisor", "MANAGER", None).await;
-        let agent = user(&srv, "Ann Agent", "SUPPORT", Some(&boss)).await;
+        let boss = srv.user("Sue Pervisor", "MANAGER", None).await;
+        let agent = srv.user("Ann Agent", "SUPPORT", Some(&boss)).await;
         let d = srv.ok("mutation($a: ID!) { createTicket(input: {subject: \"Site down\", priority: P1, assigneeId: $a}) { id firstResponseDueAt } }", json!({"a": agent})).await;
         let p1 = d["createTicket"]["id"].as_str().expect("id").to_string();
         // A P2 ticket answered in time must not escalate.
         let d = srv.ok("mutation($a: ID!) { createTicket(input: {subject: \"Export broken\", priority: P2, assigneeId: $a}) { id } }", json!({"a": agent})).await;
         let p2 = d["createTicket"]["id"].as_str().expect("id").to_string();
         srv.drain().await;
-        assert!(tasks_of(&srv, &boss).await.is_empty(), "nothing is due yet");
+        assert!(srv.tasks_of(&boss).await.is_empty(), "nothing is due yet");
 
         clock.advance(chrono::Duration::minutes(20));
         srv.ok("mutation($id: ID!) { updateTicket(id: $id, input: {status: PENDING}) { firstRespondedAt } }", json!({"id": p2})).await;
         srv.drain().await;
         assert!(
-            tasks_of(&srv, &boss).await.is_empty(),
+            srv.tasks_of(&boss).await.is_empty(),
             "29 minutes in, the P1 is not late yet"
         );
 
         clock.advance(chrono::Duration::minutes(11)); // 31 minutes after opening
         srv.drain().await;
-        let tasks = tasks_of(&srv, &boss).await;
+        let tasks = srv.tasks_of(&boss).await;
         assert_eq!(
             tasks.len(),
             1,
@@ -112,7 +91,7 @@ both!(
         // Well past the P2's 2 h target: it was answered, so no escalation; and the P1 escalates once.
         clock.advance(chrono::Duration::hours(3));
         srv.drain().await;
-        assert_eq!(tasks_of(&srv, &boss).await.len(), 1);
+        assert_eq!(srv.tasks_of(&boss).await.len(), 1);
         let runs = srv
             .ok(
                 "query($r: ID!) { workflowRuns(recordId: $r) { status steps } }",
@@ -142,7 +121,7 @@ both!(
             "{paths}"
         );
 
-        let owner = user(&srv, "Rita Rep", "SALES", None).await;
+        let owner = srv.user("Rita Rep", "SALES", None).await;
         let wf = json!({"name": "Big deal watch", "trigger": {"type": "event", "events": ["deal.stage_changed"]},
         "conditions": [{"field": "amount", "op": "gt", "value": 5000000}],
         "steps": [{"type": "addTag", "tag": "big-deal"}, {"type": "createTask", "title": "Senior review: {{name}}", "assignee": "owner", "dueInMinutes": 60},
@@ -178,7 +157,7 @@ both!(
             )
             .await;
         assert_eq!(d["deal"]["tags"], json!(["big-deal"]));
-        assert_eq!(tasks_of(&srv, &owner).await.len(), 1);
+        assert_eq!(srv.tasks_of(&owner).await.len(), 1);
         let runs = srv
             .ok(
                 "query($r: ID!) { workflowRuns(recordId: $r) { status steps } }",
@@ -229,7 +208,7 @@ both!(
 both!(
     sales_alert_when_conversion_falls_below_history,
     async |srv: TestServer, clock: Arc<ManualClock>| {
-        let manager = user(&srv, "Max Manager", "MANAGER", None).await;
+        let manager = srv.user("Max Manager", "MANAGER", None).await;
         let pl = srv
         .ok("mutation($m: ID!) { createPipeline(input: {name: \"New business\", managerId: $m, stages: [{name: \"First contact\", probability: 0.1}, {name: \"Quote\", probability: 0.5}, {name: \"Won\", probability: 1, isWon: true}]}) { id stages { id } } }", json!({"m": manager}))
         .await;
@@ -253,7 +232,7 @@ both!(
         // Last 30 days: 5 deals, 2 reached Quote (40%).
         deals(5, 2).await;
         srv.drain().await; // the scheduler enqueues today's 07:00 check
-        let tasks = tasks_of(&srv, &manager).await;
+        let tasks = srv.tasks_of(&manager).await;
         assert_eq!(tasks.len(), 1, "{tasks:?}");
         let title = tasks[0]["title"].as_str().unwrap_or("");
         assert!(
@@ -265,7 +244,7 @@ both!(
         assert_eq!(ev[0].payload["recentRate"], json!(40.0));
         // Running the scheduler again the same day raises nothing new.
         srv.drain().await;
-        assert_eq!(tasks_of(&srv, &manager).await.len(), 1);
+        assert_eq!(srv.tasks_of(&manager).await.len(), 1);
     }
 );
 

@@ -6,40 +6,11 @@
 //! code; after 5 consecutive failures the plugin is suspended for the tenant;
 //! and the server stays healthy.
 
-use base64::Engine;
 use crm_tests::server::{TestServer, error_code};
-use crm_tests::wasm::{build_component, workspace_root};
+use crm_tests::wasm::{component_b64, workspace_root};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-async fn component_b64(package: &'static str) -> Arc<String> {
-    static CACHE: Mutex<Option<HashMap<&'static str, Arc<String>>>> = Mutex::new(None);
-    if let Some(c) = CACHE
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .get(package)
-    {
-        return c.clone();
-    }
-    let b64 = tokio::task::spawn_blocking(move || {
-        let path = build_component(package);
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    })
-    .await
-    .expect("build task");
-    let b64 = Arc::new(b64);
-    CACHE
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .insert(package, b64.clone());
-    b64
-}
 
 fn fixture(id: &str) -> String {
     let path = workspace_root()

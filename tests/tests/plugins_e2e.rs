@@ -6,46 +6,11 @@
 
 use base64::Engine;
 use crm_tests::server::{TestServer, error_code};
-use crm_tests::wasm::{build_component, workspace_root};
+use crm_tests::wasm::{component_b64, manifest_text};
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 // ---------------------------------------------------------------- helpers
-
-/// Base64 of a workspace package's component, built once per process.
-async fn component_b64(package: &'static str) -> Arc<String> {
-    static CACHE: Mutex<Option<HashMap<&'static str, Arc<String>>>> = Mutex::new(None);
-    if let Some(c) = CACHE
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .get(package)
-    {
-        return c.clone();
-    }
-    let b64 = tokio::task::spawn_blocking(move || {
-        let path = build_component(package);
-        let bytes =
-            std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    })
-    .await
-    .expect("build task");
-    let b64 = Arc::new(b64);
-    CACHE
-        .lock()
-        .unwrap()
-        .get_or_insert_with(HashMap::new)
-        .insert(package, b64.clone());
-    b64
-}
-
-/// The plugin.toml text of a plugin directory (relative to the workspace).
-fn manifest_text(dir: &str) -> String {
-    let path = workspace_root().join(dir).join("plugin.toml");
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
 
 fn shipped(id: &str) -> String {
     manifest_text(&format!("plugins/{id}"))

@@ -4,11 +4,9 @@
 //! hour with the customer's interests, coupon on the contact, escalation to
 //! the store manager when the hour passes).
 
-use base64::Engine;
 use crm_core::Clock;
 use crm_core::service::ManualClock;
 use crm_tests::server::*;
-use crm_tests::wasm::{build_component, workspace_root};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,22 +18,11 @@ fn t0() -> chrono::DateTime<chrono::Utc> {
 }
 
 async fn install_enable(srv: &TestServer, dir: &str, package: &'static str) {
-    let toml = std::fs::read_to_string(
-        workspace_root()
-            .join("plugins")
-            .join(dir)
-            .join("plugin.toml"),
-    )
-    .expect("plugin.toml");
-    let b64 = tokio::task::spawn_blocking(move || {
-        let path = build_component(package);
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).expect("component"))
-    })
-    .await
-    .expect("build");
+    let toml = crm_tests::wasm::manifest_text(&format!("plugins/{dir}"));
+    let b64 = crm_tests::wasm::component_b64(package).await;
     srv.ok(
         "mutation($m: String!, $c: String!) { installPlugin(manifest: $m, component: $c) { id } }",
-        json!({"m": toml, "c": b64}),
+        json!({"m": toml, "c": b64.as_str()}),
     )
     .await;
     let d = srv
@@ -45,28 +32,6 @@ async fn install_enable(srv: &TestServer, dir: &str, package: &'static str) {
         )
         .await;
     assert_eq!(d["enablePlugin"]["status"], "ACTIVE");
-}
-
-async fn user(srv: &TestServer, name: &str, role: &str, manager: Option<&str>) -> String {
-    let email = format!("{}@test.invalid", name.to_lowercase().replace(' ', "."));
-    let d = srv
-        .ok(
-            "mutation($i: UserInput!) { createUser(input: $i) { id } }",
-            json!({"i": {"name": name, "email": email, "role": role, "managerId": manager}}),
-        )
-        .await;
-    d["createUser"]["id"].as_str().expect("id").to_string()
-}
-
-async fn tasks_of(srv: &TestServer, assignee: &str) -> Vec<Value> {
-    let d = srv.ok("query($a: ID!) { tasks(first: 50, filter: {assigneeId: {eq: $a}}) { edges { node { title description dueAt createdAt recordId } } } }", json!({"a": assignee})).await;
-    d["tasks"]["edges"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .map(|e| e["node"].clone())
-        .collect()
 }
 
 async fn event_count(srv: &TestServer, kind: &str) -> usize {
@@ -95,7 +60,7 @@ async fn customer_health(backend: Backend) {
     let clock = Arc::new(ManualClock::new(t0()));
     let srv = TestServer::start_opts(backend, Some(clock.clone()), false).await;
     install_enable(&srv, "customer-health", "customer-health").await;
-    let owner = user(&srv, "Olga Owner", "SALES", None).await;
+    let owner = srv.user("Olga Owner", "SALES", None).await;
     let c = srv
         .ok(
             "mutation($o: ID!) { createCompany(input: {name: \"Globex\", ownerId: $o}) { id } }",
@@ -120,7 +85,7 @@ async fn customer_health(backend: Backend) {
         failed_runs(&srv, "customer-health").await
     );
     assert!(
-        tasks_of(&srv, &owner).await.is_empty(),
+        srv.tasks_of(&owner).await.is_empty(),
         "no task while healthy"
     );
 
@@ -132,7 +97,7 @@ async fn customer_health(backend: Backend) {
         h.is_some_and(|v| v < 60),
         "silent account drops below 60: {h:?}"
     );
-    assert_eq!(tasks_of(&srv, &owner).await.len(), 1, "one task per drop");
+    assert_eq!(srv.tasks_of(&owner).await.len(), 1, "one task per drop");
     assert_eq!(
         event_count(&srv, "plugin.customer-health.health_dropped").await,
         1
@@ -142,7 +107,7 @@ async fn customer_health(backend: Backend) {
     clock.advance(chrono::Duration::days(1));
     srv.drain().await;
     assert_eq!(
-        tasks_of(&srv, &owner).await.len(),
+        srv.tasks_of(&owner).await.len(),
         1,
         "still one task while it stays low"
     );
@@ -151,7 +116,7 @@ async fn customer_health(backend: Backend) {
     assert!(health(&srv, &company).await.is_some_and(|v| v >= 60));
     clock.advance(chrono::Duration::days(100));
     srv.drain().await;
-    let t = tasks_of(&srv, &owner).await;
+    let t = srv.tasks_of(&owner).await;
     assert_eq!(t.len(), 2, "a second drop, a second task: {t:#?}\nruns: {}", srv.ok("{ pluginRuns(plugin: \"customer-health\", first: 100) { entryPoint outcome createdAt log } }", json!({})).await);
 }
 
@@ -169,8 +134,8 @@ async fn automotive(backend: Backend) {
     let clock = Arc::new(ManualClock::new(t0()));
     let srv = TestServer::start_opts(backend, Some(clock.clone()), false).await;
     install_enable(&srv, "automotive", "automotive").await;
-    let store_manager = user(&srv, "Stan Store", "MANAGER", None).await;
-    let rep = user(&srv, "Rosa Rep", "SALES", Some(&store_manager)).await;
+    let store_manager = srv.user("Stan Store", "MANAGER", None).await;
+    let rep = srv.user("Rosa Rep", "SALES", Some(&store_manager)).await;
     let c = srv.ok("mutation($o: ID!) { createContact(input: {firstName: \"Wei\", lastName: \"Zhang\", ownerId: $o}) { id } }", json!({"o": rep})).await;
     let contact = c["createContact"]["id"].as_str().expect("id").to_string();
     srv.ok(
@@ -181,7 +146,7 @@ async fn automotive(backend: Backend) {
     // A plain call is not a booking.
     srv.ok("mutation($c: ID!) { createActivity(input: {kind: CALL, contactId: $c, subject: \"Hello\"}) { id } }", json!({"c": contact})).await;
     srv.drain().await;
-    let tasks = tasks_of(&srv, &rep).await;
+    let tasks = srv.tasks_of(&rep).await;
     assert_eq!(
         tasks.len(),
         1,
@@ -217,15 +182,15 @@ async fn automotive(backend: Backend) {
         1
     );
     srv.drain().await;
-    assert_eq!(tasks_of(&srv, &rep).await.len(), 1, "handled once");
+    assert_eq!(srv.tasks_of(&rep).await.len(), 1, "handled once");
 
     // Within the hour nothing escalates; past it, the store manager is told once.
     clock.advance(chrono::Duration::minutes(30));
     srv.drain().await;
-    assert!(tasks_of(&srv, &store_manager).await.is_empty());
+    assert!(srv.tasks_of(&store_manager).await.is_empty());
     clock.advance(chrono::Duration::minutes(35));
     srv.drain().await;
-    let esc = tasks_of(&srv, &store_manager).await;
+    let esc = srv.tasks_of(&store_manager).await;
     assert_eq!(
         esc.len(),
         1,
@@ -239,7 +204,7 @@ async fn automotive(backend: Backend) {
     clock.advance(chrono::Duration::minutes(10));
     srv.drain().await;
     assert_eq!(
-        tasks_of(&srv, &store_manager).await.len(),
+        srv.tasks_of(&store_manager).await.len(),
         1,
         "escalated once"
     );
