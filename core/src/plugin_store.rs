@@ -260,6 +260,38 @@ pub struct RunRecord {
     pub log: Option<String>,
 }
 
+/// Write many run records in one statement.
+pub async fn record_runs(crm: &Crm, runs: Vec<RunRecord>) -> Result<()> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let now = crm.now();
+    let models: Vec<plugin_run::ActiveModel> = runs.into_iter().map(|r| run_model(r, now)).collect();
+    for chunk in models.chunks(200) {
+        plugin_run::Entity::insert_many(chunk.to_vec()).exec_without_returning(&crm.db).await?;
+    }
+    Ok(())
+}
+
+fn run_model(r: RunRecord, now: crate::Timestamp) -> plugin_run::ActiveModel {
+    plugin_run::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(r.tenant),
+        plugin_id: Set(r.plugin_id),
+        plugin_version: Set(r.plugin_version),
+        function: Set(r.function),
+        entity: Set(r.entity),
+        records: Set(i32::try_from(r.records).unwrap_or(i32::MAX)),
+        duration_us: Set(r.duration_us),
+        fuel_used: Set(i64::try_from(r.fuel_used).unwrap_or(i64::MAX)),
+        outcome: Set(r.outcome.to_string()),
+        error_code: Set(r.error_code),
+        error: Set(r.error),
+        log: Set(r.log),
+        created_at: Set(now),
+    }
+}
+
 pub async fn record_run(crm: &Crm, r: RunRecord) -> Result<()> {
     plugin_run::ActiveModel {
         id: Set(Uuid::now_v7()),

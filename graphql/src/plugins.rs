@@ -97,6 +97,10 @@ pub trait PluginAdmin: Send + Sync {
     /// Capabilities a plugin asks for (`read:contact`, `pii:read`, ...).
     async fn requested_capabilities(&self, id: &str) -> Result<Vec<String>, PluginAdminError>;
     async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError>;
+    /// Enablements changed in this process: forget cached routing.
+    fn changed(&self) {}
+    /// Wait until runs recorded so far are written (before reading runs or stats).
+    async fn flush(&self) {}
 }
 
 /// A host without a plugin runtime.
@@ -364,6 +368,7 @@ impl PluginQuery {
     /// Installed plugins with their state in the caller's tenant.
     async fn plugins(&self, ctx: &Context<'_>) -> Result<Vec<Plugin>> {
         principal(ctx)?;
+        admin(ctx).flush().await;
         Ok(admin(ctx)
             .list()
             .await
@@ -381,6 +386,7 @@ impl PluginQuery {
         outcome: Option<String>,
         #[graphql(default = 50)] first: i32,
     ) -> Result<Vec<PluginRun>> {
+        admin(ctx).flush().await;
         let p = principal(ctx)?;
         let rows = crm_core::plugin_store::runs(
             crm(ctx),
@@ -480,6 +486,7 @@ impl PluginMutation {
         crm_core::plugin_store::enable(crm(ctx), p, &id, config, serde_json::json!(grants))
             .await
             .gql()?;
+        admin(ctx).changed();
         let info = admin(ctx)
             .list()
             .await
@@ -495,6 +502,7 @@ impl PluginMutation {
         crm_core::plugin_store::disable(crm(ctx), principal(ctx)?, &id)
             .await
             .gql()?;
+        admin(ctx).changed();
         let info = admin(ctx)
             .list()
             .await

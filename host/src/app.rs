@@ -65,7 +65,7 @@ impl App {
 
     /// Build the app over an existing [`Crm`] (tests use this with a manual clock).
     pub async fn with_crm(crm: Crm, cfg: &Config) -> anyhow::Result<App> {
-        let plugins = Arc::new(crate::plugin_host::PluginHost::new(crm.clone(), cfg)?);
+        let plugins = crate::plugin_host::PluginHost::new(crm.clone(), cfg)?;
         crm.set_hooks(plugins.clone());
         let bus = EventBus::default();
         let admin: Arc<dyn PluginAdmin> = plugins.clone();

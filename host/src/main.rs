@@ -202,6 +202,7 @@ async fn enable_requested(
         serde_json::json!(grants),
     )
     .await?;
+    app.plugins.invalidate_routes();
     Ok(grants)
 }
 

@@ -55,8 +55,79 @@ pub struct PluginHost {
     runtime: PluginRuntime,
     loaded: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     schema: OnceLock<CrmSchema>,
-    suspend_after: i32,
     calls: Mutex<HashMap<String, (u64, u64)>>,
+    /// Routing per tenant (enabled plugins, their config and grants), cached
+    /// briefly: other processes' changes show within [`ROUTE_TTL`]; this
+    /// process's installs, enables and suspensions invalidate it at once.
+    routes: Mutex<HashMap<Uuid, (std::time::Instant, Vec<Active>)>>,
+    /// Bumped by every invalidation: a load that raced one is not cached.
+    routes_generation: std::sync::atomic::AtomicU64,
+    /// Run records and failure accounting, written off the request path.
+    recorder: tokio::sync::mpsc::UnboundedSender<RecMsg>,
+}
+
+/// How long a tenant's plugin routing is reused.
+const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Work for the run recorder.
+enum RecMsg {
+    Run { record: RunRecord, failure: Option<String> },
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// Writes run records in batches and keeps the failure counters, in order.
+/// Suspensions invalidate `routes` through `on_suspend`.
+async fn run_recorder(crm: Crm, suspend_after: i32, mut rx: tokio::sync::mpsc::UnboundedReceiver<RecMsg>, on_suspend: Arc<dyn Fn() + Send + Sync>) {
+    // (tenant, plugin) pairs that may have a failure count to reset.
+    let mut dirty: std::collections::HashSet<(Uuid, String)> = std::collections::HashSet::new();
+    let mut known_clean: std::collections::HashSet<(Uuid, String)> = std::collections::HashSet::new();
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 500 {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        let mut flushes = vec![];
+        let mut runs = vec![];
+        for m in batch {
+            match m {
+                RecMsg::Run { record, failure } => runs.push((record, failure)),
+                RecMsg::Flush(tx) => flushes.push(tx),
+            }
+        }
+        if let Err(e) = plugin_store::record_runs(&crm, runs.iter().map(|(r, _)| r.clone()).collect()).await {
+            tracing::error!(error = %e, "cannot record plugin runs");
+        }
+        for (r, failure) in runs {
+            let key = (r.tenant, r.plugin_id.clone());
+            let res = match failure {
+                Some(reason) => {
+                    known_clean.remove(&key);
+                    dirty.insert(key);
+                    plugin_store::note_failure(&crm, r.tenant, &r.plugin_id, &reason, suspend_after).await.map(|suspended| {
+                        if suspended {
+                            tracing::warn!(plugin = %r.plugin_id, tenant = %r.tenant, "plugin suspended after repeated failures");
+                            on_suspend();
+                        }
+                    })
+                }
+                None if known_clean.contains(&key) && !dirty.contains(&key) => Ok(()),
+                None => {
+                    dirty.remove(&key);
+                    known_clean.insert(key);
+                    plugin_store::note_success(&crm, r.tenant, &r.plugin_id).await
+                }
+            };
+            if let Err(e) = res {
+                tracing::error!(error = %e, "cannot update plugin status");
+            }
+        }
+        for tx in flushes {
+            let _ = tx.send(());
+        }
+    }
 }
 
 fn admin_err(code: &'static str, e: impl std::fmt::Display) -> PluginAdminError {
@@ -64,25 +135,51 @@ fn admin_err(code: &'static str, e: impl std::fmt::Display) -> PluginAdminError 
 }
 
 impl PluginHost {
-    pub fn new(crm: Crm, cfg: &Config) -> anyhow::Result<Self> {
+    pub fn new(crm: Crm, cfg: &Config) -> anyhow::Result<Arc<Self>> {
         let rc = RuntimeConfig {
             cache_dir: Some(cfg.plugin_cache_dir.clone()),
             ..RuntimeConfig::default()
         };
         let runtime = PluginRuntime::new(rc).map_err(|e| anyhow::anyhow!("{e}"))?;
-        Ok(PluginHost {
-            crm,
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let host = Arc::new(PluginHost {
+            crm: crm.clone(),
             runtime,
             loaded: RwLock::new(HashMap::new()),
             schema: OnceLock::new(),
-            suspend_after: cfg.suspend_after,
             calls: Mutex::new(HashMap::new()),
-        })
+            routes: Mutex::new(HashMap::new()),
+            routes_generation: std::sync::atomic::AtomicU64::new(0),
+            recorder: tx,
+        });
+        let weak = Arc::downgrade(&host);
+        let on_suspend: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+            if let Some(h) = weak.upgrade() {
+                h.invalidate_routes();
+            }
+        });
+        tokio::spawn(run_recorder(crm, cfg.suspend_after, rx, on_suspend));
+        Ok(host)
     }
 
     /// Give the host the schema it runs input queries against (set once at start-up).
     pub fn set_schema(&self, schema: CrmSchema) {
         let _ = self.schema.set(schema);
+    }
+
+    /// Forget cached routing (after installs, enables, disables, suspensions).
+    pub fn invalidate_routes(&self) {
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        self.routes_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        routes.clear();
+    }
+
+    /// Wait until every run recorded so far is written.
+    pub async fn flush_runs(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.recorder.send(RecMsg::Flush(tx)).is_ok() {
+            let _ = rx.await;
+        }
     }
 
     pub fn runtime(&self) -> &PluginRuntime {
@@ -139,6 +236,22 @@ impl PluginHost {
     /// Enabled, active plugins of a tenant with their config overrides and
     /// effective grants.
     async fn active_for(&self, tenant: Uuid) -> Vec<Active> {
+        if let Some((at, routes)) = self.routes.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant) {
+            if at.elapsed() < ROUTE_TTL {
+                return routes.clone();
+            }
+        }
+        let generation = self.routes_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let fresh = self.load_routes(tenant).await;
+        let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        if self.routes_generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            routes.insert(tenant, (std::time::Instant::now(), fresh.clone()));
+        }
+        fresh
+
+    }
+
+    async fn load_routes(&self, tenant: Uuid) -> Vec<Active> {
         let enabled = match plugin_store::enablements_of(&self.crm, tenant).await {
             Ok(v) => v,
             Err(e) => {
@@ -211,19 +324,9 @@ impl PluginHost {
             error: failure.map(|f| f.message.clone()),
             log,
         };
-        if let Err(e) = plugin_store::record_run(&self.crm, r).await {
-            tracing::error!(error = %e, "cannot record plugin run");
-        }
-        let res = match failure {
-            Some(f) => plugin_store::note_failure(&self.crm, tenant, plugin.id(), &format!("{}: {}", f.code, f.message), self.suspend_after).await.map(|s| {
-                if s {
-                    tracing::warn!(plugin = %plugin.id(), %tenant, "plugin suspended after repeated failures");
-                }
-            }),
-            None => plugin_store::note_success(&self.crm, tenant, plugin.id()).await,
-        };
-        if let Err(e) = res {
-            tracing::error!(error = %e, "cannot update plugin status");
+        let failure = failure.map(|f| format!("{}: {}", f.code, f.message));
+        if self.recorder.send(RecMsg::Run { record: r, failure }).is_err() {
+            tracing::error!("the run recorder stopped; a plugin run was not recorded");
         }
     }
 
@@ -463,15 +566,29 @@ impl PluginHost {
             let total = ids.len() as u64;
             report.records += total as i64;
             let mut done = 0u64;
-            for chunk in ids.chunks(SCORE_BATCH) {
-                let (n, ok) = self
-                    .score_with(tenant, entity, &plugin, &tp.config, &grants, chunk)
-                    .await;
-                report.scored += n as i64;
-                if !ok {
-                    report.failed_batches += 1;
+            // Two batches at a time: one reads its input while the other runs in wasm.
+            let mut chunks = ids.chunks(SCORE_BATCH);
+            loop {
+                let (a, b) = (chunks.next(), chunks.next());
+                let Some(a) = a else { break };
+                let ((n1, ok1), second) = match b {
+                    Some(b) => {
+                        let (r1, r2) = futures::join!(
+                            self.score_with(tenant, entity, &plugin, &tp.config, &grants, a),
+                            self.score_with(tenant, entity, &plugin, &tp.config, &grants, b)
+                        );
+                        (r1, Some((r2, b.len())))
+                    }
+                    None => (self.score_with(tenant, entity, &plugin, &tp.config, &grants, a).await, None),
+                };
+                report.scored += n1 as i64;
+                report.failed_batches += i64::from(!ok1);
+                done += a.len() as u64;
+                if let Some(((n2, ok2), len)) = second {
+                    report.scored += n2 as i64;
+                    report.failed_batches += i64::from(!ok2);
+                    done += len as u64;
                 }
-                done += chunk.len() as u64;
                 progress(done, total);
             }
         }
@@ -795,6 +912,7 @@ impl PluginHooks for PluginHost {
 // ------------------------------------------------------------- handlers
 
 /// An enabled, active plugin of a tenant.
+#[derive(Clone)]
 struct Active {
     plugin: Arc<LoadedPlugin>,
     /// The tenant's configuration overrides.
@@ -1125,6 +1243,7 @@ impl PluginAdmin for PluginHost {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(manifest.id.clone(), loaded.clone());
+        self.invalidate_routes();
         Ok(PluginInfo {
             id: manifest.id.clone(),
             version: manifest.version.to_string(),
@@ -1156,6 +1275,7 @@ impl PluginAdmin for PluginHost {
         if let Err(e) = plugin_store::kv_delete_plugin(&self.crm, id).await {
             tracing::error!(plugin = %id, error = %e, "cannot delete the plugin's key-value storage");
         }
+        self.invalidate_routes();
         Ok(())
     }
 
@@ -1199,6 +1319,14 @@ impl PluginAdmin for PluginHost {
 
     async fn requested_capabilities(&self, id: &str) -> Result<Vec<String>, PluginAdminError> {
         Ok(Grants::requested(&self.manifest_of(id).await?))
+    }
+
+    fn changed(&self) {
+        self.invalidate_routes();
+    }
+
+    async fn flush(&self) {
+        self.flush_runs().await;
     }
 
     async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError> {
