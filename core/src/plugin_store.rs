@@ -266,9 +266,12 @@ pub async fn record_runs(crm: &Crm, runs: Vec<RunRecord>) -> Result<()> {
         return Ok(());
     }
     let now = crm.now();
-    let models: Vec<plugin_run::ActiveModel> = runs.into_iter().map(|r| run_model(r, now)).collect();
+    let models: Vec<plugin_run::ActiveModel> =
+        runs.into_iter().map(|r| run_model(r, now)).collect();
     for chunk in models.chunks(200) {
-        plugin_run::Entity::insert_many(chunk.to_vec()).exec_without_returning(&crm.db).await?;
+        plugin_run::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(&crm.db)
+            .await?;
     }
     Ok(())
 }

@@ -164,7 +164,12 @@ pub async fn list_scoped<K: Kind>(
         cond = cond.add(condition::<K>(f, tenant, "filter")?);
     }
     let mut select = K::Entity::find().filter(cond.clone());
-    let order = if args.order.is_empty() {
+    // An id lookup (`filter: {id: {in: [...]}}`) without explicit ordering is
+    // ordered by id alone, so the database probes the primary key instead of
+    // walking the tenant's created_at index (bulk input queries depend on it).
+    let order = if args.order.is_empty() && args.filter.as_ref().is_some_and(is_id_lookup) {
+        vec![]
+    } else if args.order.is_empty() {
         K::default_order()
     } else {
         args.order.clone()
@@ -944,4 +949,17 @@ macro_rules! with_kind {
             _ => $other,
         }
     };
+}
+
+/// Whether a filter selects records by a list of ids and nothing else.
+fn is_id_lookup(f: &Filter) -> bool {
+    match f {
+        Filter::Cond {
+            field,
+            op: Op::In | Op::Eq,
+            ..
+        } => field == "id",
+        Filter::And(fs) => fs.len() == 1 && is_id_lookup(&fs[0]),
+        _ => false,
+    }
 }

@@ -71,16 +71,25 @@ const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Work for the run recorder.
 enum RecMsg {
-    Run { record: RunRecord, failure: Option<String> },
+    Run {
+        record: RunRecord,
+        failure: Option<String>,
+    },
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Writes run records in batches and keeps the failure counters, in order.
 /// Suspensions invalidate `routes` through `on_suspend`.
-async fn run_recorder(crm: Crm, suspend_after: i32, mut rx: tokio::sync::mpsc::UnboundedReceiver<RecMsg>, on_suspend: Arc<dyn Fn() + Send + Sync>) {
+async fn run_recorder(
+    crm: Crm,
+    suspend_after: i32,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<RecMsg>,
+    on_suspend: Arc<dyn Fn() + Send + Sync>,
+) {
     // (tenant, plugin) pairs that may have a failure count to reset.
     let mut dirty: std::collections::HashSet<(Uuid, String)> = std::collections::HashSet::new();
-    let mut known_clean: std::collections::HashSet<(Uuid, String)> = std::collections::HashSet::new();
+    let mut known_clean: std::collections::HashSet<(Uuid, String)> =
+        std::collections::HashSet::new();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < 500 {
@@ -97,7 +106,9 @@ async fn run_recorder(crm: Crm, suspend_after: i32, mut rx: tokio::sync::mpsc::U
                 RecMsg::Flush(tx) => flushes.push(tx),
             }
         }
-        if let Err(e) = plugin_store::record_runs(&crm, runs.iter().map(|(r, _)| r.clone()).collect()).await {
+        if let Err(e) =
+            plugin_store::record_runs(&crm, runs.iter().map(|(r, _)| r.clone()).collect()).await
+        {
             tracing::error!(error = %e, "cannot record plugin runs");
         }
         for (r, failure) in runs {
@@ -170,7 +181,8 @@ impl PluginHost {
     /// Forget cached routing (after installs, enables, disables, suspensions).
     pub fn invalidate_routes(&self) {
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        self.routes_generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.routes_generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         routes.clear();
     }
 
@@ -236,19 +248,29 @@ impl PluginHost {
     /// Enabled, active plugins of a tenant with their config overrides and
     /// effective grants.
     async fn active_for(&self, tenant: Uuid) -> Vec<Active> {
-        if let Some((at, routes)) = self.routes.lock().unwrap_or_else(|e| e.into_inner()).get(&tenant) {
+        if let Some((at, routes)) = self
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tenant)
+        {
             if at.elapsed() < ROUTE_TTL {
                 return routes.clone();
             }
         }
-        let generation = self.routes_generation.load(std::sync::atomic::Ordering::SeqCst);
+        let generation = self
+            .routes_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
         let fresh = self.load_routes(tenant).await;
         let mut routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        if self.routes_generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+        if self
+            .routes_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+            == generation
+        {
             routes.insert(tenant, (std::time::Instant::now(), fresh.clone()));
         }
         fresh
-
     }
 
     async fn load_routes(&self, tenant: Uuid) -> Vec<Active> {
@@ -325,7 +347,11 @@ impl PluginHost {
             log,
         };
         let failure = failure.map(|f| format!("{}: {}", f.code, f.message));
-        if self.recorder.send(RecMsg::Run { record: r, failure }).is_err() {
+        if self
+            .recorder
+            .send(RecMsg::Run { record: r, failure })
+            .is_err()
+        {
             tracing::error!("the run recorder stopped; a plugin run was not recorded");
         }
     }
@@ -415,6 +441,7 @@ impl PluginHost {
             .iter()
             .filter(|f| f.kind == FunctionKind::Score && f.entities.iter().any(|e| e == entity))
         {
+            let t_inputs = std::time::Instant::now();
             let records = match self
                 .inputs(tenant, plugin.id(), entity, &f.input, grants, ids)
                 .await
@@ -449,6 +476,8 @@ impl PluginHost {
                 fuel_per_record: f.fuel_per_record,
             };
             let docs: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
+            let inputs_took = t_inputs.elapsed();
+            let t_wasm = std::time::Instant::now();
             let rt = self.runtime.clone();
             let pl = plugin.clone();
             let name = f.name.clone();
@@ -479,12 +508,15 @@ impl PluginHost {
                         })
                         .collect();
                     scored += rows.len();
+                    let wasm_took = t_wasm.elapsed();
+                    let t_store = std::time::Instant::now();
                     if let Err(e) =
                         plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows)
                             .await
                     {
                         tracing::error!(error = %e, "cannot store scores");
                     }
+                    tracing::debug!(records = rows.len(), inputs = ?inputs_took, wasm = ?wasm_took, store = ?t_store.elapsed(), "score batch");
                     self.record(
                         tenant,
                         plugin,
@@ -579,7 +611,11 @@ impl PluginHost {
                         );
                         (r1, Some((r2, b.len())))
                     }
-                    None => (self.score_with(tenant, entity, &plugin, &tp.config, &grants, a).await, None),
+                    None => (
+                        self.score_with(tenant, entity, &plugin, &tp.config, &grants, a)
+                            .await,
+                        None,
+                    ),
                 };
                 report.scored += n1 as i64;
                 report.failed_batches += i64::from(!ok1);
