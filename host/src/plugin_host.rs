@@ -72,7 +72,7 @@ const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 /// Work for the run recorder.
 enum RecMsg {
     Run {
-        record: RunRecord,
+        record: Box<RunRecord>,
         failure: Option<String>,
     },
     Flush(tokio::sync::oneshot::Sender<()>),
@@ -102,7 +102,7 @@ async fn run_recorder(
         let mut runs = vec![];
         for m in batch {
             match m {
-                RecMsg::Run { record, failure } => runs.push((record, failure)),
+                RecMsg::Run { record, failure } => runs.push((*record, failure)),
                 RecMsg::Flush(tx) => flushes.push(tx),
             }
         }
@@ -253,10 +253,9 @@ impl PluginHost {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&tenant)
+            && at.elapsed() < ROUTE_TTL
         {
-            if at.elapsed() < ROUTE_TTL {
-                return routes.clone();
-            }
+            return routes.clone();
         }
         let generation = self
             .routes_generation
@@ -349,7 +348,10 @@ impl PluginHost {
         let failure = failure.map(|f| format!("{}: {}", f.code, f.message));
         if self
             .recorder
-            .send(RecMsg::Run { record: r, failure })
+            .send(RecMsg::Run {
+                record: Box::new(r),
+                failure,
+            })
             .is_err()
         {
             tracing::error!("the run recorder stopped; a plugin run was not recorded");
