@@ -14,6 +14,11 @@ use uuid::Uuid;
 
 pub type LoadError = Arc<CoreError>;
 
+/// How long a loader collects keys before it queries. Long enough that every
+/// row of a 100-row page asks before the batch goes out (1 ms, the default,
+/// sometimes split a page into two batches), short enough not to show in latency.
+pub const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(3);
+
 /// An entity name as a loader key part (a newtype keeps keys free of lifetimes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ent(pub &'static str);
@@ -234,6 +239,7 @@ impl Loaders {
                 },
                 tokio::spawn,
             )
+            .delay(BATCH_WINDOW)
         }
         Loaders {
             contacts: by_id(crm, tenant),
@@ -247,42 +253,48 @@ impl Loaders {
                     tenant,
                 },
                 tokio::spawn,
-            ),
+            )
+            .delay(BATCH_WINDOW),
             stages: DataLoader::new(
                 Stages {
                     crm: crm.clone(),
                     tenant,
                 },
                 tokio::spawn,
-            ),
+            )
+            .delay(BATCH_WINDOW),
             pipeline_stages: DataLoader::new(
                 PipelineStages {
                     crm: crm.clone(),
                     tenant,
                 },
                 tokio::spawn,
-            ),
+            )
+            .delay(BATCH_WINDOW),
             tags: DataLoader::new(
                 Tags {
                     crm: crm.clone(),
                     tenant,
                 },
                 tokio::spawn,
-            ),
+            )
+            .delay(BATCH_WINDOW),
             scores: DataLoader::new(
                 Scores {
                     crm: crm.clone(),
                     tenant,
                 },
                 tokio::spawn,
-            ),
+            )
+            .delay(BATCH_WINDOW),
             engagement: DataLoader::new(
                 Engagements {
                     crm: crm.clone(),
                     tenant,
                 },
                 tokio::spawn,
-            ),
+            )
+            .delay(BATCH_WINDOW),
         }
     }
 }

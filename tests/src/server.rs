@@ -101,8 +101,12 @@ impl TestServer {
         let mut db = crm_core::service::connect_db(&url).await.expect("connect");
         let queries = Arc::new(AtomicU64::new(0));
         let q = queries.clone();
-        db.set_metric_callback(move |_| {
+        let log_sql = std::env::var_os("CRM_TEST_LOG_SQL").is_some();
+        db.set_metric_callback(move |info| {
             q.fetch_add(1, Ordering::Relaxed);
+            if log_sql {
+                eprintln!("SQL {}", info.statement.sql);
+            }
         });
         crm_core::service::migrate(&db).await.expect("migrate");
         let mut crm = Crm::new(db);

@@ -755,13 +755,20 @@ both_backends!(dataloaders_no_n_plus_one, |srv: TestServer| async move {
     let q = "query($n: Int) { contacts(first: $n) { edges { node { firstName company { name } owner { name } tags } } } }";
     // Warm up (e.g. lazily prepared statements).
     srv.ok(q, json!({"n": 5})).await;
-    let before = srv.queries.load(Ordering::SeqCst);
-    let d = srv.ok(q, json!({"n": 10})).await;
-    let small = srv.queries.load(Ordering::SeqCst) - before;
-    assert_eq!(d["contacts"]["edges"].as_array().unwrap().len(), 10);
-    let before = srv.queries.load(Ordering::SeqCst);
-    let d = srv.ok(q, json!({"n": 50})).await;
-    let big = srv.queries.load(Ordering::SeqCst) - before;
+    // The counter also sees the server's background polls (outbox relay, job
+    // runner), which only ever add: the minimum over a few runs is the request's own cost.
+    let mut small = u64::MAX;
+    let mut big = u64::MAX;
+    let mut d = json!(null);
+    for _ in 0..5 {
+        let before = srv.queries.load(Ordering::SeqCst);
+        let r = srv.ok(q, json!({"n": 10})).await;
+        small = small.min(srv.queries.load(Ordering::SeqCst) - before);
+        assert_eq!(r["contacts"]["edges"].as_array().unwrap().len(), 10);
+        let before = srv.queries.load(Ordering::SeqCst);
+        d = srv.ok(q, json!({"n": 50})).await;
+        big = big.min(srv.queries.load(Ordering::SeqCst) - before);
+    }
     let edges = d["contacts"]["edges"].as_array().unwrap();
     assert_eq!(edges.len(), 50);
     assert!(
