@@ -295,27 +295,6 @@ fn run_model(r: RunRecord, now: crate::Timestamp) -> plugin_run::ActiveModel {
     }
 }
 
-pub async fn record_run(crm: &Crm, r: RunRecord) -> Result<()> {
-    plugin_run::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(r.tenant),
-        plugin_id: Set(r.plugin_id),
-        plugin_version: Set(r.plugin_version),
-        function: Set(r.function),
-        entity: Set(r.entity),
-        records: Set(i32::try_from(r.records).unwrap_or(i32::MAX)),
-        duration_us: Set(r.duration_us),
-        fuel_used: Set(i64::try_from(r.fuel_used).unwrap_or(i64::MAX)),
-        outcome: Set(r.outcome.to_string()),
-        error_code: Set(r.error_code),
-        error: Set(r.error),
-        log: Set(r.log),
-        created_at: Set(crm.now()),
-    }
-    .insert(&crm.db)
-    .await?;
-    Ok(())
-}
 
 /// Runs of the caller's tenant, newest first.
 pub async fn runs(
