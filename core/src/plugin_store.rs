@@ -295,7 +295,6 @@ fn run_model(r: RunRecord, now: crate::Timestamp) -> plugin_run::ActiveModel {
     }
 }
 
-
 /// Runs of the caller's tenant, newest first.
 pub async fn runs(
     crm: &Crm,

@@ -29,5 +29,8 @@ pub use connection::BulkRead;
 pub use error::to_gql_error;
 pub use loaders::Loaders;
 pub use plugins::{NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
-pub use schema::{CrmSchema, MAX_COMPLEXITY, MAX_DEPTH, build_schema, build_schema_with_bus};
+pub use schema::{
+    CrmSchema, MAX_COMPLEXITY, MAX_DEPTH, build_internal_schema, build_schema,
+    build_schema_with_bus,
+};
 pub use subscription::EventBus;

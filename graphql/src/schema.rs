@@ -15,8 +15,11 @@ use std::sync::Arc;
 
 /// Deepest query accepted.
 pub const MAX_DEPTH: usize = 12;
-/// Most complex query accepted (one point per field).
-pub const MAX_COMPLEXITY: usize = 2_000;
+/// Most complex query accepted: one point per field, and a connection field
+/// costs its page size times its selection. A 100-row page of 20 fields
+/// (2,000) passes; 500 aliased one-row lists (3,500) or a few aliased 100-row
+/// pages do not.
+pub const MAX_COMPLEXITY: usize = 3_000;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -62,5 +65,19 @@ pub fn build_schema_with_bus(
         .data(bus)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+/// The same schema without depth and complexity limits, for the host's own
+/// bulk reads (plugin input queries over batches of records). Never serve it.
+pub fn build_internal_schema(
+    crm: crm_core::Crm,
+    plugins: Arc<dyn PluginAdmin>,
+    bus: EventBus,
+) -> CrmSchema {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
+        .data(crm)
+        .data(plugins)
+        .data(bus)
         .finish()
 }

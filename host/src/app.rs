@@ -70,7 +70,9 @@ impl App {
         let bus = EventBus::default();
         let admin: Arc<dyn PluginAdmin> = plugins.clone();
         let schema = crm_graphql::build_schema_with_bus(crm.clone(), admin, bus.clone());
-        plugins.set_schema(schema.clone());
+        let admin2: Arc<dyn PluginAdmin> = plugins.clone();
+        let bulk = crm_graphql::build_internal_schema(crm.clone(), admin2, bus.clone());
+        plugins.set_schemas(schema.clone(), bulk);
         let metrics = Arc::new(Metrics::default());
         relay::spawn(crm.clone(), bus.clone(), metrics.clone()).await?;
         crate::jobs::spawn(crm.clone(), cfg.jobs.clone());

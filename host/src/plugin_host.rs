@@ -55,6 +55,8 @@ pub struct PluginHost {
     runtime: PluginRuntime,
     loaded: RwLock<HashMap<String, Arc<LoadedPlugin>>>,
     schema: OnceLock<CrmSchema>,
+    /// The limit-free schema for the host's own batched input queries.
+    bulk_schema: OnceLock<CrmSchema>,
     calls: Mutex<HashMap<String, (u64, u64)>>,
     /// Routing per tenant (enabled plugins, their config and grants), cached
     /// briefly: other processes' changes show within [`ROUTE_TTL`]; this
@@ -158,6 +160,7 @@ impl PluginHost {
             runtime,
             loaded: RwLock::new(HashMap::new()),
             schema: OnceLock::new(),
+            bulk_schema: OnceLock::new(),
             calls: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             routes_generation: std::sync::atomic::AtomicU64::new(0),
@@ -173,9 +176,12 @@ impl PluginHost {
         Ok(host)
     }
 
-    /// Give the host the schema it runs input queries against (set once at start-up).
-    pub fn set_schema(&self, schema: CrmSchema) {
-        let _ = self.schema.set(schema);
+    /// Give the host its schemas (set once at start-up): the public one for
+    /// plugins' host-API calls (same limits as clients), the limit-free one for
+    /// batched input queries the host itself builds from manifests.
+    pub fn set_schemas(&self, public: CrmSchema, bulk: CrmSchema) {
+        let _ = self.schema.set(public);
+        let _ = self.bulk_schema.set(bulk);
     }
 
     /// Forget cached routing (after installs, enables, disables, suspensions).
@@ -387,7 +393,7 @@ impl PluginHost {
             message: m,
         };
         let schema = self
-            .schema
+            .bulk_schema
             .get()
             .ok_or_else(|| fail("schema not ready".into()))?;
         let field = list_field(entity)

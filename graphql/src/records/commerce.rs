@@ -195,6 +195,9 @@ impl CommerceQuery {
                 .gql()?,
         ))
     }
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -226,6 +229,9 @@ impl CommerceQuery {
                 .gql()?,
         ))
     }
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,

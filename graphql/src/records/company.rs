@@ -102,6 +102,7 @@ impl Company {
     async fn scores(&self, ctx: &Context<'_>, plugin: Option<String>) -> Result<Vec<Score>> {
         scores_of(ctx, "company", self.0.id, plugin).await
     }
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
@@ -124,6 +125,7 @@ impl Company {
         .await?;
         Ok(ContactConnection::from_page(page, super::contact::Contact))
     }
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn deals(
         &self,
         ctx: &Context<'_>,
@@ -150,6 +152,7 @@ impl Company {
         ))
     }
     /// Activities with the company, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -175,6 +178,7 @@ impl Company {
             super::work::Activity,
         ))
     }
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -270,6 +274,9 @@ impl CompanyQuery {
         ))
     }
 
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn companies(
         &self,
         ctx: &Context<'_>,

@@ -92,6 +92,9 @@ impl Contact {
         })
     }
     /// Every activity with this contact, newest first: the contact's timeline.
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -114,6 +117,7 @@ impl Contact {
             super::work::Activity,
         ))
     }
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn deals(
         &self,
         ctx: &Context<'_>,
@@ -139,6 +143,7 @@ impl Contact {
             super::sales::Deal,
         ))
     }
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
@@ -302,6 +307,9 @@ impl ContactQuery {
         ))
     }
 
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn contacts(
         &self,
         ctx: &Context<'_>,

@@ -305,6 +305,7 @@ impl SalesQuery {
         ))
     }
 
+    #[graphql(complexity = "first.unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1")]
     async fn pipelines(
         &self,
         ctx: &Context<'_>,
@@ -334,6 +335,9 @@ impl SalesQuery {
         ))
     }
 
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn deals(
         &self,
         ctx: &Context<'_>,

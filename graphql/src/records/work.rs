@@ -342,6 +342,9 @@ impl WorkQuery {
         ))
     }
 
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn activities(
         &self,
         ctx: &Context<'_>,
@@ -375,6 +378,9 @@ impl WorkQuery {
         ))
     }
 
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn tasks(
         &self,
         ctx: &Context<'_>,
@@ -408,6 +414,9 @@ impl WorkQuery {
         ))
     }
 
+    #[graphql(
+        complexity = "first.or(last).unwrap_or(20).clamp(1, 1000) as usize * child_complexity + 1"
+    )]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
