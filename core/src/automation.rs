@@ -63,6 +63,9 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
         .await?;
     let hooks = crm.hooks();
     let now = crm.now();
+    // Each tenant's enabled workflows, read once per batch.
+    let mut flows: std::collections::HashMap<Uuid, Vec<workflow::Model>> =
+        std::collections::HashMap::new();
     for e in &batch {
         let payload = event_json(e);
         for (plugin, handler) in hooks.subscribers(e.tenant_id, &e.kind).await {
@@ -75,12 +78,16 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
             .key(format!("ev:{}:plugin:{plugin}:{handler}", e.id));
             jobs::enqueue(&crm.db, now, j).await?;
         }
-        let flows = workflow::Entity::find()
-            .filter(workflow::Column::TenantId.eq(e.tenant_id))
-            .filter(workflow::Column::Enabled.eq(true))
-            .all(&crm.db)
-            .await?;
-        for w in flows {
+        if let std::collections::hash_map::Entry::Vacant(slot) = flows.entry(e.tenant_id) {
+            slot.insert(
+                workflow::Entity::find()
+                    .filter(workflow::Column::TenantId.eq(e.tenant_id))
+                    .filter(workflow::Column::Enabled.eq(true))
+                    .all(&crm.db)
+                    .await?,
+            );
+        }
+        for w in flows.get(&e.tenant_id).into_iter().flatten() {
             match w.trigger.get("type").and_then(Value::as_str) {
                 Some("event") => {
                     let hit = w
@@ -98,7 +105,7 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
                         jobs::enqueue(&crm.db, now, j).await?;
                     }
                 }
-                Some("timer") => schedule_timer(crm, &w, e).await?,
+                Some("timer") => schedule_timer(crm, w, e).await?,
                 _ => {}
             }
         }

@@ -318,12 +318,8 @@ pub async fn runs(
         .await?)
 }
 
-/// Aggregate stats of a plugin in a tenant: (runs, failures, avg duration µs, last error).
-pub async fn stats(
-    crm: &Crm,
-    tenant: Uuid,
-    plugin_id: &str,
-) -> Result<(i64, i64, f64, Option<String>)> {
+/// Aggregate stats of a plugin in a tenant over its last 1000 runs: (runs, failures, avg duration µs).
+pub async fn stats(crm: &Crm, tenant: Uuid, plugin_id: &str) -> Result<(i64, i64, f64)> {
     let rows: Vec<(String, i64)> = plugin_run::Entity::find()
         .select_only()
         .column(plugin_run::Column::Outcome)
@@ -342,7 +338,12 @@ pub async fn stats(
     } else {
         0.0
     };
-    let last_error = plugin_run::Entity::find()
+    Ok((runs, failures, avg))
+}
+
+/// The latest failed or rejected run of a plugin in a tenant, as `CODE: message`.
+pub async fn last_error(crm: &Crm, tenant: Uuid, plugin_id: &str) -> Result<Option<String>> {
+    Ok(plugin_run::Entity::find()
         .filter(plugin_run::Column::TenantId.eq(tenant))
         .filter(plugin_run::Column::PluginId.eq(plugin_id))
         .filter(plugin_run::Column::Outcome.ne("ok"))
@@ -355,8 +356,7 @@ pub async fn stats(
                 r.error_code.unwrap_or_default(),
                 r.error.unwrap_or_default()
             )
-        });
-    Ok((runs, failures, avg, last_error))
+        }))
 }
 
 /// Store scores of many records in one transaction: each (record, plugin,

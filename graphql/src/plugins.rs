@@ -289,7 +289,7 @@ impl Plugin {
     }
     async fn stats(&self, ctx: &Context<'_>) -> Result<PluginStats> {
         let p = principal(ctx)?;
-        let (runs, failures, avg, _) =
+        let (runs, failures, avg) =
             crm_core::plugin_store::stats(crm(ctx), p.tenant_id, &self.info.id)
                 .await
                 .gql()?;
@@ -301,12 +301,9 @@ impl Plugin {
     }
     async fn last_error(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         let p = principal(ctx)?;
-        Ok(
-            crm_core::plugin_store::stats(crm(ctx), p.tenant_id, &self.info.id)
-                .await
-                .gql()?
-                .3,
-        )
+        crm_core::plugin_store::last_error(crm(ctx), p.tenant_id, &self.info.id)
+            .await
+            .gql()
     }
 }
 
