@@ -137,9 +137,17 @@ pub async fn get_many<K: Kind>(crm: &Crm, tenant: Uuid, ids: &[Uuid]) -> Result<
     if ids.is_empty() {
         return Ok(vec![]);
     }
+    let in_tenant = if crm.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // Unary `+` keeps SQLite's planner from walking a (tenant_id, ...)
+        // index over the whole tenant (it guesses an equality is selective);
+        // the primary key is the way in. Same rows, 100x faster at 100k.
+        Expr::cust_with_values("+tenant_id = ?", [tenant])
+    } else {
+        col::<K>("tenant_id")?.eq(tenant)
+    };
     Ok(K::Entity::find()
-        .filter(col::<K>("tenant_id")?.eq(tenant))
         .filter(col::<K>("id")?.is_in(ids.iter().copied()))
+        .filter(in_tenant)
         .all(&crm.db)
         .await?)
 }
@@ -380,8 +388,12 @@ where
 {
     p.require(Action::Create, K::NAME)?;
     let mut cand = into_object(input)?;
-    // Plugins have no clock: the candidate carries the write's time.
-    cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));
+    // One time for the whole write (created_at, updated_at and what `build`
+    // derives from it, such as a ticket's due times), however long plugins
+    // take. Plugins have no clock: the candidate carries it (to the
+    // millisecond, so it is the same instant once parsed back).
+    let now = chrono::SubsecRound::trunc_subsecs(crm.now(), 3);
+    cand.insert("updatedAt".into(), crate::json::ts(&now));
     run_validate_hooks(crm, p, K::NAME, &mut cand).await?;
     let mut check = Check::new(&cand);
     let mut active = K::build(crm, p, &mut check, None).await;
@@ -392,7 +404,6 @@ where
     };
     check.finish(crm, p.tenant_id).await?;
     let id = Uuid::now_v7();
-    let now = crm.now();
     active.set(col::<K>("id")?, id.into());
     active.set(col::<K>("tenant_id")?, p.tenant_id.into());
     active.set(col::<K>("created_at")?, now.into());

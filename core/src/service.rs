@@ -143,6 +143,12 @@ pub async fn connect_db(url: &str) -> Result<DatabaseConnection> {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
+                    // Read pages through a shared memory map instead of a
+                    // pread() per page, and keep more of them per connection
+                    // (the default cache is 2 MB): bulk reads such as a
+                    // rescore of every contact are several times faster.
+                    .pragma("mmap_size", "268435456")
+                    .pragma("cache_size", "-32768")
             });
     } else {
         opts.max_connections(32).min_connections(2);

@@ -84,7 +84,8 @@ impl Kind for Ticket {
         c: &mut Check<'_>,
         existing: Option<&ticket::Model>,
     ) -> ActiveModel {
-        let now = crm.now();
+        // The write's time, as the write path put it in the candidate.
+        let now = c.datetime("updatedAt").unwrap_or_else(|| crm.now());
         let priority = c.enumeration("priority", PRIORITIES, "p3");
         let status = c.enumeration("status", STATUSES, "open");
         let settings = crate::tenant::get_tenant(crm, p.tenant_id)

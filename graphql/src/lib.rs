@@ -19,6 +19,7 @@ mod common;
 pub mod connection;
 mod error;
 mod filter;
+pub mod input_plan;
 mod loaders;
 mod plugins;
 mod records;
@@ -27,6 +28,7 @@ mod subscription;
 
 pub use connection::BulkRead;
 pub use error::to_gql_error;
+pub use input_plan::InputPlan;
 pub use loaders::Loaders;
 pub use plugins::{NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
 pub use schema::{

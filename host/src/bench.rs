@@ -164,91 +164,17 @@ fn contact_docs(n: usize) -> Vec<String> {
         .collect()
 }
 
+/// Whether part `name` of a benchmark runs: all of them unless
+/// `CRM_BENCH_ONLY` names some (comma-separated), for profiling one part.
+fn part(name: &str) -> bool {
+    std::env::var("CRM_BENCH_ONLY").map_or(true, |only| only.split(',').any(|p| p.trim() == name))
+}
+
 async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
     use crm_graphql::PluginAdmin;
     let e = env().await?;
     let root = plugins_dir.parent().unwrap_or(Path::new("."));
     let rt = e.app.plugins.runtime().clone();
-    // 1. fresh instance + trivial call.
-    let echo_toml = root.join("tests/fixtures/plugins/echo-score/plugin.toml");
-    let (text, bytes) = crate::plugin_files::read_plugin(&echo_toml)?;
-    let manifest = crate::plugin::Manifest::parse(&text).map_err(|x| anyhow::anyhow!("{x}"))?;
-    let echo_loaded = rt
-        .load(&manifest, &bytes)
-        .map_err(|x| anyhow::anyhow!("{x}"))?;
-    let mut times = crate::plugin::bench_instance_call(&rt, &echo_loaded, 2000)
-        .map_err(|f| anyhow::anyhow!("{f}"))?;
-    times.sort();
-    // 2. lead-scoring in wasm vs native.
-    let (ls_text, ls_bytes) = crate::plugin_files::read_plugin(&plugins_dir.join("lead-scoring"))?;
-    let ls_manifest =
-        crate::plugin::Manifest::parse(&ls_text).map_err(|x| anyhow::anyhow!("{x}"))?;
-    let ls = rt
-        .load(&ls_manifest, &ls_bytes)
-        .map_err(|x| anyhow::anyhow!("{x}"))?;
-    let docs = contact_docs(20_000);
-    let ctx = crate::plugin::CallContext {
-        tenant: e.tenant.to_string(),
-        entity: "contact".into(),
-        config: ls_manifest
-            .effective_config(&json!({}))
-            .map_err(|x| anyhow::anyhow!("{x}"))?,
-        fuel_per_record: None,
-    };
-    let t = Instant::now();
-    for chunk in docs.chunks(500) {
-        rt.score(&ls, &ctx, chunk)
-            .result
-            .map_err(|f| anyhow::anyhow!("{f}"))?;
-    }
-    let wasm_rps = docs.len() as f64 / t.elapsed().as_secs_f64();
-    let cfg = lead_scoring::Config::default();
-    let t = Instant::now();
-    let mut sink = 0u64;
-    for d in &docs {
-        let c: crm_plugin_sdk::models::Contact = serde_json::from_str(d)?;
-        sink += u64::from(lead_scoring::score_contact(&cfg, &c).value);
-    }
-    let native_rps = docs.len() as f64 / t.elapsed().as_secs_f64();
-    std::hint::black_box(sink);
-    // 3. createContact with and without plugins.
-    seed(&e, 50, 200).await?;
-    let without = timed_creates(&e, 200, "off").await?;
-    for dir in ["lead-scoring", "data-quality"] {
-        let (t, b) = crate::plugin_files::read_plugin(&plugins_dir.join(dir))?;
-        let info = e
-            .app
-            .plugins
-            .install(&t, b, false)
-            .await
-            .map_err(|x| anyhow::anyhow!(x.message))?;
-        let grants = e
-            .app
-            .plugins
-            .requested_capabilities(&info.id)
-            .await
-            .map_err(|x| anyhow::anyhow!(x.message))?;
-        crm_core::plugin_store::enable(
-            &e.app.crm,
-            &Principal::system(e.tenant),
-            &info.id,
-            json!({}),
-            json!(grants),
-        )
-        .await?;
-    }
-    let with = timed_creates(&e, 200, "on").await?;
-    // 4. bulk rescore of 100k contacts.
-    eprintln!("inserting 100,000 contacts for the rescore benchmark...");
-    bulk_contacts(&e, 100_000).await?;
-    let t = Instant::now();
-    let r = e
-        .app
-        .plugins
-        .rescore_with_progress(e.tenant, "lead-scoring", |_, _| {})
-        .await
-        .map_err(|x| anyhow::anyhow!(x.message))?;
-    let rescore = t.elapsed();
     println!(
         "bench plugins (SQLite, {} build)",
         if cfg!(debug_assertions) {
@@ -257,31 +183,132 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
             "release"
         }
     );
-    println!(
-        "  fresh instance + trivial call: median {:?}, p99 {:?} (target <= 20 us)",
-        pct(&times, 0.5),
-        pct(&times, 0.99)
-    );
-    println!(
-        "  lead-scoring batch: wasm {wasm_rps:.0} records/s, native {native_rps:.0} records/s, ratio {:.2}x (target >= 0.5x)",
-        wasm_rps / native_rps
-    );
-    println!(
-        "  rescore {} contacts: {:.2} s, {:.0} records/s, {} scored, {} failed batches (target < 2 s)",
-        r.records,
-        rescore.as_secs_f64(),
-        r.records as f64 / rescore.as_secs_f64(),
-        r.scored,
-        r.failed_batches
-    );
-    println!(
-        "  createContact p50/p99: without plugins {:?}/{:?}, with lead-scoring + data-quality {:?}/{:?}, p50 ratio {:.2}x (target <= 1.3x)",
-        pct(&without, 0.5),
-        pct(&without, 0.99),
-        pct(&with, 0.5),
-        pct(&with, 0.99),
-        pct(&with, 0.5).as_secs_f64() / pct(&without, 0.5).as_secs_f64().max(1e-9)
-    );
+    // 1. fresh instance + trivial call.
+    if part("instance") {
+        let echo_toml = root.join("tests/fixtures/plugins/echo-score/plugin.toml");
+        let (text, bytes) = crate::plugin_files::read_plugin(&echo_toml)?;
+        let manifest = crate::plugin::Manifest::parse(&text).map_err(|x| anyhow::anyhow!("{x}"))?;
+        let echo_loaded = rt
+            .load(&manifest, &bytes)
+            .map_err(|x| anyhow::anyhow!("{x}"))?;
+        let iterations = std::env::var("CRM_BENCH_ITERATIONS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(2000);
+        let mut times = crate::plugin::bench_instance_call(&rt, &echo_loaded, iterations)
+            .map_err(|f| anyhow::anyhow!("{f}"))?;
+        times.sort();
+        println!(
+            "  fresh instance + trivial call: median {:?}, p99 {:?} (target <= 20 us)",
+            pct(&times, 0.5),
+            pct(&times, 0.99)
+        );
+    }
+    // 2. lead-scoring in wasm vs native.
+    let (ls_text, ls_bytes) = crate::plugin_files::read_plugin(&plugins_dir.join("lead-scoring"))?;
+    let ls_manifest =
+        crate::plugin::Manifest::parse(&ls_text).map_err(|x| anyhow::anyhow!("{x}"))?;
+    if part("batch") {
+        let ls = rt
+            .load(&ls_manifest, &ls_bytes)
+            .map_err(|x| anyhow::anyhow!("{x}"))?;
+        let docs = contact_docs(20_000);
+        let ctx = crate::plugin::CallContext {
+            tenant: e.tenant.to_string(),
+            entity: "contact".into(),
+            config: ls_manifest
+                .effective_config(&json!({}))
+                .map_err(|x| anyhow::anyhow!("{x}"))?,
+            fuel_per_record: None,
+        };
+        let t = Instant::now();
+        for chunk in docs.chunks(500) {
+            rt.score(&ls, &ctx, chunk)
+                .result
+                .map_err(|f| anyhow::anyhow!("{f}"))?;
+        }
+        let wasm_rps = docs.len() as f64 / t.elapsed().as_secs_f64();
+        // The same rules natively: prepared once, each record parsed from
+        // its JSON text and scored, as the plugin does per batch.
+        let t = Instant::now();
+        let rules = lead_scoring::Rules::new(lead_scoring::Config::default());
+        let mut sink = 0u64;
+        for d in &docs {
+            let c: crm_plugin_sdk::models::Contact = serde_json::from_str(d)?;
+            sink += u64::from(rules.score(&c).value);
+        }
+        let native_rps = docs.len() as f64 / t.elapsed().as_secs_f64();
+        std::hint::black_box(sink);
+        println!(
+            "  lead-scoring batch: wasm {wasm_rps:.0} records/s, native {native_rps:.0} records/s, ratio {:.2}x (target >= 0.5x)",
+            wasm_rps / native_rps
+        );
+    }
+    // 3. createContact with and without plugins.
+    let with_plugins = |e: &Env| {
+        let (app, tenant, dir) = (e.app.clone(), e.tenant, plugins_dir.to_path_buf());
+        async move {
+            for id in ["lead-scoring", "data-quality"] {
+                let (t, b) = crate::plugin_files::read_plugin(&dir.join(id))?;
+                let info = app
+                    .plugins
+                    .install(&t, b, false)
+                    .await
+                    .map_err(|x| anyhow::anyhow!(x.message))?;
+                let grants = app
+                    .plugins
+                    .requested_capabilities(&info.id)
+                    .await
+                    .map_err(|x| anyhow::anyhow!(x.message))?;
+                crm_core::plugin_store::enable(
+                    &app.crm,
+                    &Principal::system(tenant),
+                    &info.id,
+                    json!({}),
+                    json!(grants),
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    if part("create") {
+        seed(&e, 50, 200).await?;
+        let without = timed_creates(&e, 300, "off").await?;
+        with_plugins(&e).await?;
+        let with = timed_creates(&e, 300, "on").await?;
+        println!(
+            "  createContact p50/p99: without plugins {:?}/{:?}, with lead-scoring + data-quality {:?}/{:?}, p50 ratio {:.2}x (target <= 1.3x)",
+            pct(&without, 0.5),
+            pct(&without, 0.99),
+            pct(&with, 0.5),
+            pct(&with, 0.99),
+            pct(&with, 0.5).as_secs_f64() / pct(&without, 0.5).as_secs_f64().max(1e-9)
+        );
+    } else {
+        with_plugins(&e).await?;
+    }
+    // 4. bulk rescore of 100k contacts.
+    if part("rescore") {
+        eprintln!("inserting 100,000 contacts for the rescore benchmark...");
+        bulk_contacts(&e, 100_000).await?;
+        let t = Instant::now();
+        let r = e
+            .app
+            .plugins
+            .rescore_with_progress(e.tenant, "lead-scoring", |_, _| {})
+            .await
+            .map_err(|x| anyhow::anyhow!(x.message))?;
+        let rescore = t.elapsed();
+        println!(
+            "  rescore {} contacts: {:.2} s, {:.0} records/s, {} scored, {} failed batches (target < 2 s)",
+            r.records,
+            rescore.as_secs_f64(),
+            r.records as f64 / rescore.as_secs_f64(),
+            r.scored,
+            r.failed_batches
+        );
+    }
     Ok(())
 }
 

@@ -17,18 +17,18 @@
 
 use crate::app::Config;
 use crate::plugin::{
-    CallContext, FailurePolicy, FunctionKind, Grants, HandlerContext, HostApi, HostError,
-    Invocation, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig, host_codes,
+    CallContext, FailurePolicy, FunctionDecl, FunctionKind, Grants, HandlerContext, HostApi,
+    HostError, Invocation, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig, host_codes,
 };
 use crm_core::plugin_api::{
     Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ValidateOutcome,
 };
 use crm_core::plugin_store::{self, RunRecord};
 use crm_core::{Crm, Principal};
-use crm_graphql::{CrmSchema, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
+use crm_graphql::{CrmSchema, InputPlan, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -50,6 +50,18 @@ fn list_field(entity: &str) -> Option<&'static str> {
 /// Records per scoring batch (one fresh instance per batch).
 pub const SCORE_BATCH: usize = 500;
 
+/// A compiled input query, or `None` when it needs the GraphQL executor.
+type PlanSlot = Option<Arc<InputPlan>>;
+
+/// How [`PluginHost::input_records`] answers an input query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputPath {
+    /// The compiled plan when it can, else the GraphQL executor.
+    Planned,
+    /// Always the GraphQL executor (the reference the plan must match).
+    GraphQl,
+}
+
 pub struct PluginHost {
     crm: Crm,
     runtime: PluginRuntime,
@@ -64,12 +76,17 @@ pub struct PluginHost {
     routes: Mutex<HashMap<Uuid, (std::time::Instant, Vec<Active>)>>,
     /// Bumped by every invalidation: a load that raced one is not cached.
     routes_generation: std::sync::atomic::AtomicU64,
+    /// Compiled input queries by (entity, query text).
+    plans: Mutex<HashMap<(&'static str, String), PlanSlot>>,
     /// Run records and failure accounting, written off the request path.
     recorder: tokio::sync::mpsc::UnboundedSender<RecMsg>,
 }
 
 /// How long a tenant's plugin routing is reused.
 const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How long the run recorder gathers runs before writing them.
+const RECORD_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Work for the run recorder.
 enum RecMsg {
@@ -93,11 +110,16 @@ async fn run_recorder(
     let mut known_clean: std::collections::HashSet<(Uuid, String)> =
         std::collections::HashSet::new();
     while let Some(first) = rx.recv().await {
+        // Gather for a moment (unless someone waits for a flush): one write
+        // transaction per batch of runs rather than one per run, so run
+        // records do not queue against the writes they describe for
+        // SQLite's single write lock.
+        let deadline = tokio::time::Instant::now() + RECORD_WINDOW;
         let mut batch = vec![first];
-        while batch.len() < 500 {
-            match rx.try_recv() {
-                Ok(m) => batch.push(m),
-                Err(_) => break,
+        while batch.len() < 500 && !matches!(batch.last(), Some(RecMsg::Flush(_))) {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => batch.push(m),
+                Ok(None) | Err(_) => break,
             }
         }
         let mut flushes = vec![];
@@ -164,6 +186,7 @@ impl PluginHost {
             calls: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             routes_generation: std::sync::atomic::AtomicU64::new(0),
+            plans: Mutex::new(HashMap::new()),
             recorder: tx,
         });
         let weak = Arc::downgrade(&host);
@@ -376,22 +399,48 @@ impl PluginHost {
             })
     }
 
-    /// The input records of a score function: its input query, run as the
-    /// plugin's principal over `ids`, one JSON document per record (in order).
-    async fn inputs(
+    /// The compiled form of an input query (cached by entity and query
+    /// text); `None` when it needs the GraphQL executor.
+    fn plan(&self, entity: &'static str, input: &str) -> Option<Arc<InputPlan>> {
+        let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        plans
+            .entry((entity, input.to_owned()))
+            .or_insert_with(|| InputPlan::compile(entity, input).map(Arc::new))
+            .clone()
+    }
+
+    /// The input records of a score function with input query `input`: the
+    /// query over `ids` as plugin `plugin_id`'s principal with `scopes`, one
+    /// JSON document per record found. The compiled plan answers when it can
+    /// and the principal may read all it reads; otherwise (or with `path`
+    /// [`InputPath::GraphQl`]) the GraphQL executor runs the query. Both
+    /// give the same documents.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn input_records(
         &self,
         tenant: Uuid,
         plugin_id: &str,
-        entity: &str,
+        entity: &'static str,
         input: &str,
-        grants: &Grants,
+        scopes: Vec<String>,
         ids: &[Uuid],
+        path: InputPath,
     ) -> Result<Vec<(Uuid, String)>, PluginFailure> {
         let fail = |m: String| PluginFailure {
-            plugin: String::new(),
+            plugin: plugin_id.to_string(),
             code: "INPUT_QUERY".into(),
             message: m,
         };
+        let p = Principal::plugin(tenant, plugin_id, scopes);
+        if path == InputPath::Planned
+            && let Some(plan) = self.plan(entity, input)
+            && plan.permitted(&p)
+        {
+            return plan
+                .run(&self.crm, tenant, ids)
+                .await
+                .map_err(|e| fail(format!("input query failed: {e}")));
+        }
         let schema = self
             .bulk_schema
             .get()
@@ -403,7 +452,6 @@ impl PluginHost {
         let query = format!(
             "query($ids: [ID!], $n: Int) {{ {field}(first: $n, filter: {{id: {{in: $ids}}}}) {{ edges {{ node {{ id {selection} }} }} }} }}"
         );
-        let p = Principal::plugin(tenant, plugin_id, grants.scopes().to_vec());
         let vars = serde_json::json!({"ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), "n": ids.len()});
         let req = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(vars))
@@ -431,7 +479,140 @@ impl PluginHost {
             .collect())
     }
 
-    /// Run one plugin's score functions for `entity` over `ids` and store the scores.
+    /// The score functions of `plugin` for `entity`.
+    fn score_functions<'p>(
+        plugin: &'p LoadedPlugin,
+        entity: &'p str,
+    ) -> impl Iterator<Item = &'p FunctionDecl> + 'p {
+        plugin.manifest.functions.iter().filter(move |f| {
+            f.kind == FunctionKind::Score && f.entities.iter().any(|e| e == entity)
+        })
+    }
+
+    /// Read one batch's input; a failure is recorded as the batch's run.
+    async fn read_batch(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &Arc<LoadedPlugin>,
+        f: &FunctionDecl,
+        grants: &Grants,
+        ids: &[Uuid],
+    ) -> Option<Vec<(Uuid, String)>> {
+        match self
+            .input_records(
+                tenant,
+                plugin.id(),
+                entity,
+                &f.input,
+                grants.scopes().to_vec(),
+                ids,
+                InputPath::Planned,
+            )
+            .await
+        {
+            Ok(records) => Some(records),
+            Err(fail) => {
+                let stats = crate::plugin::RunStats {
+                    records: ids.len(),
+                    ..Default::default()
+                };
+                let name = format!("score[{}]", f.name);
+                self.record(
+                    tenant,
+                    plugin,
+                    &name,
+                    entity,
+                    &stats,
+                    Outcome::Failed(&fail),
+                )
+                .await;
+                None
+            }
+        }
+    }
+
+    /// Run score function `f` over `records` in wasm (on a blocking thread).
+    async fn call_batch(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &Arc<LoadedPlugin>,
+        f: &FunctionDecl,
+        config: Value,
+        records: &[(Uuid, String)],
+    ) -> Option<Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>> {
+        let ctx = CallContext {
+            tenant: tenant.to_string(),
+            entity: entity.to_string(),
+            config,
+            fuel_per_record: f.fuel_per_record,
+        };
+        let docs: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
+        let rt = self.runtime.clone();
+        let pl = plugin.clone();
+        let name = f.name.clone();
+        match tokio::task::spawn_blocking(move || rt.score_function(&pl, &name, &ctx, &docs)).await
+        {
+            Ok(i) => Some(i),
+            Err(e) => {
+                tracing::error!(error = %e, "plugin call task failed");
+                None
+            }
+        }
+    }
+
+    /// Store a batch's scores and record its run; whether it succeeded.
+    async fn store_batch(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &Arc<LoadedPlugin>,
+        f: &FunctionDecl,
+        records: &[(Uuid, String)],
+        inv: Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>,
+    ) -> (usize, bool) {
+        let name = format!("score[{}]", f.name);
+        match inv.result {
+            Ok(scores) => {
+                let rows: Vec<(Uuid, Vec<crm_core::plugin_api::ScoreValue>)> = records
+                    .iter()
+                    .zip(scores)
+                    .map(|((id, _), mut s)| {
+                        for v in &mut s {
+                            if v.name.is_empty() {
+                                v.name = f.name.clone();
+                            }
+                        }
+                        (*id, s)
+                    })
+                    .collect();
+                let stored =
+                    plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows).await;
+                if let Err(e) = &stored {
+                    tracing::error!(error = %e, plugin = plugin.id(), "cannot store scores");
+                }
+                self.record(tenant, plugin, &name, entity, &inv.stats, Outcome::Ok)
+                    .await;
+                (rows.len(), stored.is_ok())
+            }
+            Err(fail) => {
+                self.record(
+                    tenant,
+                    plugin,
+                    &name,
+                    entity,
+                    &inv.stats,
+                    Outcome::Failed(&fail),
+                )
+                .await;
+                (0, false)
+            }
+        }
+    }
+
+    /// Run one plugin's score functions for `entity` over `ids` and store the
+    /// scores, one step after the other (the path of a single write).
     async fn score_with(
         &self,
         tenant: Uuid,
@@ -443,117 +624,40 @@ impl PluginHost {
     ) -> (usize, bool) {
         let mut scored = 0;
         let mut ok = true;
-        for f in plugin
-            .manifest
-            .functions
-            .iter()
-            .filter(|f| f.kind == FunctionKind::Score && f.entities.iter().any(|e| e == entity))
-        {
-            let t_inputs = std::time::Instant::now();
-            let records = match self
-                .inputs(tenant, plugin.id(), entity, &f.input, grants, ids)
+        for f in Self::score_functions(plugin, entity) {
+            let Some(records) = self
+                .read_batch(tenant, entity, plugin, f, grants, ids)
                 .await
-            {
-                Ok(r) => r,
-                Err(mut fail) => {
-                    fail.plugin = plugin.id().to_string();
-                    let stats = crate::plugin::RunStats {
-                        records: ids.len(),
-                        ..Default::default()
-                    };
-                    self.record(
-                        tenant,
-                        plugin,
-                        &format!("score[{}]", f.name),
-                        entity,
-                        &stats,
-                        Outcome::Failed(&fail),
-                    )
-                    .await;
-                    ok = false;
-                    continue;
-                }
+            else {
+                ok = false;
+                continue;
             };
             if records.is_empty() {
                 continue;
             }
-            let ctx = CallContext {
-                tenant: tenant.to_string(),
-                entity: entity.to_string(),
-                config: Self::effective(plugin, config),
-                fuel_per_record: f.fuel_per_record,
+            let config = Self::effective(plugin, config);
+            let Some(inv) = self
+                .call_batch(tenant, entity, plugin, f, config, &records)
+                .await
+            else {
+                ok = false;
+                continue;
             };
-            let docs: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
-            let inputs_took = t_inputs.elapsed();
-            let t_wasm = std::time::Instant::now();
-            let rt = self.runtime.clone();
-            let pl = plugin.clone();
-            let name = f.name.clone();
-            let inv = match tokio::task::spawn_blocking(move || {
-                rt.score_function(&pl, &name, &ctx, &docs)
-            })
-            .await
-            {
-                Ok(i) => i,
-                Err(e) => {
-                    tracing::error!(error = %e, "plugin call task failed");
-                    ok = false;
-                    continue;
-                }
-            };
-            match inv.result {
-                Ok(scores) => {
-                    let rows: Vec<(Uuid, Vec<crm_core::plugin_api::ScoreValue>)> = records
-                        .iter()
-                        .zip(scores)
-                        .map(|((id, _), mut s)| {
-                            for v in &mut s {
-                                if v.name.is_empty() {
-                                    v.name = f.name.clone();
-                                }
-                            }
-                            (*id, s)
-                        })
-                        .collect();
-                    scored += rows.len();
-                    let wasm_took = t_wasm.elapsed();
-                    let t_store = std::time::Instant::now();
-                    if let Err(e) =
-                        plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows)
-                            .await
-                    {
-                        tracing::error!(error = %e, "cannot store scores");
-                    }
-                    tracing::debug!(records = rows.len(), inputs = ?inputs_took, wasm = ?wasm_took, store = ?t_store.elapsed(), "score batch");
-                    self.record(
-                        tenant,
-                        plugin,
-                        &format!("score[{}]", f.name),
-                        entity,
-                        &inv.stats,
-                        Outcome::Ok,
-                    )
-                    .await;
-                }
-                Err(fail) => {
-                    ok = false;
-                    self.record(
-                        tenant,
-                        plugin,
-                        &format!("score[{}]", f.name),
-                        entity,
-                        &inv.stats,
-                        Outcome::Failed(&fail),
-                    )
-                    .await;
-                }
-            }
+            let (n, stored) = self
+                .store_batch(tenant, entity, plugin, f, &records, inv)
+                .await;
+            scored += n;
+            ok &= stored;
         }
         (scored, ok)
     }
 
     /// Re-run `plugin_id`'s scorers over every record of the tenant, calling
     /// `progress(done, total)` after each batch.
+    ///
+    /// Batches flow through three stages that overlap: reading the input of
+    /// batch n+2, running batch n+1 in wasm and storing batch n happen at
+    /// once (the database and the wasm call each have their own threads).
     pub async fn rescore_with_progress(
         &self,
         tenant: Uuid,
@@ -584,6 +688,7 @@ impl PluginHost {
             })?;
         let plugin = self.ensure_loaded(plugin_id, &hash).await?;
         let grants = Grants::new(&plugin.manifest, &granted(&tp.grants));
+        let config = Self::effective(&plugin, &tp.config);
         let mut report = RescoreReport {
             plugin: plugin_id.to_string(),
             ..Default::default()
@@ -591,13 +696,7 @@ impl PluginHost {
         let entities: Vec<&'static str> = crm_core::plugin_api::PLUGGABLE_ENTITIES
             .iter()
             .copied()
-            .filter(|e| {
-                plugin
-                    .manifest
-                    .functions
-                    .iter()
-                    .any(|f| f.kind == FunctionKind::Score && f.entities.iter().any(|x| x == e))
-            })
+            .filter(|e| Self::score_functions(&plugin, e).next().is_some())
             .collect();
         for entity in entities {
             let ids = crm_core::record::all_ids(&self.crm, tenant, entity)
@@ -605,39 +704,121 @@ impl PluginHost {
                 .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
             let total = ids.len() as u64;
             report.records += total as i64;
-            let mut done = 0u64;
-            // Two batches at a time: one reads its input while the other runs in wasm.
-            let mut chunks = ids.chunks(SCORE_BATCH);
-            loop {
-                let (a, b) = (chunks.next(), chunks.next());
-                let Some(a) = a else { break };
-                let ((n1, ok1), second) = match b {
-                    Some(b) => {
-                        let (r1, r2) = futures::join!(
-                            self.score_with(tenant, entity, &plugin, &tp.config, &grants, a),
-                            self.score_with(tenant, entity, &plugin, &tp.config, &grants, b)
-                        );
-                        (r1, Some((r2, b.len())))
-                    }
-                    None => (
-                        self.score_with(tenant, entity, &plugin, &tp.config, &grants, a)
-                            .await,
-                        None,
-                    ),
-                };
-                report.scored += n1 as i64;
-                report.failed_batches += i64::from(!ok1);
-                done += a.len() as u64;
-                if let Some(((n2, ok2), len)) = second {
-                    report.scored += n2 as i64;
-                    report.failed_batches += i64::from(!ok2);
-                    done += len as u64;
-                }
-                progress(done, total);
+            for f in Self::score_functions(&plugin, entity) {
+                let (scored, failed) = self
+                    .rescore_function(
+                        tenant, entity, &plugin, f, &config, &grants, &ids, &progress,
+                    )
+                    .await;
+                report.scored += scored;
+                report.failed_batches += failed;
             }
         }
         report.duration_ms = start.elapsed().as_millis() as i64;
         Ok(report)
+    }
+
+    /// One score function over `ids` as a three-stage pipeline; returns
+    /// (records scored, failed batches).
+    #[allow(clippy::too_many_arguments)]
+    async fn rescore_function(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &Arc<LoadedPlugin>,
+        f: &FunctionDecl,
+        config: &Value,
+        grants: &Grants,
+        ids: &[Uuid],
+        progress: &impl Fn(u64, u64),
+    ) -> (i64, i64) {
+        type Read = (usize, Option<Vec<(Uuid, String)>>);
+        type Called = (
+            usize,
+            Vec<(Uuid, String)>,
+            Option<Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>>,
+        );
+        let total = ids.len() as u64;
+        let (to_call, mut reads) = tokio::sync::mpsc::channel::<Read>(2);
+        let (to_store, mut calls) = tokio::sync::mpsc::channel::<Called>(2);
+        let busy = |t: &std::sync::atomic::AtomicU64, since: Instant| {
+            t.fetch_add(
+                since.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        };
+        let (t_read, t_call, t_store) = (
+            std::sync::atomic::AtomicU64::new(0),
+            std::sync::atomic::AtomicU64::new(0),
+            std::sync::atomic::AtomicU64::new(0),
+        );
+        let (t_read, t_call, t_store) = (&t_read, &t_call, &t_store);
+        let read = async move {
+            for chunk in ids.chunks(SCORE_BATCH) {
+                let t = Instant::now();
+                let records = self
+                    .read_batch(tenant, entity, plugin, f, grants, chunk)
+                    .await;
+                busy(t_read, t);
+                if to_call.send((chunk.len(), records)).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let call = async move {
+            while let Some((n, records)) = reads.recv().await {
+                let called = match records {
+                    Some(records) if !records.is_empty() => {
+                        let t = Instant::now();
+                        let inv = self
+                            .call_batch(tenant, entity, plugin, f, config.clone(), &records)
+                            .await;
+                        busy(t_call, t);
+                        (n, records, inv)
+                    }
+                    // Nothing found (all deleted meanwhile): nothing to call.
+                    Some(records) => (n, records, None),
+                    None => (n, vec![], None),
+                };
+                if to_store.send(called).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let store = async {
+            let (mut scored, mut failed, mut done) = (0i64, 0i64, 0u64);
+            while let Some((n, records, inv)) = calls.recv().await {
+                match inv {
+                    Some(inv) => {
+                        let t = Instant::now();
+                        let (k, ok) = self
+                            .store_batch(tenant, entity, plugin, f, &records, inv)
+                            .await;
+                        busy(t_store, t);
+                        scored += k as i64;
+                        failed += i64::from(!ok);
+                    }
+                    None if records.is_empty() && n > 0 => {}
+                    None => failed += 1,
+                }
+                done += n as u64;
+                progress(done, total);
+            }
+            (scored, failed)
+        };
+        let ((), (), out) = futures::join!(read, call, store);
+        let ms =
+            |t: &std::sync::atomic::AtomicU64| t.load(std::sync::atomic::Ordering::Relaxed) / 1000;
+        tracing::debug!(
+            plugin = plugin.id(),
+            entity,
+            records = ids.len(),
+            read_ms = ms(t_read),
+            wasm_ms = ms(t_call),
+            store_ms = ms(t_store),
+            "rescore stages (busy time of each; they overlap)"
+        );
+        out
     }
 
     async fn manifest_of(&self, id: &str) -> Result<Manifest, PluginAdminError> {

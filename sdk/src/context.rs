@@ -1,5 +1,7 @@
 //! What the host tells a plugin about a call, and the records it passes.
 
+use std::sync::OnceLock;
+
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -135,7 +137,10 @@ impl Context {
 }
 
 /// One record: the JSON result of the function's input query (for validate,
-/// the candidate record in the same shape), parsed once.
+/// the candidate record in the same shape). The text the host sent is kept:
+/// [`Record::parse`] deserialises it straight into a typed model (one pass,
+/// no intermediate tree), and the JSON tree of [`Record::json`] /
+/// [`Record::get`] is built the first time it is asked for.
 ///
 /// ```
 /// use crm_plugin_sdk::{models::Contact, Record};
@@ -146,26 +151,40 @@ impl Context {
 /// assert_eq!(record.get("company.employeeCount"), Some(&serde_json::json!(40)));
 /// # Ok::<(), crm_plugin_sdk::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Record {
-    value: Value,
+    /// The JSON text, when the record came as text.
+    text: Option<String>,
+    /// The parsed tree: given, or built from `text` on first use.
+    value: OnceLock<Value>,
 }
 
 impl Record {
-    /// Parse a record from its JSON text.
+    /// Parse a record from its JSON text (checked to be JSON now; the tree
+    /// is built only when [`Record::json`] or [`Record::get`] needs it).
     ///
     /// ```
     /// let record = crm_plugin_sdk::Record::from_json(r#"{ "id": "c1" }"#)?;
     /// assert_eq!(record.json()["id"], "c1");
+    /// assert!(crm_plugin_sdk::Record::from_json("{ nope").is_err());
     /// # Ok::<(), crm_plugin_sdk::Error>(())
     /// ```
     ///
     /// # Errors
     /// [`Error::invalid_record`] when `json` is not JSON.
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        serde_json::from_str(json)
-            .map(Self::new)
-            .map_err(|e| Error::invalid_record(format!("record is not JSON: {e}")))
+        Self::from_text(json.to_owned())
+    }
+
+    /// [`Record::from_json`] taking the text by value (no copy).
+    pub(crate) fn from_text(json: String) -> Result<Self, Error> {
+        // Validates without building anything.
+        serde_json::from_str::<serde::de::IgnoredAny>(&json)
+            .map_err(|e| Error::invalid_record(format!("record is not JSON: {e}")))?;
+        Ok(Self {
+            text: Some(json),
+            value: OnceLock::new(),
+        })
     }
 
     /// Wrap an already parsed JSON value.
@@ -175,7 +194,10 @@ impl Record {
     /// assert_eq!(record.get("name"), Some(&serde_json::json!("Acme")));
     /// ```
     pub fn new(value: Value) -> Self {
-        Self { value }
+        Self {
+            text: None,
+            value: OnceLock::from(value),
+        }
     }
 
     /// The record as JSON.
@@ -185,7 +207,13 @@ impl Record {
     /// assert!(record.json()["tags"].is_array());
     /// ```
     pub fn json(&self) -> &Value {
-        &self.value
+        self.value.get_or_init(|| {
+            // `text` was checked to be JSON when the record was made.
+            self.text
+                .as_deref()
+                .and_then(|t| serde_json::from_str(t).ok())
+                .unwrap_or(Value::Null)
+        })
     }
 
     /// The record deserialised into a typed model such as
@@ -203,7 +231,11 @@ impl Record {
     /// # Errors
     /// [`Error::invalid_record`] when a field has an unexpected type.
     pub fn parse<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(&self.value).map_err(|e| Error::invalid_record(e.to_string()))
+        let parsed = match (self.value.get(), &self.text) {
+            (None, Some(text)) => serde_json::from_str(text),
+            _ => T::deserialize(self.json()),
+        };
+        parsed.map_err(|e| Error::invalid_record(e.to_string()))
     }
 
     /// The value at a dotted GraphQL path (`company.employeeCount`), if present.
@@ -214,7 +246,21 @@ impl Record {
     /// assert_eq!(record.get("owner.email"), None);
     /// ```
     pub fn get(&self, path: &str) -> Option<&Value> {
-        path.split('.').try_fold(&self.value, |v, key| v.get(key))
+        path.split('.').try_fold(self.json(), |v, key| v.get(key))
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("value", self.json())
+            .finish()
     }
 }
 

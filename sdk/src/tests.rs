@@ -52,7 +52,7 @@ fn a_batch_that_loses_records_is_bad_output() {
 #[test]
 fn invalid_json_fails_the_call_with_the_record_index() {
     let records = vec!["{}".to_owned(), "{ nope".to_owned()];
-    let err = prepare("t", "contact", "{}", &records).unwrap_err();
+    let err = prepare("t", "contact", "{}", records).unwrap_err();
     assert_eq!(err.code, "INVALID_RECORD");
     assert!(
         err.message.starts_with("record 1: record is not JSON"),
@@ -60,13 +60,13 @@ fn invalid_json_fails_the_call_with_the_record_index() {
         err.message
     );
 
-    let err = prepare("t", "contact", "not json", &[]).unwrap_err();
+    let err = prepare("t", "contact", "not json", vec![]).unwrap_err();
     assert_eq!(err.code, "INVALID_CONFIG");
 }
 
 #[test]
 fn an_empty_configuration_is_an_empty_object() {
-    let (ctx, records) = prepare("t", "contact", "  ", &["{\"n\": 3}".to_owned()]).unwrap();
+    let (ctx, records) = prepare("t", "contact", "  ", vec!["{\"n\": 3}".to_owned()]).unwrap();
     assert_eq!(ctx.config_value(), &json!({}));
     let scores = run_score(&Counting, &ctx, &records).unwrap();
     assert_eq!(scores[0][0].value, 3);

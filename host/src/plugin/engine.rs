@@ -37,6 +37,12 @@ pub struct RuntimeConfig {
     /// action). Handlers are bounded by their wall-clock `deadline-ms`, so
     /// the default is effectively unlimited; lower it to bound CPU as well.
     pub handler_fuel: u64,
+    /// Bytes of each instance's memory (and tables) that are reset with
+    /// `memset` and stay resident when the instance ends; the rest is
+    /// returned to the kernel with `madvise`. Covering a typical call's
+    /// footprint (a Rust guest's 1 MiB stack plus its heap) avoids a system
+    /// call, TLB shootdowns and page faults on every call.
+    pub keep_resident: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -50,6 +56,7 @@ impl Default for RuntimeConfig {
             log_limit: 64 << 10,
             max_instances: 256,
             handler_fuel: u64::MAX / 2,
+            keep_resident: 2 << 20,
         }
     }
 }
@@ -75,15 +82,24 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 const WASM_PAGE: usize = 64 << 10;
 
 /// Build the engine: component model, fuel, epoch interruption, and a
-/// pooling allocator sized so each memory slot reserves only
-/// `memory_limit` plus a small guard (not the default 4 GiB + 32 MiB):
-/// `max_instances` slots then fit in a few GiB of address space.
+/// pooling allocator.
+///
+/// On 64-bit hosts each memory slot reserves 4 GiB of address space plus a
+/// 2 GiB guard (address space only: nothing is committed beyond what the
+/// guest touches, and growth stops at `memory_limit`). A 32-bit wasm address
+/// then can never leave the reservation, so compiled code needs no bounds
+/// check on loads and stores: plugin code runs markedly faster than with a
+/// reservation of `memory_limit` only. Slots are reset with `memset` up to
+/// `keep_resident` instead of `madvise`, which saves a system call and the
+/// page faults of the next instance on every call.
 pub(crate) fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let memory_limit = cfg.memory_limit.max(WASM_PAGE).next_multiple_of(WASM_PAGE);
     let instances = cfg.max_instances.max(1);
 
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(instances)
+    pool.linear_memory_keep_resident(cfg.keep_resident)
+        .table_keep_resident(cfg.keep_resident)
+        .total_component_instances(instances)
         // A wasip2 component is a handful of core instances (program and
         // adapter shims), each with a table, sharing one memory.
         .total_core_instances(instances.saturating_mul(8))
@@ -91,13 +107,20 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .total_memories(instances.saturating_mul(2))
         .max_memory_size(memory_limit);
 
+    // 64-bit: the whole 32-bit address space plus a guard, so bounds checks
+    // are elided; elsewhere only what the limit needs (bounds-checked).
+    let (reservation, guard) = if cfg!(target_pointer_width = "64") {
+        (4 << 30, 2 << 30)
+    } else {
+        (memory_limit as u64, 2 << 20)
+    };
     let mut config = Config::new();
     config
         .wasm_component_model(true)
         .consume_fuel(true)
         .epoch_interruption(true)
-        .memory_reservation(memory_limit as u64)
-        .memory_guard_size(2 << 20)
+        .memory_reservation(reservation.max(memory_limit as u64))
+        .memory_guard_size(guard)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }

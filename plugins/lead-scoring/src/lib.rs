@@ -6,7 +6,7 @@
 //! last activity, number of activities in the last 90 days and the value of
 //! open deals. The grade follows the `grade-a` / `grade-b` thresholds.
 //!
-//! The rules are plain functions ([`score_contact`]) so they can be
+//! The rules are plain functions ([`score_contact`], [`Rules`]) so they can be
 //! benchmarked natively; [`LeadScoring`] adapts them to the plugin contract.
 
 mod config;
@@ -15,7 +15,7 @@ mod rules;
 use crm_plugin_sdk::{Context, Error, Plugin, Record, Score};
 
 pub use config::Config;
-pub use rules::{SCORE_NAME, Tier, score_contact, title_tier};
+pub use rules::{Rules, SCORE_NAME, Tier, score_contact, title_tier};
 
 /// The plugin: one `lead` score per contact.
 pub struct LeadScoring;
@@ -33,10 +33,10 @@ impl Plugin for LeadScoring {
                 format!("lead scoring scores contacts, not {}", ctx.entity()),
             ));
         }
-        let cfg: Config = ctx.config()?;
+        let rules = Rules::new(ctx.config()?);
         records
             .iter()
-            .map(|record| Ok(vec![score_contact(&cfg, &record.parse()?)]))
+            .map(|record| Ok(vec![rules.score(&record.parse()?)]))
             .collect()
     }
 }

@@ -20,101 +20,122 @@ pub const SCORE_NAME: &str = "lead";
 /// assert_eq!(score.reasons, ["title 'VP Sales' is senior (+25)"]);
 /// ```
 pub fn score_contact(cfg: &Config, contact: &Contact) -> Score {
-    let mut hits: Vec<(i64, String)> = Vec::with_capacity(5);
+    Rules::new(cfg.clone()).score(contact)
+}
 
-    if let Some(title) = contact
-        .title
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        && let Some(tier) = title_tier(cfg, title)
-    {
-        hits.push((
-            points(cfg.weight_title, tier.fraction()),
-            format!("title '{title}' is {}", tier.label()),
-        ));
+/// A configuration prepared for scoring many contacts: the title keywords
+/// are trimmed, lower-cased and split into words once, not once per record.
+///
+/// ```
+/// use crm_plugin_sdk::models::Contact;
+/// use lead_scoring::{Config, Rules};
+///
+/// let rules = Rules::new(Config::default());
+/// let contact = Contact { title: Some("Head of IT".into()), ..Contact::default() };
+/// assert_eq!(rules.score(&contact).value, 20);
+/// ```
+#[derive(Debug, Clone)]
+pub struct Rules {
+    cfg: Config,
+    titles: TitleMatcher,
+}
+
+impl Rules {
+    /// Prepare `cfg`.
+    pub fn new(cfg: Config) -> Self {
+        let titles = TitleMatcher::new(&cfg);
+        Rules { cfg, titles }
     }
 
-    if let Some(employees) = contact.company.as_ref().and_then(|c| c.employee_count) {
-        let fraction = band_at_least(
-            employees as f64,
-            [
-                cfg.company_size_large,
-                cfg.company_size_medium,
-                cfg.company_size_small,
-            ]
-            .map(|n| n as f64),
-        );
-        hits.push((
-            points(cfg.weight_company_size, fraction),
-            format!("company has {employees} employees"),
-        ));
-    }
+    /// Score one contact: see [`score_contact`].
+    pub fn score(&self, contact: &Contact) -> Score {
+        let cfg = &self.cfg;
+        let mut hits: Vec<(i64, String)> = Vec::with_capacity(5);
 
-    if let Some(days) = contact.last_activity_days_ago {
-        let days = days.max(0);
-        let fraction = band_at_most(
-            days,
-            [
-                cfg.recency_hot_days,
-                cfg.recency_warm_days,
-                cfg.recency_cool_days,
-            ],
-        );
-        let when = match days {
-            0 => "today".to_owned(),
-            1 => "1 day ago".to_owned(),
-            n => format!("{n} days ago"),
+        if let Some(title) = contact
+            .title
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            && let Some(tier) = self.titles.tier(title)
+        {
+            let p = points(cfg.weight_title, tier.fraction());
+            hits.push((p, format!("title '{title}' is {} ({p:+})", tier.label())));
+        }
+
+        if let Some(employees) = contact.company.as_ref().and_then(|c| c.employee_count) {
+            let fraction = band_at_least(
+                employees as f64,
+                [
+                    cfg.company_size_large,
+                    cfg.company_size_medium,
+                    cfg.company_size_small,
+                ]
+                .map(|n| n as f64),
+            );
+            let p = points(cfg.weight_company_size, fraction);
+            hits.push((p, format!("company has {employees} employees ({p:+})")));
+        }
+
+        if let Some(days) = contact.last_activity_days_ago {
+            let days = days.max(0);
+            let fraction = band_at_most(
+                days,
+                [
+                    cfg.recency_hot_days,
+                    cfg.recency_warm_days,
+                    cfg.recency_cool_days,
+                ],
+            );
+            let when = match days {
+                0 => "today".to_owned(),
+                1 => "1 day ago".to_owned(),
+                n => format!("{n} days ago"),
+            };
+            let p = points(cfg.weight_recency, fraction);
+            hits.push((p, format!("last activity {when} ({p:+})")));
+        }
+
+        if let Some(count) = contact.recent_activity_count {
+            let fraction = band_at_least(
+                count as f64,
+                [cfg.frequency_high, cfg.frequency_medium, cfg.frequency_low].map(|n| n as f64),
+            );
+            let noun = if count == 1 { "activity" } else { "activities" };
+            let p = points(cfg.weight_frequency, fraction);
+            hits.push((p, format!("{count} {noun} in the last 90 days ({p:+})")));
+        }
+
+        if let Some(value) = contact.open_deals_value {
+            let fraction = band_at_least(
+                value,
+                [
+                    cfg.deal_value_large,
+                    cfg.deal_value_medium,
+                    cfg.deal_value_small,
+                ],
+            );
+            let p = points(cfg.weight_deal_value, fraction);
+            hits.push((p, format!("open deals worth {} ({p:+})", amount(value))));
+        }
+
+        hits.retain(|(p, _)| *p != 0);
+        // Stable: equal contributions keep the rules' order.
+        hits.sort_by_key(|(p, _)| std::cmp::Reverse(p.abs()));
+        let total: i64 = hits.iter().map(|(p, _)| p).sum();
+        let grade = if total >= cfg.grade_a {
+            "A"
+        } else if total >= cfg.grade_b {
+            "B"
+        } else {
+            "C"
         };
-        hits.push((
-            points(cfg.weight_recency, fraction),
-            format!("last activity {when}"),
-        ));
-    }
-
-    if let Some(count) = contact.recent_activity_count {
-        let fraction = band_at_least(
-            count as f64,
-            [cfg.frequency_high, cfg.frequency_medium, cfg.frequency_low].map(|n| n as f64),
-        );
-        let noun = if count == 1 { "activity" } else { "activities" };
-        hits.push((
-            points(cfg.weight_frequency, fraction),
-            format!("{count} {noun} in the last 90 days"),
-        ));
-    }
-
-    if let Some(value) = contact.open_deals_value {
-        let fraction = band_at_least(
-            value,
-            [
-                cfg.deal_value_large,
-                cfg.deal_value_medium,
-                cfg.deal_value_small,
-            ],
-        );
-        hits.push((
-            points(cfg.weight_deal_value, fraction),
-            format!("open deals worth {}", amount(value)),
-        ));
-    }
-
-    hits.retain(|(p, _)| *p != 0);
-    // Stable: equal contributions keep the rules' order.
-    hits.sort_by_key(|(p, _)| std::cmp::Reverse(p.abs()));
-    let total: i64 = hits.iter().map(|(p, _)| p).sum();
-    let grade = if total >= cfg.grade_a {
-        "A"
-    } else if total >= cfg.grade_b {
-        "B"
-    } else {
-        "C"
-    };
-    let score = Score::from_points(SCORE_NAME, total).with_grade(grade);
-    if hits.is_empty() {
-        score.with_reason("no scoring rule matched")
-    } else {
-        score.with_reasons(hits.into_iter().map(|(p, r)| format!("{r} ({p:+})")))
+        let score = Score::from_points(SCORE_NAME, total).with_grade(grade);
+        if hits.is_empty() {
+            score.with_reason("no scoring rule matched")
+        } else {
+            score.with_reasons(hits.into_iter().map(|(_, reason)| reason))
+        }
     }
 }
 
@@ -168,27 +189,64 @@ impl Tier {
 /// assert_eq!(title_tier(&cfg, "Engineer"), None);
 /// ```
 pub fn title_tier(cfg: &Config, title: &str) -> Option<Tier> {
-    let lower = title.to_lowercase();
-    let words: Vec<&str> = ascii_words(title).collect();
-    let matches = |keywords: &[String]| {
-        keywords.iter().any(|k| {
-            let k = k.trim();
-            if k.is_ascii() {
-                contains_phrase(&words, k)
-            } else {
-                lower.contains(k)
-            }
-        })
-    };
-    [
-        (Tier::Junior, &cfg.title_junior),
-        (Tier::Senior, &cfg.title_senior),
-        (Tier::Director, &cfg.title_director),
-        (Tier::Manager, &cfg.title_manager),
-    ]
-    .into_iter()
-    .find(|(_, keywords)| matches(keywords))
-    .map(|(tier, _)| tier)
+    TitleMatcher::new(cfg).tier(title)
+}
+
+/// One title keyword, prepared.
+#[derive(Debug, Clone)]
+enum Keyword {
+    /// Latin script: lower-case words that must appear consecutively.
+    Words(Vec<String>),
+    /// Other scripts: lower-case text that must appear anywhere.
+    Text(String),
+}
+
+/// The tiers' keywords, junior first, prepared for matching many titles.
+#[derive(Debug, Clone)]
+struct TitleMatcher {
+    tiers: Vec<(Tier, Vec<Keyword>)>,
+}
+
+impl TitleMatcher {
+    fn new(cfg: &Config) -> Self {
+        let prepare = |keywords: &[String]| {
+            keywords
+                .iter()
+                .map(|k| k.trim())
+                .filter_map(|k| {
+                    if k.is_ascii() {
+                        let words: Vec<String> =
+                            ascii_words(k).map(str::to_ascii_lowercase).collect();
+                        (!words.is_empty()).then_some(Keyword::Words(words))
+                    } else {
+                        Some(Keyword::Text(k.to_lowercase()))
+                    }
+                })
+                .collect()
+        };
+        TitleMatcher {
+            tiers: vec![
+                (Tier::Junior, prepare(&cfg.title_junior)),
+                (Tier::Senior, prepare(&cfg.title_senior)),
+                (Tier::Director, prepare(&cfg.title_director)),
+                (Tier::Manager, prepare(&cfg.title_manager)),
+            ],
+        }
+    }
+
+    fn tier(&self, title: &str) -> Option<Tier> {
+        let words: Vec<&str> = ascii_words(title).collect();
+        // A keyword in another script cannot occur in an ASCII title.
+        let lower = (!title.is_ascii()).then(|| title.to_lowercase());
+        let matches = |k: &Keyword| match k {
+            Keyword::Words(phrase) => contains_phrase(&words, phrase),
+            Keyword::Text(text) => lower.as_deref().is_some_and(|l| l.contains(text.as_str())),
+        };
+        self.tiers
+            .iter()
+            .find(|(_, keywords)| keywords.iter().any(matches))
+            .map(|(tier, _)| *tier)
+    }
 }
 
 /// Runs of ASCII letters and digits: "VP, Sales (APAC)" -> VP Sales APAC.
@@ -197,14 +255,14 @@ fn ascii_words(s: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-/// Whether the words of `phrase` appear consecutively in `words`.
-fn contains_phrase(words: &[&str], phrase: &str) -> bool {
-    let len = ascii_words(phrase).count();
-    len > 0
-        && words.windows(len).any(|window| {
+/// Whether the (lower-case) words of `phrase` appear consecutively in
+/// `words`, ignoring ASCII case.
+fn contains_phrase(words: &[&str], phrase: &[String]) -> bool {
+    !phrase.is_empty()
+        && words.windows(phrase.len()).any(|window| {
             window
                 .iter()
-                .zip(ascii_words(phrase))
+                .zip(phrase)
                 .all(|(w, p)| w.eq_ignore_ascii_case(p))
         })
 }
@@ -242,28 +300,31 @@ fn points(weight: i64, fraction: f64) -> i64 {
 
 /// `1234567.5` -> "1,234,567.50"; whole amounts without decimals.
 fn amount(value: f64) -> String {
-    let text = if value.fract() == 0.0 {
-        format!("{value:.0}")
+    // Integer formatting (cents) is exact for any amount a deal can hold and
+    // much cheaper than float formatting; beyond 2^53 cents fall back.
+    let cents = (value * 100.0).round();
+    if !cents.is_finite() || cents.abs() >= 9.007_199_254_740_992e15 {
+        return format!("{value:.2}");
+    }
+    let cents = cents as i64;
+    let (sign, cents) = if cents < 0 {
+        ("-", -cents)
     } else {
-        format!("{value:.2}")
+        ("", cents)
     };
-    let (sign, digits) = text
-        .strip_prefix('-')
-        .map_or(("", text.as_str()), |d| ("-", d));
-    let (int, frac) = digits
-        .split_once('.')
-        .map_or((digits, None), |(i, f)| (i, Some(f)));
-    let mut grouped = String::with_capacity(text.len() + int.len() / 3);
+    let int = (cents / 100).to_string();
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3 + 4);
+    grouped.push_str(sign);
     for (i, c) in int.chars().enumerate() {
         if i > 0 && (int.len() - i) % 3 == 0 {
             grouped.push(',');
         }
         grouped.push(c);
     }
-    match frac {
-        Some(f) => format!("{sign}{grouped}.{f}"),
-        None => format!("{sign}{grouped}"),
+    if cents % 100 != 0 {
+        grouped.push_str(&format!(".{:02}", cents % 100));
     }
+    grouped
 }
 
 #[cfg(test)]

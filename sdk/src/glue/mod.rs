@@ -13,14 +13,14 @@ pub(crate) fn prepare(
     tenant: &str,
     entity: &str,
     config: &str,
-    records: &[String],
+    records: Vec<String>,
 ) -> Result<(Context, Vec<Record>), Error> {
     let config = parse_config(config)?;
     let records = records
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, json)| {
-            Record::from_json(json)
+            Record::from_text(json)
                 .map_err(|e| Error::new(e.code, format!("record {i}: {}", e.message)))
         })
         .collect::<Result<_, _>>()?;

@@ -631,7 +631,7 @@ impl<P: Plugin> Harness<P> {
     fn prepare(&self, records: &[Value]) -> Result<(Context, Vec<crate::Record>), Error> {
         let texts: Vec<String> = records.iter().map(Value::to_string).collect();
         let config = Value::Object(self.config.clone()).to_string();
-        let (ctx, records) = prepare(&self.tenant, &self.entity, &config, &texts)?;
+        let (ctx, records) = prepare(&self.tenant, &self.entity, &config, texts)?;
         Ok(match &self.function {
             Some(name) => (ctx.with_function(name.clone()), records),
             None => (ctx, records),

@@ -1,0 +1,287 @@
+//! Compiled plugin input queries give exactly what the GraphQL executor
+//! gives, on SQLite and PostgreSQL: every field the plan understands, over
+//! records with and without companies, tags, activities (recent and old),
+//! open and closed deals, custom fields and dates.
+
+use crm_host::plugin_host::InputPath;
+use crm_tests::both_backends;
+use crm_tests::server::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const ALL_SCOPES: [&str; 4] = ["read:contact", "read:company", "read:deal", "read:activity"];
+
+fn id_of(v: &Value) -> Uuid {
+    Uuid::parse_str(v["id"].as_str().expect("id")).expect("uuid")
+}
+
+/// Companies, contacts, activities and deals with varied data; returns the
+/// ids of (contacts, companies, deals).
+async fn seed(srv: &TestServer) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
+    srv.ok(
+        "mutation { defineCustomField(input: {entity: \"contact\", key: \"vin\", label: \"VIN\", kind: TEXT}) { key } }",
+        json!({}),
+    )
+    .await;
+    let mut companies = vec![];
+    for (i, (name, employees, revenue)) in [
+        ("Acme", Some(1200), Some(2.5e6)),
+        ("Tiny", Some(8), None),
+        ("Unknown", None, Some(1e9)),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = srv
+            .ok(
+                "mutation($i: CompanyInput!) { createCompany(input: $i) { id } }",
+                json!({"i": {"name": name, "employeeCount": employees, "annualRevenue": revenue,
+                    "domain": format!("{}.example.com", name.to_lowercase()), "country": "CN",
+                    "city": if i == 0 { Value::from("Shanghai") } else { Value::Null },
+                    "tags": if i == 1 { json!(["smb", "new"]) } else { json!([]) }}}),
+            )
+            .await;
+        companies.push(id_of(&c["createCompany"]));
+    }
+    let mut contacts = vec![];
+    for i in 0..7 {
+        let company = (i < 5).then(|| companies[i % 3].to_string());
+        let first = ["Li", "Ana", "", "Bo", "Kim", "Zoe", "Max"][i];
+        let last = ["Wei", "Lopez", "Solo", "", "Park", "Ng", "Ray"][i];
+        let title = [
+            "CEO",
+            "Engineer",
+            "总经理",
+            "Intern",
+            "VP Sales",
+            "Director",
+            "Manager",
+        ][i];
+        let stage = [
+            "PROSPECT", "ACTIVE", "AT_RISK", "CHURNED", "WON_BACK", "ACQUIRED", "PROSPECT",
+        ][i];
+        let phone = if i % 2 == 0 {
+            Value::from("138 0013 8000")
+        } else {
+            Value::Null
+        };
+        let birth = if i == 1 {
+            Value::from("1990-02-03")
+        } else {
+            Value::Null
+        };
+        let tags = if i % 3 == 0 {
+            json!(["vip", "b2b"])
+        } else {
+            json!([])
+        };
+        let custom = if i == 2 {
+            json!({"vin": "LSV123"})
+        } else {
+            json!({})
+        };
+        let c = srv
+            .ok(
+                "mutation($i: ContactInput!) { createContact(input: $i) { id } }",
+                json!({"i": {
+                    "firstName": first, "lastName": last, "email": format!("p{i}@example.com"),
+                    "phone": phone, "title": title, "lifecycleStage": stage, "birthDate": birth,
+                    "companyId": company, "tags": tags, "customFields": custom,
+                }}),
+            )
+            .await;
+        contacts.push(id_of(&c["createContact"]));
+    }
+    // Activities: several recent ones for the first contacts, an old one.
+    let now = chrono::Utc::now();
+    for (contact, days_ago) in [(0, 1), (0, 3), (0, 40), (1, 10), (1, 200), (3, 95), (4, 0)] {
+        srv.ok(
+            "mutation($i: ActivityInput!) { createActivity(input: $i) { id } }",
+            json!({"i": {"kind": "CALL", "subject": "call", "contactId": contacts[contact].to_string(),
+                "occurredAt": (now - chrono::Duration::days(days_ago)).to_rfc3339()}}),
+        )
+        .await;
+    }
+    let p = srv
+        .ok(
+            "mutation { createPipeline(input: {name: \"Sales\", stages: [{name: \"Open\", probability: 0.2}, {name: \"Won\", probability: 1, isWon: true}]}) { id stages { id } } }",
+            json!({}),
+        )
+        .await;
+    let pid = p["createPipeline"]["id"]
+        .as_str()
+        .expect("pipeline")
+        .to_string();
+    let won = p["createPipeline"]["stages"][1]["id"]
+        .as_str()
+        .expect("stage")
+        .to_string();
+    let mut deals = vec![];
+    for (contact, amount, closed) in [
+        (0, 50_000.5, false),
+        (0, 20_000.0, false),
+        (1, 9_999.0, true),
+        (2, 0.0, false),
+    ] {
+        let d = srv
+            .ok(
+                "mutation($i: DealInput!) { createDeal(input: $i) { id } }",
+                json!({"i": {"name": format!("Deal {amount}"), "pipelineId": pid, "amount": amount,
+                    "currency": "CNY", "contactId": contacts[contact].to_string(),
+                    "expectedCloseDate": if closed { Value::Null } else { Value::from("2027-01-31") }}}),
+            )
+            .await;
+        let id = id_of(&d["createDeal"]);
+        if closed {
+            srv.ok(
+                "mutation($id: ID!, $s: ID!) { moveDeal(id: $id, stageId: $s) { id } }",
+                json!({"id": id.to_string(), "s": won}),
+            )
+            .await;
+        }
+        deals.push(id);
+    }
+    (contacts, companies, deals)
+}
+
+async fn both_paths(
+    srv: &TestServer,
+    entity: &'static str,
+    input: &str,
+    scopes: &[&str],
+    ids: &[Uuid],
+) -> (Vec<(Uuid, String)>, Vec<(Uuid, String)>) {
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let run = |path| {
+        let scopes = scopes.clone();
+        async move {
+            let mut r = srv
+                .app
+                .plugins
+                .input_records(srv.tenant, "probe", entity, input, scopes, ids, path)
+                .await
+                .unwrap_or_else(|e| panic!("{entity} {input}: {}", e.message));
+            r.sort();
+            r
+        }
+    };
+    let planned = run(InputPath::Planned).await;
+    let executed = run(InputPath::GraphQl).await;
+    (planned, executed)
+}
+
+both_backends!(plans_match_the_executor, |srv: TestServer| async move {
+    let (contacts, companies, deals) = seed(&srv).await;
+    let mut with_missing = contacts.clone();
+    with_missing.push(Uuid::now_v7()); // unknown ids are skipped by both
+    let cases: [(&'static str, &str, &[Uuid]); 7] = [
+        (
+            "contact",
+            "{ id title company { employeeCount } lastActivityDaysAgo recentActivityCount(days: 90) openDealsValue }",
+            &with_missing,
+        ),
+        (
+            "contact",
+            "{ firstName lastName name email phone title lifecycleStage birthDate customFields createdAt updatedAt tags }",
+            &contacts,
+        ),
+        (
+            "contact",
+            "{ activityCount week: recentActivityCount(days: 7) recentActivityCount lastActivityAt openDealsCount openDealsValue }",
+            &contacts,
+        ),
+        (
+            "contact",
+            "company { id name domain industry employeeCount annualRevenue phone country city lifecycleStage customFields createdAt updatedAt tags } title",
+            &contacts,
+        ),
+        (
+            "company",
+            "{ name domain industry employeeCount annualRevenue phone country city lifecycleStage customFields createdAt updatedAt tags }",
+            &companies,
+        ),
+        (
+            "deal",
+            "{ name amount currency expectedCloseDate stageEnteredAt closedAt customFields createdAt updatedAt }",
+            &deals,
+        ),
+        ("contact", "{ id }", &contacts[..1]),
+    ];
+    for (entity, input, ids) in cases {
+        assert!(
+            crm_graphql::InputPlan::compile(entity, input).is_some(),
+            "{input} should compile (else this case tests nothing)"
+        );
+        let (planned, executed) = both_paths(&srv, entity, input, &ALL_SCOPES, ids).await;
+        let expected = ids.len().min(if entity == "contact" {
+            contacts.len()
+        } else {
+            ids.len()
+        });
+        assert_eq!(executed.len(), expected, "{input}");
+        assert_eq!(planned, executed, "{entity} {input}");
+    }
+
+    // The figures themselves, on the first contact: 2 activities in 7 days,
+    // 3 in 90, open deals 70,000.5 (the won deal of another contact is closed).
+    let (planned, _) = both_paths(
+        &srv,
+        "contact",
+        "{ week: recentActivityCount(days: 7) recentActivityCount openDealsValue openDealsCount lastActivityDaysAgo tags company { employeeCount tags } }",
+        &ALL_SCOPES,
+        &contacts[..1],
+    )
+    .await;
+    let doc: Value = serde_json::from_str(&planned[0].1).expect("json");
+    assert_eq!(doc["week"], 2, "{doc}");
+    assert_eq!(doc["recentActivityCount"], 3, "{doc}");
+    assert_eq!(doc["openDealsValue"], 70_000.5, "{doc}");
+    assert_eq!(doc["openDealsCount"], 2, "{doc}");
+    assert_eq!(doc["lastActivityDaysAgo"], 1, "{doc}");
+    assert_eq!(doc["company"]["employeeCount"], 1200, "{doc}");
+    let mut tags: Vec<String> = serde_json::from_value(doc["tags"].clone()).expect("tags");
+    tags.sort();
+    assert_eq!(tags, ["b2b", "vip"]);
+
+    // A plugin that may not read companies goes through the executor, and
+    // both paths agree on what it sees.
+    let input = "{ title company { name } }";
+    let (planned, executed) =
+        both_paths(&srv, "contact", input, &["read:contact"], &contacts).await;
+    assert_eq!(planned, executed);
+    // Without read:contact the query fails on either path.
+    let denied = srv
+        .app
+        .plugins
+        .input_records(
+            srv.tenant,
+            "probe",
+            "contact",
+            input,
+            vec![],
+            &contacts,
+            InputPath::Planned,
+        )
+        .await;
+    assert_eq!(
+        denied.map_err(|e| e.code).err().as_deref(),
+        Some("INPUT_QUERY")
+    );
+
+    // Another tenant's records are invisible to both.
+    let other = srv.other_tenant("Other").await;
+    let theirs = srv
+        .gql_as(
+            &other,
+            "mutation { createContact(input: {firstName: \"Theirs\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    let theirs = id_of(&theirs["data"]["createContact"]);
+    let (planned, executed) =
+        both_paths(&srv, "contact", "{ id firstName }", &ALL_SCOPES, &[theirs]).await;
+    assert!(
+        planned.is_empty() && executed.is_empty(),
+        "{planned:?} {executed:?}"
+    );
+});
