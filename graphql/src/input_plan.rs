@@ -41,7 +41,7 @@ enum Root {
 }
 
 /// A field under its response key.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 struct Out<F> {
     key: String,
     field: F,
@@ -118,12 +118,6 @@ enum DealField {
     UpdatedAt,
 }
 
-impl<F: PartialEq> PartialEq for Out<F> {
-    fn eq(&self, other: &Self) -> bool {
-        self.key == other.key && self.field == other.field
-    }
-}
-
 impl InputPlan {
     /// Compile `selection` (the body of a `{ ... }` selection set, braces
     /// optional) for `entity`, with `id` selected first as the host always
@@ -149,9 +143,11 @@ impl InputPlan {
             "contact" => Root::Contact(fields(set, contact_field)?),
             "company" => Root::Company(fields(set, company_field)?),
             "deal" => Root::Deal(fields(set, |name, args, sub| {
-                (args.is_empty() && sub.items.is_empty())
-                    .then_some(())
-                    .and_then(|()| deal_field(name))
+                if args.is_empty() && sub.items.is_empty() {
+                    deal_field(name)
+                } else {
+                    None
+                }
             })?),
             _ => return None,
         };
@@ -187,8 +183,8 @@ impl InputPlan {
             Root::Company(fs) => {
                 let rows = record::get_many::<crm_core::company::Company>(crm, tenant, ids).await?;
                 let tags = if fs.iter().any(|f| f.field == CompanyField::Tags) {
-                    tags(
-                        crm,
+                    crm_core::tag::tags_of(
+                        &crm.db,
                         tenant,
                         "company",
                         &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
@@ -451,18 +447,6 @@ fn tag_list(tags: &HashMap<Uuid, Vec<String>>, id: Uuid) -> Value {
     )
 }
 
-async fn tags(
-    crm: &Crm,
-    tenant: Uuid,
-    entity: &str,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<String>>, CoreError> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    crm_core::tag::tags_of(&crm.db, tenant, entity, ids).await
-}
-
 async fn run_contacts(
     crm: &Crm,
     tenant: Uuid,
@@ -490,8 +474,8 @@ async fn run_contacts(
     };
     let company_tags = match company_fields {
         Some(sub) if sub.iter().any(|f| f.field == CompanyField::Tags) => {
-            tags(
-                crm,
+            crm_core::tag::tags_of(
+                &crm.db,
                 tenant,
                 "company",
                 &companies.keys().copied().collect::<Vec<_>>(),
@@ -501,7 +485,7 @@ async fn run_contacts(
         _ => HashMap::new(),
     };
     let contact_tags = if fs.iter().any(|f| f.field == ContactField::Tags) {
-        tags(crm, tenant, "contact", &found).await?
+        crm_core::tag::tags_of(&crm.db, tenant, "contact", &found).await?
     } else {
         HashMap::new()
     };

@@ -540,7 +540,7 @@ impl PluginHost {
         plugin: &Arc<LoadedPlugin>,
         f: &FunctionDecl,
         config: Value,
-        records: &[(Uuid, String)],
+        docs: Vec<String>,
     ) -> Option<Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>> {
         let ctx = CallContext {
             tenant: tenant.to_string(),
@@ -548,7 +548,6 @@ impl PluginHost {
             config,
             fuel_per_record: f.fuel_per_record,
         };
-        let docs: Vec<String> = records.iter().map(|r| r.1.clone()).collect();
         let rt = self.runtime.clone();
         let pl = plugin.clone();
         let name = f.name.clone();
@@ -569,16 +568,16 @@ impl PluginHost {
         entity: &'static str,
         plugin: &Arc<LoadedPlugin>,
         f: &FunctionDecl,
-        records: &[(Uuid, String)],
+        ids: &[Uuid],
         inv: Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>,
     ) -> (usize, bool) {
         let name = format!("score[{}]", f.name);
         match inv.result {
             Ok(scores) => {
-                let rows: Vec<(Uuid, Vec<crm_core::plugin_api::ScoreValue>)> = records
+                let rows: Vec<(Uuid, Vec<crm_core::plugin_api::ScoreValue>)> = ids
                     .iter()
                     .zip(scores)
-                    .map(|((id, _), mut s)| {
+                    .map(|(id, mut s)| {
                         for v in &mut s {
                             if v.name.is_empty() {
                                 v.name = f.name.clone();
@@ -636,15 +635,16 @@ impl PluginHost {
                 continue;
             }
             let config = Self::effective(plugin, config);
+            let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
             let Some(inv) = self
-                .call_batch(tenant, entity, plugin, f, config, &records)
+                .call_batch(tenant, entity, plugin, f, config, docs)
                 .await
             else {
                 ok = false;
                 continue;
             };
             let (n, stored) = self
-                .store_batch(tenant, entity, plugin, f, &records, inv)
+                .store_batch(tenant, entity, plugin, f, &found, inv)
                 .await;
             scored += n;
             ok &= stored;
@@ -732,15 +732,22 @@ impl PluginHost {
         ids: &[Uuid],
         progress: &impl Fn(u64, u64),
     ) -> (i64, i64) {
+        /// A batch after the wasm stage.
+        enum Called {
+            /// Its input could not be read or the call task failed (recorded).
+            Failed,
+            /// None of its records exist any more: nothing to call.
+            Empty,
+            /// The records found, and the call's outcome.
+            Ran(
+                Vec<Uuid>,
+                Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>,
+            ),
+        }
         type Read = (usize, Option<Vec<(Uuid, String)>>);
-        type Called = (
-            usize,
-            Vec<(Uuid, String)>,
-            Option<Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>>,
-        );
         let total = ids.len() as u64;
         let (to_call, mut reads) = tokio::sync::mpsc::channel::<Read>(2);
-        let (to_store, mut calls) = tokio::sync::mpsc::channel::<Called>(2);
+        let (to_store, mut calls) = tokio::sync::mpsc::channel::<(usize, Called)>(2);
         let busy = |t: &std::sync::atomic::AtomicU64, since: Instant| {
             t.fetch_add(
                 since.elapsed().as_micros() as u64,
@@ -768,38 +775,38 @@ impl PluginHost {
         let call = async move {
             while let Some((n, records)) = reads.recv().await {
                 let called = match records {
-                    Some(records) if !records.is_empty() => {
+                    None => Called::Failed,
+                    Some(records) if records.is_empty() => Called::Empty,
+                    Some(records) => {
+                        let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
                         let t = Instant::now();
                         let inv = self
-                            .call_batch(tenant, entity, plugin, f, config.clone(), &records)
+                            .call_batch(tenant, entity, plugin, f, config.clone(), docs)
                             .await;
                         busy(t_call, t);
-                        (n, records, inv)
+                        inv.map_or(Called::Failed, |inv| Called::Ran(found, inv))
                     }
-                    // Nothing found (all deleted meanwhile): nothing to call.
-                    Some(records) => (n, records, None),
-                    None => (n, vec![], None),
                 };
-                if to_store.send(called).await.is_err() {
+                if to_store.send((n, called)).await.is_err() {
                     break;
                 }
             }
         };
         let store = async {
             let (mut scored, mut failed, mut done) = (0i64, 0i64, 0u64);
-            while let Some((n, records, inv)) = calls.recv().await {
-                match inv {
-                    Some(inv) => {
+            while let Some((n, called)) = calls.recv().await {
+                match called {
+                    Called::Ran(found, inv) => {
                         let t = Instant::now();
                         let (k, ok) = self
-                            .store_batch(tenant, entity, plugin, f, &records, inv)
+                            .store_batch(tenant, entity, plugin, f, &found, inv)
                             .await;
                         busy(t_store, t);
                         scored += k as i64;
                         failed += i64::from(!ok);
                     }
-                    None if records.is_empty() && n > 0 => {}
-                    None => failed += 1,
+                    Called::Empty => {}
+                    Called::Failed => failed += 1,
                 }
                 done += n as u64;
                 progress(done, total);
