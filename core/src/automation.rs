@@ -76,7 +76,10 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
                 now,
             )
             .key(format!("ev:{}:plugin:{plugin}:{handler}", e.id));
-            jobs::enqueue(&crm.db, now, j).await?;
+            {
+                let _gate = crm.write_gate().await?;
+                jobs::enqueue(&crm.db, now, j).await?;
+            }
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = flows.entry(e.tenant_id) {
             slot.insert(
@@ -102,13 +105,17 @@ pub async fn dispatch_once(crm: &Crm, limit: u64) -> Result<usize> {
                     if hit {
                         let j = NewJob::new(Some(e.tenant_id), "workflow.start", json!({"workflow": w.id, "entity": e.entity, "recordId": e.record_id, "event": payload}), now)
                             .key(format!("ev:{}:wf:{}", e.id, w.id));
-                        jobs::enqueue(&crm.db, now, j).await?;
+                        {
+                            let _gate = crm.write_gate().await?;
+                            jobs::enqueue(&crm.db, now, j).await?;
+                        }
                     }
                 }
                 Some("timer") => schedule_timer(crm, w, e).await?,
                 _ => {}
             }
         }
+        let _gate = crm.write_gate().await?;
         event::Entity::update_many()
             .col_expr(event::Column::PublishedAt, Expr::value(now))
             .filter(event::Column::Seq.eq(e.seq))
@@ -158,6 +165,7 @@ async fn schedule_timer(crm: &Crm, w: &workflow::Model, e: &event::Model) -> Res
         at,
     )
     .key(format!("timer:{}:{id}:{}", w.id, at.timestamp_millis()));
+    let _gate = crm.write_gate().await?;
     jobs::enqueue(&crm.db, crm.now(), j).await?;
     Ok(())
 }

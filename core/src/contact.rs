@@ -124,6 +124,17 @@ pub async fn engagement(
     ids: &[Uuid],
     windows: Vec<i64>,
 ) -> crate::error::Result<std::collections::HashMap<Uuid, EngagementFigures>> {
+    engagement_on(&crm.db, crm.now(), tenant, ids, windows).await
+}
+
+/// [`engagement`] on connection `db` (a write transaction, say) as of `now`.
+pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    now: crate::Timestamp,
+    tenant: Uuid,
+    ids: &[Uuid],
+    windows: Vec<i64>,
+) -> crate::error::Result<std::collections::HashMap<Uuid, EngagementFigures>> {
     use crate::entity::{activity, deal, stage};
     use sea_orm::sea_query::{Expr, ExprTrait};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
@@ -141,7 +152,7 @@ pub async fn engagement(
         .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
         .group_by(activity::Column::ContactId)
         .into_tuple()
-        .all(&crm.db)
+        .all(db)
         .await?;
     for (id, n, last) in rows {
         if let Some(id) = id {
@@ -154,7 +165,7 @@ pub async fn engagement(
     windows.sort();
     windows.dedup();
     for days in windows {
-        let since = crm.now() - chrono::Duration::days(days);
+        let since = now - chrono::Duration::days(days);
         let rows: Vec<(Option<Uuid>, i64)> = activity::Entity::find()
             .select_only()
             .column(activity::Column::ContactId)
@@ -164,7 +175,7 @@ pub async fn engagement(
             .filter(activity::Column::OccurredAt.gte(since))
             .group_by(activity::Column::ContactId)
             .into_tuple()
-            .all(&crm.db)
+            .all(db)
             .await?;
         for (id, n) in rows {
             if let Some(id) = id {
@@ -182,7 +193,7 @@ pub async fn engagement(
                 .or(stage::Column::IsLost.eq(true)),
         )
         .into_tuple()
-        .all(&crm.db)
+        .all(db)
         .await?;
     let deals: Vec<(Option<Uuid>, f64)> = deal::Entity::find()
         .select_only()
@@ -192,7 +203,7 @@ pub async fn engagement(
         .filter(deal::Column::ContactId.is_in(ids.iter().copied()))
         .filter(deal::Column::StageId.is_not_in(closed))
         .into_tuple()
-        .all(&crm.db)
+        .all(db)
         .await?;
     for (id, amount) in deals {
         if let Some(id) = id {

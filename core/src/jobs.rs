@@ -120,10 +120,40 @@ pub async fn claim(
             (limit as i64).into(),
         ],
     };
+    if backend == DbBackend::Sqlite {
+        // A claim is a write even when nothing is due; on SQLite that takes
+        // the database's one write lock after every event. Look first (a
+        // read, which WAL never blocks).
+        let due = job::Entity::find()
+            .select_only()
+            .column(job::Column::Id)
+            .filter(
+                sea_orm::Condition::any()
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(job::Column::Status.eq(QUEUED))
+                            .add(job::Column::RunAt.lte(now)),
+                    )
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(job::Column::Status.eq(RUNNING))
+                            .add(job::Column::LockedUntil.lt(now)),
+                    ),
+            )
+            .limit(1)
+            .into_tuple::<Uuid>()
+            .one(&crm.db)
+            .await?;
+        if due.is_none() {
+            return Ok(vec![]);
+        }
+    }
+    let gate = crm.write_gate().await?;
     let rows = crm
         .db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
+    drop(gate);
     let ids: Vec<Uuid> = rows
         .iter()
         .filter_map(|r| r.try_get::<Uuid>("", "id").ok())
@@ -158,9 +188,9 @@ pub async fn complete(crm: &Crm, id: Uuid, worker: &str) -> Result<bool> {
         )
         .filter(job::Column::Id.eq(id))
         .filter(job::Column::LockedBy.eq(worker))
-        .filter(job::Column::Status.eq(RUNNING))
-        .exec(&crm.db)
-        .await?;
+        .filter(job::Column::Status.eq(RUNNING));
+    let _gate = crm.write_gate().await?;
+    let res = res.exec(&crm.db).await?;
     Ok(res.rows_affected == 1)
 }
 
@@ -199,9 +229,10 @@ pub async fn fail(crm: &Crm, j: &job::Model, worker: &str, error: &str) -> Resul
             sea_orm::sea_query::Expr::value(if dead { Some(now) } else { None }),
         )
         .filter(job::Column::Id.eq(j.id))
-        .filter(job::Column::LockedBy.eq(worker))
-        .exec(&crm.db)
-        .await?;
+        .filter(job::Column::LockedBy.eq(worker));
+    let gate = crm.write_gate().await?;
+    let res = res.exec(&crm.db).await?;
+    drop(gate);
     if res.rows_affected == 0 {
         return Ok("lost");
     }

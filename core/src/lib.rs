@@ -44,7 +44,7 @@ pub mod workflow;
 
 pub use auth::{Principal, Role};
 pub use error::{CoreError, FieldError};
-pub use service::{Clock, Crm};
+pub use service::{Clock, Crm, WriteTxn};
 pub use uuid::Uuid;
 
 /// Time type used everywhere: UTC instants.

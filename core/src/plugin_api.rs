@@ -2,8 +2,9 @@
 //!
 //! `core` knows nothing of wasm: it calls plugins through [`PluginHooks`],
 //! which the host implements with its wasmtime runtime. Services call
-//! `validate` inside a write (before anything is written) and `after_write`
-//! once the write has committed.
+//! `validate` inside a write (before anything is written), `score_in_txn`
+//! in the write's transaction before it commits, and `after_commit` (or
+//! `after_write`) once it has committed.
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -70,6 +71,10 @@ pub enum ValidateOutcome {
     Failed(PluginFailure),
 }
 
+/// The (plugin, score function) pairs that ran inside a write's transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScoredInTxn(pub Vec<(String, String)>);
+
 /// Implemented by the host's plugin runtime; services hold it as `Arc<dyn PluginHooks>`.
 #[async_trait::async_trait]
 pub trait PluginHooks: Send + Sync {
@@ -85,6 +90,35 @@ pub trait PluginHooks: Send + Sync {
     /// Records of `entity` were written and committed: run scorers over them.
     /// Failures are recorded by the runtime, never returned to the writer.
     async fn after_write(&self, tenant: Uuid, entity: &'static str, ids: &[Uuid]);
+
+    /// Records of `entity` were written in `txn`, not yet committed: run the
+    /// scorers whose input can be read inside the transaction and store their
+    /// scores in it, so a record and its scores commit together. Failures are
+    /// recorded, never returned: the write goes ahead. What was done goes to
+    /// [`PluginHooks::after_commit`].
+    async fn score_in_txn(
+        &self,
+        _txn: &crate::WriteTxn,
+        _tenant: Uuid,
+        _entity: &'static str,
+        _ids: &[Uuid],
+    ) -> ScoredInTxn {
+        ScoredInTxn::default()
+    }
+
+    /// The write committed: run the scorers [`PluginHooks::score_in_txn`]
+    /// left (`done` lists those it ran).
+    async fn after_commit(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        ids: &[Uuid],
+        done: &ScoredInTxn,
+    ) {
+        if done.0.is_empty() {
+            self.after_write(tenant, entity, ids).await;
+        }
+    }
 
     /// (plugin, handler) pairs of the tenant's enabled plugins subscribed to event `kind`.
     async fn subscribers(&self, _tenant: Uuid, _kind: &str) -> Vec<(String, String)> {

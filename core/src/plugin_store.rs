@@ -268,11 +268,13 @@ pub async fn record_runs(crm: &Crm, runs: Vec<RunRecord>) -> Result<()> {
     let now = crm.now();
     let models: Vec<plugin_run::ActiveModel> =
         runs.into_iter().map(|r| run_model(r, now)).collect();
+    let txn = crm.write_txn().await?;
     for chunk in models.chunks(200) {
         plugin_run::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&crm.db)
+            .exec_without_returning(&txn)
             .await?;
     }
+    txn.commit().await?;
     Ok(())
 }
 
@@ -369,11 +371,28 @@ pub async fn store_scores(
     plugin_id: &str,
     rows: &[(Uuid, Vec<ScoreValue>)],
 ) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let txn = crm.write_txn().await?;
+    store_scores_on(&txn, crm.now(), tenant, entity, plugin_id, rows).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// [`store_scores`] on connection `db` (the write's own transaction).
+pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    now: crate::Timestamp,
+    tenant: Uuid,
+    entity: &str,
+    plugin_id: &str,
+    rows: &[(Uuid, Vec<ScoreValue>)],
+) -> Result<()> {
     use sea_orm::sea_query::OnConflict;
     if rows.is_empty() {
         return Ok(());
     }
-    let now = crm.now();
     // One row per (record, name): with duplicates in a batch the last one wins.
     let mut latest: std::collections::HashMap<(Uuid, &str), &ScoreValue> =
         std::collections::HashMap::new();
@@ -396,7 +415,6 @@ pub async fn store_scores(
             updated_at: Set(now),
         })
         .collect();
-    let txn = crm.write_txn().await?;
     for chunk in models.chunks(500) {
         score::Entity::insert_many(chunk.to_vec())
             .on_conflict(
@@ -415,10 +433,9 @@ pub async fn store_scores(
                 ])
                 .to_owned(),
             )
-            .exec_without_returning(&txn)
+            .exec_without_returning(db)
             .await?;
     }
-    txn.commit().await?;
     Ok(())
 }
 

@@ -9,8 +9,9 @@
 //! 2. candidate JSON (for updates: current record + patch);
 //! 3. plugin `validate` hooks (may patch or reject);
 //! 4. the entity's own validation (field errors with paths);
-//! 5. one transaction writing the row, its tags, an audit record and a domain event;
-//! 6. after commit, plugin scorers.
+//! 5. one transaction writing the row, its tags, an audit record, a domain event
+//!    and the scores of plugin scorers whose input can be read inside it;
+//! 6. after commit, the other scorers (input queries only the GraphQL executor runs).
 
 use crate::auth::{Action, Principal};
 use crate::error::{CoreError, FieldError, Result};
@@ -134,10 +135,19 @@ async fn resolve_redirect<C: ConnectionTrait>(
 
 /// Read many records by id (for DataLoaders); missing ids are simply absent.
 pub async fn get_many<K: Kind>(crm: &Crm, tenant: Uuid, ids: &[Uuid]) -> Result<Vec<ModelOf<K>>> {
+    get_many_on::<K, _>(&crm.db, tenant, ids).await
+}
+
+/// [`get_many`] on connection `db` (a write transaction, say).
+pub async fn get_many_on<K: Kind, C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<ModelOf<K>>> {
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let in_tenant = if crm.db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+    let in_tenant = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
         // Unary `+` keeps SQLite's planner from walking a (tenant_id, ...)
         // index over the whole tenant (it guesses an equality is selective);
         // the primary key is the way in. Same rows, 100x faster at 100k.
@@ -148,7 +158,7 @@ pub async fn get_many<K: Kind>(crm: &Crm, tenant: Uuid, ids: &[Uuid]) -> Result<
     Ok(K::Entity::find()
         .filter(col::<K>("id")?.is_in(ids.iter().copied()))
         .filter(in_tenant)
-        .all(&crm.db)
+        .all(db)
         .await?)
 }
 
@@ -423,9 +433,15 @@ where
         payload["tags"] = tags.into();
     }
     events::record(&txn, p, now, K::NAME, "created", Some(id), payload).await?;
+    let scored = crm
+        .hooks()
+        .score_in_txn(&txn, p.tenant_id, K::NAME, &[id])
+        .await;
     txn.commit().await?;
     crm.outbox_nudge.notify_waiters();
-    crm.hooks().after_write(p.tenant_id, K::NAME, &[id]).await;
+    crm.hooks()
+        .after_commit(p.tenant_id, K::NAME, &[id], &scored)
+        .await;
     Ok(model)
 }
 
@@ -500,9 +516,15 @@ where
         payload["changes"] = changes;
         events::record(&txn, p, now, K::NAME, "updated", Some(id), payload).await?;
     }
+    let scored = crm
+        .hooks()
+        .score_in_txn(&txn, p.tenant_id, K::NAME, &[id])
+        .await;
     txn.commit().await?;
     crm.outbox_nudge.notify_waiters();
-    crm.hooks().after_write(p.tenant_id, K::NAME, &[id]).await;
+    crm.hooks()
+        .after_commit(p.tenant_id, K::NAME, &[id], &scored)
+        .await;
     Ok(model)
 }
 

@@ -22,6 +22,7 @@ use async_graphql::{InputType, Name, Value as GqlValue};
 use crm_core::auth::Action;
 use crm_core::entity::{company, contact, deal};
 use crm_core::{CoreError, Crm, Principal, record};
+use sea_orm::ConnectionTrait;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -178,13 +179,26 @@ impl InputPlan {
         tenant: Uuid,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, CoreError> {
+        self.run_on(&crm.db, crm.now(), tenant, ids).await
+    }
+
+    /// [`InputPlan::run`] on connection `db` as of `now`: inside a write's
+    /// transaction, it sees the write.
+    pub async fn run_on<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        now: crm_core::Timestamp,
+        tenant: Uuid,
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, String)>, CoreError> {
         match &self.root {
-            Root::Contact(fs) => run_contacts(crm, tenant, ids, fs).await,
+            Root::Contact(fs) => run_contacts(db, now, tenant, ids, fs).await,
             Root::Company(fs) => {
-                let rows = record::get_many::<crm_core::company::Company>(crm, tenant, ids).await?;
+                let rows =
+                    record::get_many_on::<crm_core::company::Company, _>(db, tenant, ids).await?;
                 let tags = if fs.iter().any(|f| f.field == CompanyField::Tags) {
                     crm_core::tag::tags_of(
-                        &crm.db,
+                        db,
                         tenant,
                         "company",
                         &rows.iter().map(|r| r.id).collect::<Vec<_>>(),
@@ -199,7 +213,7 @@ impl InputPlan {
                     .collect())
             }
             Root::Deal(fs) => {
-                let rows = record::get_many::<crm_core::deal::Deal>(crm, tenant, ids).await?;
+                let rows = record::get_many_on::<crm_core::deal::Deal, _>(db, tenant, ids).await?;
                 Ok(rows
                     .iter()
                     .map(|r| {
@@ -447,13 +461,14 @@ fn tag_list(tags: &HashMap<Uuid, Vec<String>>, id: Uuid) -> Value {
     )
 }
 
-async fn run_contacts(
-    crm: &Crm,
+async fn run_contacts<C: ConnectionTrait>(
+    db: &C,
+    now: crm_core::Timestamp,
     tenant: Uuid,
     ids: &[Uuid],
     fs: &[Out<ContactField>],
 ) -> Result<Vec<(Uuid, String)>, CoreError> {
-    let rows = record::get_many::<crm_core::contact::Contact>(crm, tenant, ids).await?;
+    let rows = record::get_many_on::<crm_core::contact::Contact, _>(db, tenant, ids).await?;
     let found: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let company_fields = fs.iter().find_map(|f| match &f.field {
         ContactField::Company(sub) => Some(sub.as_slice()),
@@ -464,7 +479,7 @@ async fn run_contacts(
             let mut cids: Vec<Uuid> = rows.iter().filter_map(|r| r.company_id).collect();
             cids.sort_unstable();
             cids.dedup();
-            record::get_many::<crm_core::company::Company>(crm, tenant, &cids)
+            record::get_many_on::<crm_core::company::Company, _>(db, tenant, &cids)
                 .await?
                 .into_iter()
                 .map(|c| (c.id, c))
@@ -475,7 +490,7 @@ async fn run_contacts(
     let company_tags = match company_fields {
         Some(sub) if sub.iter().any(|f| f.field == CompanyField::Tags) => {
             crm_core::tag::tags_of(
-                &crm.db,
+                db,
                 tenant,
                 "company",
                 &companies.keys().copied().collect::<Vec<_>>(),
@@ -485,7 +500,7 @@ async fn run_contacts(
         _ => HashMap::new(),
     };
     let contact_tags = if fs.iter().any(|f| f.field == ContactField::Tags) {
-        crm_core::tag::tags_of(&crm.db, tenant, "contact", &found).await?
+        crm_core::tag::tags_of(db, tenant, "contact", &found).await?
     } else {
         HashMap::new()
     };
@@ -500,11 +515,10 @@ async fn run_contacts(
         .iter()
         .any(|f| matches!(f.field, ContactField::Engagement(_)))
     {
-        crm_core::contact::engagement(crm, tenant, &found, windows).await?
+        crm_core::contact::engagement_on(db, now, tenant, &found, windows).await?
     } else {
         HashMap::new()
     };
-    let now = crm.now();
     Ok(rows
         .iter()
         .map(|c| {

@@ -21,13 +21,18 @@ use crate::plugin::{
     HostError, Invocation, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig, host_codes,
 };
 use crm_core::plugin_api::{
-    Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ValidateOutcome,
+    Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ScoredInTxn,
+    ValidateOutcome,
 };
 use crm_core::plugin_store::{self, RunRecord};
 use crm_core::{Crm, Principal};
 use crm_graphql::{CrmSchema, InputPlan, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use std::collections::HashMap;
+
+/// `store_batch` with no transaction: the scores get one of their own.
+const NO_TXN: Option<&sea_orm::DatabaseConnection> = None;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use uuid::Uuid;
@@ -70,6 +75,10 @@ pub struct PluginHost {
     /// The limit-free schema for the host's own batched input queries.
     bulk_schema: OnceLock<CrmSchema>,
     calls: Mutex<HashMap<String, (u64, u64)>>,
+    /// Plugins whose last call failed: they score after commit, so a slow
+    /// or broken scorer never holds a write's transaction (and SQLite's
+    /// write lock) open more than once in a row.
+    failing: Mutex<std::collections::HashSet<String>>,
     /// Routing per tenant (enabled plugins, their config and grants), cached
     /// briefly: other processes' changes show within [`ROUTE_TTL`]; this
     /// process's installs, enables and suspensions invalidate it at once.
@@ -184,6 +193,7 @@ impl PluginHost {
             schema: OnceLock::new(),
             bulk_schema: OnceLock::new(),
             calls: Mutex::new(HashMap::new()),
+            failing: Mutex::new(std::collections::HashSet::new()),
             routes: Mutex::new(HashMap::new()),
             routes_generation: std::sync::atomic::AtomicU64::new(0),
             plans: Mutex::new(HashMap::new()),
@@ -238,7 +248,25 @@ impl PluginHost {
     fn count(&self, id: &str, ok: bool) {
         let mut m = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let e = m.entry(id.to_string()).or_default();
-        if ok { e.0 += 1 } else { e.1 += 1 }
+        if ok {
+            e.0 += 1
+        } else {
+            e.1 += 1
+        }
+        drop(m);
+        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
+        if ok {
+            failing.remove(id);
+        } else {
+            failing.insert(id.to_string());
+        }
+    }
+
+    fn is_failing(&self, id: &str) -> bool {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
     }
 
     /// The compiled plugin `id` at content hash `hash`, compiling (or reading
@@ -513,23 +541,31 @@ impl PluginHost {
         {
             Ok(records) => Some(records),
             Err(fail) => {
-                let stats = crate::plugin::RunStats {
-                    records: ids.len(),
-                    ..Default::default()
-                };
-                let name = format!("score[{}]", f.name);
-                self.record(
-                    tenant,
-                    plugin,
-                    &name,
-                    entity,
-                    &stats,
-                    Outcome::Failed(&fail),
-                )
-                .await;
+                self.record_input_failure(tenant, plugin, f, entity, ids.len(), &fail)
+                    .await;
                 None
             }
         }
+    }
+
+    /// Record the run of score function `f` whose input of `n` records
+    /// could not be read.
+    async fn record_input_failure(
+        &self,
+        tenant: Uuid,
+        plugin: &LoadedPlugin,
+        f: &FunctionDecl,
+        entity: &str,
+        n: usize,
+        fail: &PluginFailure,
+    ) {
+        let stats = crate::plugin::RunStats {
+            records: n,
+            ..Default::default()
+        };
+        let name = format!("score[{}]", f.name);
+        self.record(tenant, plugin, &name, entity, &stats, Outcome::Failed(fail))
+            .await;
     }
 
     /// Run score function `f` over `records` in wasm (on a blocking thread).
@@ -561,8 +597,10 @@ impl PluginHost {
         }
     }
 
-    /// Store a batch's scores and record its run; whether it succeeded.
-    async fn store_batch(
+    /// Store a batch's scores (in transaction `on`, or in one of their own)
+    /// and record its run; whether it succeeded.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_batch<C: ConnectionTrait>(
         &self,
         tenant: Uuid,
         entity: &'static str,
@@ -570,6 +608,7 @@ impl PluginHost {
         f: &FunctionDecl,
         ids: &[Uuid],
         inv: Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>,
+        on: Option<&C>,
     ) -> (usize, bool) {
         let name = format!("score[{}]", f.name);
         match inv.result {
@@ -586,8 +625,17 @@ impl PluginHost {
                         (*id, s)
                     })
                     .collect();
-                let stored =
-                    plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows).await;
+                let stored = match on {
+                    Some(db) => {
+                        let now = self.crm.now();
+                        plugin_store::store_scores_on(db, now, tenant, entity, plugin.id(), &rows)
+                            .await
+                    }
+                    None => {
+                        plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows)
+                            .await
+                    }
+                };
                 if let Err(e) = &stored {
                     tracing::error!(error = %e, plugin = plugin.id(), "cannot store scores");
                 }
@@ -610,8 +658,52 @@ impl PluginHost {
         }
     }
 
+    /// Score function `f` of active plugin `a` over `ids` with compiled
+    /// input `plan`, reading and storing on `db` (the write's transaction);
+    /// whether it all went through. Failures are recorded as runs.
+    #[allow(clippy::too_many_arguments)]
+    async fn score_planned<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        plan: &InputPlan,
+        tenant: Uuid,
+        entity: &'static str,
+        a: &Active,
+        f: &FunctionDecl,
+        ids: &[Uuid],
+    ) -> bool {
+        let records = match plan.run_on(db, self.crm.now(), tenant, ids).await {
+            Ok(r) => r,
+            Err(e) => {
+                let fail = PluginFailure {
+                    plugin: a.plugin.id().to_string(),
+                    code: "INPUT_QUERY".into(),
+                    message: format!("input query failed: {e}"),
+                };
+                self.record_input_failure(tenant, &a.plugin, f, entity, ids.len(), &fail)
+                    .await;
+                return false;
+            }
+        };
+        if records.is_empty() {
+            return true;
+        }
+        let config = Self::effective(&a.plugin, &a.config);
+        let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
+        let Some(inv) = self
+            .call_batch(tenant, entity, &a.plugin, f, config, docs)
+            .await
+        else {
+            return false;
+        };
+        self.store_batch(tenant, entity, &a.plugin, f, &found, inv, Some(db))
+            .await
+            .1
+    }
+
     /// Run one plugin's score functions for `entity` over `ids` and store the
     /// scores, one step after the other (the path of a single write).
+    #[allow(clippy::too_many_arguments)]
     async fn score_with(
         &self,
         tenant: Uuid,
@@ -620,10 +712,16 @@ impl PluginHost {
         config: &Value,
         grants: &Grants,
         ids: &[Uuid],
+        skip: &ScoredInTxn,
     ) -> (usize, bool) {
         let mut scored = 0;
         let mut ok = true;
-        for f in Self::score_functions(plugin, entity) {
+        for f in Self::score_functions(plugin, entity).filter(|f| {
+            !skip
+                .0
+                .iter()
+                .any(|(p, name)| p == plugin.id() && *name == f.name)
+        }) {
             let Some(records) = self
                 .read_batch(tenant, entity, plugin, f, grants, ids)
                 .await
@@ -644,7 +742,7 @@ impl PluginHost {
                 continue;
             };
             let (n, stored) = self
-                .store_batch(tenant, entity, plugin, f, &found, inv)
+                .store_batch(tenant, entity, plugin, f, &found, inv, NO_TXN)
                 .await;
             scored += n;
             ok &= stored;
@@ -799,7 +897,7 @@ impl PluginHost {
                     Called::Ran(found, inv) => {
                         let t = Instant::now();
                         let (k, ok) = self
-                            .store_batch(tenant, entity, plugin, f, &found, inv)
+                            .store_batch(tenant, entity, plugin, f, &found, inv, NO_TXN)
                             .await;
                         busy(t_store, t);
                         scored += k as i64;
@@ -968,8 +1066,72 @@ impl PluginHooks for PluginHost {
     }
 
     async fn after_write(&self, tenant: Uuid, entity: &'static str, ids: &[Uuid]) {
+        self.after_commit(tenant, entity, ids, &ScoredInTxn::default())
+            .await;
+    }
+
+    async fn score_in_txn(
+        &self,
+        txn: &crm_core::WriteTxn,
+        tenant: Uuid,
+        entity: &'static str,
+        ids: &[Uuid],
+    ) -> ScoredInTxn {
+        use sea_orm::TransactionTrait;
+        let mut done = vec![];
+        let postgres = txn.get_database_backend() == sea_orm::DbBackend::Postgres;
         for a in self.active_for(tenant).await {
-            self.score_with(tenant, entity, &a.plugin, &a.config, &a.grants, ids)
+            for f in Self::score_functions(&a.plugin, entity) {
+                // Only compiled input runs here: the GraphQL executor reads
+                // through the pool, which cannot see the uncommitted write.
+                let Some(plan) = self.plan(entity, &f.input) else {
+                    continue;
+                };
+                let p = Principal::plugin(tenant, a.plugin.id(), a.grants.scopes().to_vec());
+                if !plan.permitted(&p) || self.is_failing(a.plugin.id()) {
+                    continue;
+                }
+                if postgres {
+                    // A failed statement aborts a PostgreSQL transaction:
+                    // the scorer works in a savepoint, so its failure
+                    // leaves the write intact.
+                    let sp = match txn.begin().await {
+                        Ok(sp) => sp,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot open a savepoint; scoring after commit");
+                            continue;
+                        }
+                    };
+                    let ok = self
+                        .score_planned(&sp, &plan, tenant, entity, &a, f, ids)
+                        .await;
+                    let ended = if ok {
+                        sp.commit().await
+                    } else {
+                        sp.rollback().await
+                    };
+                    if let Err(e) = ended {
+                        tracing::warn!(error = %e, plugin = a.plugin.id(), "cannot end the scoring savepoint");
+                    }
+                } else {
+                    self.score_planned(&**txn, &plan, tenant, entity, &a, f, ids)
+                        .await;
+                }
+                done.push((a.plugin.id().to_string(), f.name.clone()));
+            }
+        }
+        ScoredInTxn(done)
+    }
+
+    async fn after_commit(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        ids: &[Uuid],
+        done: &ScoredInTxn,
+    ) {
+        for a in self.active_for(tenant).await {
+            self.score_with(tenant, entity, &a.plugin, &a.config, &a.grants, ids, done)
                 .await;
         }
     }

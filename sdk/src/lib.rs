@@ -76,6 +76,7 @@
 #[doc(hidden)]
 #[path = "glue/mod.rs"]
 pub mod __private;
+pub mod alloc;
 pub mod bindings;
 mod context;
 mod decision;

@@ -186,38 +186,80 @@ where
 }
 
 /// A number, or a numeric string as a `Decimal` scalar is often serialised.
-#[derive(Deserialize)]
-#[serde(untagged)]
+///
+/// Read by a visitor straight off the input: no buffering of the value and
+/// no error built for a variant that does not match (an untagged enum does
+/// both, which made parsing several times slower, most of all in wasm).
 enum Numeric {
     Int(i64),
     Float(f64),
-    Text(String),
 }
 
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    match Option::<Numeric>::deserialize(d)? {
-        None => Ok(None),
-        // Money and counts are far below 2^53: the conversion is exact.
-        Some(Numeric::Int(i)) => Ok(Some(i as f64)),
-        Some(Numeric::Float(f)) => Ok(Some(f)),
-        Some(Numeric::Text(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("'{s}' is not a number"))),
+struct NumericVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NumericVisitor {
+    type Value = Option<Numeric>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a number, a numeric string or null")
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(Numeric::Int(v)))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(match i64::try_from(v) {
+            Ok(i) => Numeric::Int(i),
+            Err(_) => Numeric::Float(v as f64),
+        }))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Some(Numeric::Float(v)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        let t = s.trim();
+        if let Ok(i) = t.parse::<i64>() {
+            return Ok(Some(Numeric::Int(i)));
+        }
+        match t.parse::<f64>() {
+            Ok(f) if f.is_finite() => Ok(Some(Numeric::Float(f))),
+            _ => Err(E::custom(format!("'{s}' is not a number"))),
+        }
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(NumericVisitor)
     }
 }
 
+fn numeric<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Numeric>, D::Error> {
+    d.deserialize_any(NumericVisitor)
+}
+
+fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    // Money and counts are far below 2^53: the conversion is exact.
+    Ok(numeric(d)?.map(|n| match n {
+        Numeric::Int(i) => i as f64,
+        Numeric::Float(f) => f,
+    }))
+}
+
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    match Option::<Numeric>::deserialize(d)? {
+    match numeric(d)? {
         None => Ok(None),
         Some(Numeric::Int(i)) => Ok(Some(i)),
         Some(Numeric::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
         Some(Numeric::Float(f)) => Err(serde::de::Error::custom(format!("{f} is not an integer"))),
-        Some(Numeric::Text(s)) => s
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("'{s}' is not an integer"))),
     }
 }

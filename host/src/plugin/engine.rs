@@ -122,6 +122,11 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
         .memory_reservation(reservation.max(memory_limit as u64))
         .memory_guard_size(guard)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // `CRM_PLUGIN_PERFMAP=1` writes /tmp/perf-PID.map so `perf record` /
+    // `perf report` name the functions of plugin code (profiling only).
+    if std::env::var_os("CRM_PLUGIN_PERFMAP").is_some_and(|v| v != "0") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     Engine::new(&config)
 }
 

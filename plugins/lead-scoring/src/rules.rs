@@ -60,7 +60,7 @@ impl Rules {
             && let Some(tier) = self.titles.tier(title)
         {
             let p = points(cfg.weight_title, tier.fraction());
-            hits.push((p, format!("title '{title}' is {} ({p:+})", tier.label())));
+            hits.push((p, reason(p, &["title '", title, "' is ", tier.label()])));
         }
 
         if let Some(employees) = contact.company.as_ref().and_then(|c| c.employee_count) {
@@ -74,7 +74,9 @@ impl Rules {
                 .map(|n| n as f64),
             );
             let p = points(cfg.weight_company_size, fraction);
-            hits.push((p, format!("company has {employees} employees ({p:+})")));
+            let mut n = String::new();
+            push_int(&mut n, employees, false);
+            hits.push((p, reason(p, &["company has ", &n, " employees"])));
         }
 
         if let Some(days) = contact.last_activity_days_ago {
@@ -87,13 +89,15 @@ impl Rules {
                     cfg.recency_cool_days,
                 ],
             );
-            let when = match days {
-                0 => "today".to_owned(),
-                1 => "1 day ago".to_owned(),
-                n => format!("{n} days ago"),
+            let mut n = String::new();
+            push_int(&mut n, days, false);
+            let when: [&str; 2] = match days {
+                0 => ["today", ""],
+                1 => ["1 day ago", ""],
+                _ => [&n, " days ago"],
             };
             let p = points(cfg.weight_recency, fraction);
-            hits.push((p, format!("last activity {when} ({p:+})")));
+            hits.push((p, reason(p, &["last activity ", when[0], when[1]])));
         }
 
         if let Some(count) = contact.recent_activity_count {
@@ -103,7 +107,9 @@ impl Rules {
             );
             let noun = if count == 1 { "activity" } else { "activities" };
             let p = points(cfg.weight_frequency, fraction);
-            hits.push((p, format!("{count} {noun} in the last 90 days ({p:+})")));
+            let mut n = String::new();
+            push_int(&mut n, count, false);
+            hits.push((p, reason(p, &[&n, " ", noun, " in the last 90 days"])));
         }
 
         if let Some(value) = contact.open_deals_value {
@@ -116,7 +122,7 @@ impl Rules {
                 ],
             );
             let p = points(cfg.weight_deal_value, fraction);
-            hits.push((p, format!("open deals worth {} ({p:+})", amount(value))));
+            hits.push((p, reason(p, &["open deals worth ", &amount(value)])));
         }
 
         hits.retain(|(p, _)| *p != 0);
@@ -267,6 +273,44 @@ fn contains_phrase(words: &[&str], phrase: &[String]) -> bool {
         })
 }
 
+/// `parts` joined, then the points: `["company has ", "500", " employees"]`
+/// and 12 give "company has 500 employees (+12)". Built by hand rather than
+/// with `format!`: reasons are made for every record of every batch, and
+/// the formatting machinery is a large share of that work in wasm.
+fn reason(points: i64, parts: &[&str]) -> String {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = String::with_capacity(len + 8);
+    for p in parts {
+        out.push_str(p);
+    }
+    out.push_str(" (");
+    push_int(&mut out, points, true);
+    out.push(')');
+    out
+}
+
+/// Append `n` in decimal, with a `+` for non-negative numbers if `plus`.
+fn push_int(out: &mut String, n: i64, plus: bool) {
+    if n < 0 {
+        out.push('-');
+    } else if plus {
+        out.push('+');
+    }
+    let mut v = n.unsigned_abs();
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always valid UTF-8.
+    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
 /// 1.0, 0.6 or 0.3 when `value` reaches the first, second or third threshold.
 fn band_at_least(value: f64, [full, most, some]: [f64; 3]) -> f64 {
     if value >= full {
@@ -312,7 +356,8 @@ fn amount(value: f64) -> String {
     } else {
         ("", cents)
     };
-    let int = (cents / 100).to_string();
+    let mut int = String::with_capacity(20);
+    push_int(&mut int, cents / 100, false);
     let mut grouped = String::with_capacity(int.len() + int.len() / 3 + 4);
     grouped.push_str(sign);
     for (i, c) in int.chars().enumerate() {
@@ -322,7 +367,10 @@ fn amount(value: f64) -> String {
         grouped.push(c);
     }
     if cents % 100 != 0 {
-        grouped.push_str(&format!(".{:02}", cents % 100));
+        let c = (cents % 100) as u8;
+        grouped.push('.');
+        grouped.push(char::from(b'0' + c / 10));
+        grouped.push(char::from(b'0' + c % 10));
     }
     grouped
 }
@@ -363,6 +411,19 @@ mod tests {
         assert_eq!(title_tier(&cfg, "市场部经理"), Some(Tier::Manager));
         assert_eq!(title_tier(&cfg, "总经理助理"), Some(Tier::Junior));
         assert_eq!(title_tier(&cfg, "CEO助理"), Some(Tier::Junior));
+    }
+
+    #[test]
+    fn reasons_are_joined_with_signed_points() {
+        assert_eq!(
+            reason(12, &["company has ", "500", " employees"]),
+            "company has 500 employees (+12)"
+        );
+        assert_eq!(reason(0, &["x"]), "x (+0)");
+        assert_eq!(reason(-7, &["x"]), "x (-7)");
+        let mut s = String::new();
+        push_int(&mut s, i64::MIN, false);
+        assert_eq!(s, i64::MIN.to_string());
     }
 
     #[test]
