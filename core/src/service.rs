@@ -276,7 +276,10 @@ mod tests {
         let txn = crm.write_txn().await.unwrap();
         // Another writer waits while the transaction is open...
         let waiting = tokio::time::timeout(Duration::from_millis(50), crm.write_gate()).await;
-        assert!(waiting.is_err(), "the gate must be held by the open transaction");
+        assert!(
+            waiting.is_err(),
+            "the gate must be held by the open transaction"
+        );
         // ...and gets its turn as soon as it commits.
         let crm2 = crm.clone();
         let next = tokio::spawn(async move { crm2.write_txn().await.map(|_| ()) });

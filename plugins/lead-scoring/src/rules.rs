@@ -361,7 +361,7 @@ fn amount(value: f64) -> String {
     let mut grouped = String::with_capacity(int.len() + int.len() / 3 + 4);
     grouped.push_str(sign);
     for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i) % 3 == 0 {
+        if i > 0 && (int.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
