@@ -75,6 +75,13 @@ pub enum ValidateOutcome {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScoredInTxn(pub Vec<(String, String)>);
 
+impl ScoredInTxn {
+    /// Whether score function `function` of plugin `plugin` ran.
+    pub fn contains(&self, plugin: &str, function: &str) -> bool {
+        self.0.iter().any(|(p, f)| p == plugin && f == function)
+    }
+}
+
 /// Implemented by the host's plugin runtime; services hold it as `Arc<dyn PluginHooks>`.
 #[async_trait::async_trait]
 pub trait PluginHooks: Send + Sync {

@@ -59,13 +59,21 @@ pub fn build_schema_with_bus(
     plugins: Arc<dyn PluginAdmin>,
     bus: EventBus,
 ) -> CrmSchema {
+    builder(crm, plugins, bus)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+}
+
+fn builder(
+    crm: crm_core::Crm,
+    plugins: Arc<dyn PluginAdmin>,
+    bus: EventBus,
+) -> async_graphql::SchemaBuilder<Query, Mutation, Subscription> {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(crm)
         .data(plugins)
         .data(bus)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
 }
 
 /// The same schema without depth and complexity limits, for the host's own
@@ -75,9 +83,5 @@ pub fn build_internal_schema(
     plugins: Arc<dyn PluginAdmin>,
     bus: EventBus,
 ) -> CrmSchema {
-    Schema::build(Query::default(), Mutation::default(), Subscription)
-        .data(crm)
-        .data(plugins)
-        .data(bus)
-        .finish()
+    builder(crm, plugins, bus).finish()
 }

@@ -685,20 +685,38 @@ impl PluginHost {
                 return false;
             }
         };
-        if records.is_empty() {
-            return true;
-        }
-        let config = Self::effective(&a.plugin, &a.config);
-        let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
-        let Some(inv) = self
-            .call_batch(tenant, entity, &a.plugin, f, config, docs)
-            .await
-        else {
-            return false;
-        };
-        self.store_batch(tenant, entity, &a.plugin, f, &found, inv, Some(db))
+        self.call_and_store(tenant, entity, &a.plugin, &a.config, f, records, Some(db))
             .await
             .1
+    }
+
+    /// Run score function `f` over its input `records` and store the scores
+    /// (in transaction `on`, or in one of their own): how many were scored
+    /// and whether it all went through.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_and_store<C: ConnectionTrait>(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &Arc<LoadedPlugin>,
+        config: &Value,
+        f: &FunctionDecl,
+        records: Vec<(Uuid, String)>,
+        on: Option<&C>,
+    ) -> (usize, bool) {
+        if records.is_empty() {
+            return (0, true);
+        }
+        let config = Self::effective(plugin, config);
+        let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
+        let Some(inv) = self
+            .call_batch(tenant, entity, plugin, f, config, docs)
+            .await
+        else {
+            return (0, false);
+        };
+        self.store_batch(tenant, entity, plugin, f, &found, inv, on)
+            .await
     }
 
     /// Run one plugin's score functions for `entity` over `ids` and store the
@@ -716,12 +734,9 @@ impl PluginHost {
     ) -> (usize, bool) {
         let mut scored = 0;
         let mut ok = true;
-        for f in Self::score_functions(plugin, entity).filter(|f| {
-            !skip
-                .0
-                .iter()
-                .any(|(p, name)| p == plugin.id() && *name == f.name)
-        }) {
+        for f in
+            Self::score_functions(plugin, entity).filter(|f| !skip.contains(plugin.id(), &f.name))
+        {
             let Some(records) = self
                 .read_batch(tenant, entity, plugin, f, grants, ids)
                 .await
@@ -729,20 +744,8 @@ impl PluginHost {
                 ok = false;
                 continue;
             };
-            if records.is_empty() {
-                continue;
-            }
-            let config = Self::effective(plugin, config);
-            let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
-            let Some(inv) = self
-                .call_batch(tenant, entity, plugin, f, config, docs)
-                .await
-            else {
-                ok = false;
-                continue;
-            };
             let (n, stored) = self
-                .store_batch(tenant, entity, plugin, f, &found, inv, NO_TXN)
+                .call_and_store(tenant, entity, plugin, config, f, records, NO_TXN)
                 .await;
             scored += n;
             ok &= stored;
