@@ -136,72 +136,65 @@ pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
     windows: Vec<i64>,
 ) -> crate::error::Result<std::collections::HashMap<Uuid, EngagementFigures>> {
     use crate::entity::{activity, deal, stage};
-    use sea_orm::sea_query::{Expr, ExprTrait};
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
     let mut out: std::collections::HashMap<Uuid, EngagementFigures> =
         std::collections::HashMap::new();
     if ids.is_empty() {
         return Ok(out);
     }
-    let rows: Vec<(Option<Uuid>, i64, Option<crate::Timestamp>)> = activity::Entity::find()
+    let mut windows = windows;
+    windows.sort();
+    windows.dedup();
+    // One pass over the contacts' activities: count, last, and a
+    // conditional count per recency window (`COUNT` skips the NULL of a
+    // CASE without ELSE).
+    let mut activities = activity::Entity::find()
         .select_only()
         .column(activity::Column::ContactId)
         .column_as(Expr::col(activity::Column::Id).count(), "n")
         .column_as(Expr::col(activity::Column::OccurredAt).max(), "last")
         .filter(activity::Column::TenantId.eq(tenant))
         .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
-        .group_by(activity::Column::ContactId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (id, n, last) in rows {
-        if let Some(id) = id {
-            let e = out.entry(id).or_default();
-            e.activity_count = n;
-            e.last_activity_at = last;
+        .group_by(activity::Column::ContactId);
+    for (i, days) in windows.iter().enumerate() {
+        let since = now - chrono::Duration::days(*days);
+        let recent = Expr::case(
+            Expr::col((activity::Entity, activity::Column::OccurredAt)).gte(since),
+            1,
+        );
+        activities = activities.column_as(Expr::expr(recent).count(), format!("w{i}"));
+    }
+    let stmt = activities.build(db.get_database_backend());
+    for row in db.query_all_raw(stmt).await? {
+        let Some(id) = row.try_get::<Option<Uuid>>("", "contact_id")? else {
+            continue;
+        };
+        let e = out.entry(id).or_default();
+        e.activity_count = row.try_get("", "n")?;
+        e.last_activity_at = row.try_get("", "last")?;
+        for (i, days) in windows.iter().enumerate() {
+            e.recent.insert(*days, row.try_get("", &format!("w{i}"))?);
         }
     }
-    let mut windows = windows;
-    windows.sort();
-    windows.dedup();
-    for days in windows {
-        let since = now - chrono::Duration::days(days);
-        let rows: Vec<(Option<Uuid>, i64)> = activity::Entity::find()
-            .select_only()
-            .column(activity::Column::ContactId)
-            .column_as(Expr::col(activity::Column::Id).count(), "n")
-            .filter(activity::Column::TenantId.eq(tenant))
-            .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
-            .filter(activity::Column::OccurredAt.gte(since))
-            .group_by(activity::Column::ContactId)
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (id, n) in rows {
-            if let Some(id) = id {
-                out.entry(id).or_default().recent.insert(days, n);
-            }
-        }
-    }
-    let closed: Vec<Uuid> = stage::Entity::find()
-        .select_only()
+    // Open deals: those whose stage is neither won nor lost.
+    let closed = Query::select()
         .column(stage::Column::Id)
-        .filter(stage::Column::TenantId.eq(tenant))
-        .filter(
-            stage::Column::IsWon
+        .from(stage::Entity)
+        .and_where(Expr::col((stage::Entity, stage::Column::TenantId)).eq(tenant))
+        .and_where(
+            Expr::col((stage::Entity, stage::Column::IsWon))
                 .eq(true)
-                .or(stage::Column::IsLost.eq(true)),
+                .or(Expr::col((stage::Entity, stage::Column::IsLost)).eq(true)),
         )
-        .into_tuple()
-        .all(db)
-        .await?;
+        .to_owned();
     let deals: Vec<(Option<Uuid>, f64)> = deal::Entity::find()
         .select_only()
         .column(deal::Column::ContactId)
         .column(deal::Column::Amount)
         .filter(deal::Column::TenantId.eq(tenant))
         .filter(deal::Column::ContactId.is_in(ids.iter().copied()))
-        .filter(deal::Column::StageId.is_not_in(closed))
+        .filter(Expr::col((deal::Entity, deal::Column::StageId)).not_in_subquery(closed))
         .into_tuple()
         .all(db)
         .await?;

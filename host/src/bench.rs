@@ -305,6 +305,7 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
             pct(&with, 0.99),
             pct(&with, 0.5).as_secs_f64() / pct(&without, 0.5).as_secs_f64().max(1e-9)
         );
+        plugin_call_times(&e).await?;
     } else {
         with_plugins(&e).await?;
     }
@@ -327,6 +328,41 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
             r.records as f64 / rescore.as_secs_f64(),
             r.scored,
             r.failed_batches
+        );
+    }
+    Ok(())
+}
+
+/// Where the time of a create with plugins goes: the median wall time of
+/// each plugin function's calls (instantiation included), from the runs the
+/// host recorded.
+async fn plugin_call_times(e: &Env) -> anyhow::Result<()> {
+    use crm_core::entity::plugin_run;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+    e.app.plugins.flush_runs().await;
+    let runs: Vec<(String, String, i64, i64)> = plugin_run::Entity::find()
+        .select_only()
+        .column(plugin_run::Column::PluginId)
+        .column(plugin_run::Column::Function)
+        .column(plugin_run::Column::DurationUs)
+        .column(plugin_run::Column::FuelUsed)
+        .filter(plugin_run::Column::TenantId.eq(e.tenant))
+        .filter(plugin_run::Column::Records.eq(1))
+        .into_tuple()
+        .all(&e.app.crm.db)
+        .await?;
+    let mut by_fn: std::collections::BTreeMap<String, (Vec<f64>, Vec<f64>)> = Default::default();
+    for (plugin, function, us, fuel) in runs {
+        let (t, f) = by_fn.entry(format!("{plugin} {function}")).or_default();
+        t.push(us as f64);
+        f.push(fuel as f64);
+    }
+    for (name, (mut t, mut f)) in by_fn {
+        println!(
+            "    {name}: median {:.0} us per call, {:.0} fuel ({} calls)",
+            median(&mut t),
+            median(&mut f),
+            t.len()
         );
     }
     Ok(())

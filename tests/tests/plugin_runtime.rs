@@ -433,3 +433,32 @@ fn scratch_dir(name: &str) -> PathBuf {
         .map_or(0, |d| d.as_nanos());
     std::env::temp_dir().join(format!("crm-plugin-{name}-{}-{nanos}", std::process::id()))
 }
+
+/// Nothing of a call survives into the next one, whatever the pooling
+/// allocator does to reset a slot (memset, `madvise`, `PAGEMAP_SCAN`): the
+/// second record of a call sees the first's traces (the probe works), the
+/// first record of every call sees none.
+#[test]
+fn no_state_survives_between_calls() {
+    static PROBE: OnceLock<Source> = OnceLock::new();
+    let rt = runtime();
+    let plugin = load(rt, PROBE.get_or_init(|| fixture("state-probe")));
+    let ctx = ctx(&plugin);
+    for call in 0..40 {
+        let scores = rt
+            .score(&plugin, &ctx, &records(2))
+            .result
+            .unwrap_or_else(|f| panic!("call {call}: {f}"));
+        let (first, second) = (&scores[0][0], &scores[1][0]);
+        assert_eq!(
+            (first.value, first.reasons.as_slice()),
+            (0, ["dirty bytes: 0".to_owned()].as_slice()),
+            "call {call} started on memory an earlier call had written"
+        );
+        assert_eq!(
+            (second.value, second.reasons.as_slice()),
+            (1, [format!("dirty bytes: {}", 256 * 1024)].as_slice()),
+            "call {call}: the probe must see its own first record"
+        );
+    }
+}

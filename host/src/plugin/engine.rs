@@ -7,7 +7,7 @@ use std::thread;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Limits and caching of the plugin runtime. Every field has a default, so
 /// a configuration file names only what it changes.
@@ -99,6 +99,11 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
     pool.linear_memory_keep_resident(cfg.keep_resident)
         .table_keep_resident(cfg.keep_resident)
+        .pagemap_scan(if pagemap_scan_is_safe() {
+            Enabled::Auto
+        } else {
+            Enabled::No
+        })
         .total_component_instances(instances)
         // A wasip2 component is a handful of core instances (program and
         // adapter shims), each with a table, sharing one memory.
@@ -128,6 +133,26 @@ pub(crate) fn build(cfg: &RuntimeConfig) -> wasmtime::Result<Engine> {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     Engine::new(&config)
+}
+
+/// Whether resetting instance memory may use Linux's `PAGEMAP_SCAN` (kernel
+/// 6.7+, used when the kernel has it): it finds the pages a call actually
+/// wrote and resets only those (up to `keep_resident`), instead of a blind
+/// `memset` of the first `keep_resident` bytes, which is most of the cost of
+/// a fresh instance for a small call.
+///
+/// The scan only sees *present* pages, so a written page the kernel has
+/// swapped out would escape the reset and leak into the next instance of the
+/// slot. It is therefore used only when no swap is active (`/proc/swaps`
+/// lists none); a host that turns swap on must restart the CRM.
+/// `CRM_PLUGIN_PAGEMAP_SCAN=0` turns it off regardless.
+fn pagemap_scan_is_safe() -> bool {
+    if std::env::var_os("CRM_PLUGIN_PAGEMAP_SCAN").is_some_and(|v| v == "0") {
+        return false;
+    }
+    // The header line, then one line per active swap area.
+    std::fs::read_to_string("/proc/swaps")
+        .is_ok_and(|swaps| swaps.lines().skip(1).all(|l| l.trim().is_empty()))
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
