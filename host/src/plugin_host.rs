@@ -30,12 +30,12 @@ use crm_graphql::{CrmSchema, InputPlan, PluginAdmin, PluginAdminError, PluginInf
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use std::collections::HashMap;
-
-/// `store_batch` with no transaction: the scores get one of their own.
-const NO_TXN: Option<&sea_orm::DatabaseConnection> = None;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use uuid::Uuid;
+
+/// `store_batch` with no transaction: the scores get one of their own.
+const NO_TXN: Option<&sea_orm::DatabaseConnection> = None;
 
 /// GraphQL list field of each pluggable entity (for input queries).
 fn list_field(entity: &str) -> Option<&'static str> {
@@ -74,11 +74,7 @@ pub struct PluginHost {
     schema: OnceLock<CrmSchema>,
     /// The limit-free schema for the host's own batched input queries.
     bulk_schema: OnceLock<CrmSchema>,
-    calls: Mutex<HashMap<String, (u64, u64)>>,
-    /// Plugins whose last call failed: they score after commit, so a slow
-    /// or broken scorer never holds a write's transaction (and SQLite's
-    /// write lock) open more than once in a row.
-    failing: Mutex<std::collections::HashSet<String>>,
+    calls: Mutex<HashMap<String, Calls>>,
     /// Routing per tenant (enabled plugins, their config and grants), cached
     /// briefly: other processes' changes show within [`ROUTE_TTL`]; this
     /// process's installs, enables and suspensions invalidate it at once.
@@ -93,6 +89,14 @@ pub struct PluginHost {
 
 /// How long a tenant's plugin routing is reused.
 const ROUTE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A plugin's calls in this process.
+#[derive(Default)]
+struct Calls {
+    ok: u64,
+    failed: u64,
+    last_failed: bool,
+}
 
 /// How long the run recorder gathers runs before writing them.
 const RECORD_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
@@ -193,7 +197,6 @@ impl PluginHost {
             schema: OnceLock::new(),
             bulk_schema: OnceLock::new(),
             calls: Mutex::new(HashMap::new()),
-            failing: Mutex::new(std::collections::HashSet::new()),
             routes: Mutex::new(HashMap::new()),
             routes_generation: std::sync::atomic::AtomicU64::new(0),
             plans: Mutex::new(HashMap::new()),
@@ -240,33 +243,31 @@ impl PluginHost {
     /// Calls per plugin in this process: (id, ok, failed).
     pub fn call_counts(&self) -> Vec<(String, u64, u64)> {
         let m = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<_> = m.iter().map(|(k, (o, f))| (k.clone(), *o, *f)).collect();
+        let mut v: Vec<_> = m.iter().map(|(k, c)| (k.clone(), c.ok, c.failed)).collect();
         v.sort();
         v
     }
 
     fn count(&self, id: &str, ok: bool) {
         let mut m = self.calls.lock().unwrap_or_else(|e| e.into_inner());
-        let e = m.entry(id.to_string()).or_default();
+        let c = m.entry(id.to_string()).or_default();
         if ok {
-            e.0 += 1
+            c.ok += 1
         } else {
-            e.1 += 1
+            c.failed += 1
         }
-        drop(m);
-        let mut failing = self.failing.lock().unwrap_or_else(|e| e.into_inner());
-        if ok {
-            failing.remove(id);
-        } else {
-            failing.insert(id.to_string());
-        }
+        c.last_failed = !ok;
     }
 
+    /// Whether the plugin's last call failed: it then scores after commit,
+    /// so a slow or broken scorer never holds a write's transaction (and
+    /// SQLite's write lock) open more than once in a row.
     fn is_failing(&self, id: &str) -> bool {
-        self.failing
+        self.calls
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .contains(id)
+            .get(id)
+            .is_some_and(|c| c.last_failed)
     }
 
     /// The compiled plugin `id` at content hash `hash`, compiling (or reading
