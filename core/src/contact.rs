@@ -136,7 +136,7 @@ pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
     windows: Vec<i64>,
 ) -> crate::error::Result<std::collections::HashMap<Uuid, EngagementFigures>> {
     use crate::entity::{activity, deal, stage};
-    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    use sea_orm::sea_query::{Expr, ExprTrait, Query, UnionType};
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait};
     let mut out: std::collections::HashMap<Uuid, EngagementFigures> =
         std::collections::HashMap::new();
@@ -146,14 +146,22 @@ pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
     let mut windows = windows;
     windows.sort();
     windows.dedup();
-    // One pass over the contacts' activities: count, last, and a
-    // conditional count per recency window (`COUNT` skips the NULL of a
-    // CASE without ELSE).
+    // One statement (one round trip: on SQLite each costs a hop to the
+    // driver's thread and back), two grouped parts:
+    // - `a`: the contacts' activities: count, last, and a conditional count
+    //   per recency window `w{i}` (`COUNT` skips the NULL of a CASE without
+    //   ELSE);
+    // - `d`: their open deals (stage neither won nor lost): count and sum.
+    // Columns a part does not have are typed NULLs (PostgreSQL types a
+    // UNION's columns by its first part).
+    let null_f64 = || Expr::cust("CAST(NULL AS DOUBLE PRECISION)");
     let mut activities = activity::Entity::find()
         .select_only()
         .column(activity::Column::ContactId)
+        .column_as(Expr::val("a"), "part")
         .column_as(Expr::col(activity::Column::Id).count(), "n")
         .column_as(Expr::col(activity::Column::OccurredAt).max(), "last")
+        .column_as(null_f64(), "amount")
         .filter(activity::Column::TenantId.eq(tenant))
         .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
         .group_by(activity::Column::ContactId);
@@ -165,19 +173,6 @@ pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
         );
         activities = activities.column_as(Expr::expr(recent).count(), format!("w{i}"));
     }
-    let stmt = activities.build(db.get_database_backend());
-    for row in db.query_all_raw(stmt).await? {
-        let Some(id) = row.try_get::<Option<Uuid>>("", "contact_id")? else {
-            continue;
-        };
-        let e = out.entry(id).or_default();
-        e.activity_count = row.try_get("", "n")?;
-        e.last_activity_at = row.try_get("", "last")?;
-        for (i, days) in windows.iter().enumerate() {
-            e.recent.insert(*days, row.try_get("", &format!("w{i}"))?);
-        }
-    }
-    // Open deals: those whose stage is neither won nor lost.
     let closed = Query::select()
         .column(stage::Column::Id)
         .from(stage::Entity)
@@ -188,21 +183,41 @@ pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
                 .or(Expr::col((stage::Entity, stage::Column::IsLost)).eq(true)),
         )
         .to_owned();
-    let deals: Vec<(Option<Uuid>, f64)> = deal::Entity::find()
+    let mut deals = deal::Entity::find()
         .select_only()
         .column(deal::Column::ContactId)
-        .column(deal::Column::Amount)
+        .column_as(Expr::val("d"), "part")
+        .column_as(Expr::col(deal::Column::Id).count(), "n")
+        .column_as(Expr::cust("NULL"), "last")
+        .column_as(Expr::col(deal::Column::Amount).sum(), "amount")
         .filter(deal::Column::TenantId.eq(tenant))
         .filter(deal::Column::ContactId.is_in(ids.iter().copied()))
         .filter(Expr::col((deal::Entity, deal::Column::StageId)).not_in_subquery(closed))
-        .into_tuple()
-        .all(db)
-        .await?;
-    for (id, amount) in deals {
-        if let Some(id) = id {
-            let e = out.entry(id).or_default();
-            e.open_deals_value += amount;
-            e.open_deals_count += 1;
+        .group_by(deal::Column::ContactId);
+    for i in 0..windows.len() {
+        deals = deals.column_as(Expr::cust("NULL"), format!("w{i}"));
+    }
+    let stmt = activities
+        .into_query()
+        .union(UnionType::All, deals.into_query())
+        .to_owned();
+    let stmt = db.get_database_backend().build(&stmt);
+    for row in db.query_all_raw(stmt).await? {
+        let Some(id) = row.try_get::<Option<Uuid>>("", "contact_id")? else {
+            continue;
+        };
+        let part: String = row.try_get("", "part")?;
+        let n: i64 = row.try_get("", "n")?;
+        let e = out.entry(id).or_default();
+        if part == "d" {
+            e.open_deals_count = n;
+            e.open_deals_value = row.try_get::<Option<f64>>("", "amount")?.unwrap_or(0.0);
+            continue;
+        }
+        e.activity_count = n;
+        e.last_activity_at = row.try_get("", "last")?;
+        for (i, days) in windows.iter().enumerate() {
+            e.recent.insert(*days, row.try_get("", &format!("w{i}"))?);
         }
     }
     Ok(out)

@@ -425,7 +425,7 @@ where
         .map_err(|e| CoreError::from_db(e, K::NAME))?;
     K::after_save(&txn, p, now, &model, None, &cand).await?;
     let tags = match tags {
-        Some(t) => tag::set_tags(&txn, p.tenant_id, K::NAME, id, &t).await?,
+        Some(t) => tag::tag_new(&txn, p.tenant_id, K::NAME, id, &t).await?,
         None => vec![],
     };
     let mut payload = K::to_json(&model);

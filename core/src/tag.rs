@@ -15,18 +15,47 @@ pub async fn set_tags<C: ConnectionTrait>(
     names: &[String],
 ) -> Result<Vec<String>> {
     clear(db, tenant, entity, record).await?;
+    attach(db, tenant, entity, record, names).await?;
+    Ok(names.to_vec())
+}
+
+/// Tag a record that has no tags yet (one just created): [`set_tags`]
+/// without clearing first, so nothing is written for an empty list.
+pub async fn tag_new<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+    record: Uuid,
+    names: &[String],
+) -> Result<Vec<String>> {
+    attach(db, tenant, entity, record, names).await?;
+    Ok(names.to_vec())
+}
+
+/// Attach tags `names` (created when missing) to a record without them.
+async fn attach<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+    record: Uuid,
+    names: &[String],
+) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut taggings = Vec::with_capacity(names.len());
     for name in names {
-        let tag_id = ensure(db, tenant, name).await?;
-        tagging::ActiveModel {
+        taggings.push(tagging::ActiveModel {
             tenant_id: Set(tenant),
-            tag_id: Set(tag_id),
+            tag_id: Set(ensure(db, tenant, name).await?),
             entity: Set(entity.to_string()),
             record_id: Set(record),
-        }
-        .insert(db)
-        .await?;
+        });
     }
-    Ok(names.to_vec())
+    tagging::Entity::insert_many(taggings)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
 }
 
 /// Add tags to a record, keeping the ones it has.

@@ -37,6 +37,42 @@ use uuid::Uuid;
 /// `store_batch` with no transaction: the scores get one of their own.
 const NO_TXN: Option<&sea_orm::DatabaseConnection> = None;
 
+/// Where a plugin call runs (it blocks: wasm under fuel and a deadline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallOn {
+    /// On the calling thread, for the small calls on a write's path
+    /// (validate, scoring in the write's transaction): with
+    /// `block_in_place` the worker's other tasks move to another thread
+    /// meanwhile, and the call skips the hop to the blocking pool and back,
+    /// which costs as much as a one-record call itself.
+    Caller,
+    /// On the blocking pool, for bulk work whose task overlaps stages
+    /// (rescore) and must not be blocked.
+    Pool,
+}
+
+/// Run blocking plugin call `f` as `on` says. A panic in it (a host bug:
+/// guest faults are traps, not panics) comes back as an error, as from the
+/// blocking pool. `Caller` needs a multi-thread runtime; on a
+/// current-thread one (tests) the call goes to the pool.
+async fn run_call<T: Send + 'static>(
+    on: CallOn,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if on == CallOn::Caller && multi {
+        tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                .map_err(|_| "the plugin call panicked in the host".to_string())
+        })
+    } else {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// GraphQL list field of each pluggable entity (for input queries).
 fn list_field(entity: &str) -> Option<&'static str> {
     Some(match entity {
@@ -569,7 +605,8 @@ impl PluginHost {
             .await;
     }
 
-    /// Run score function `f` over `records` in wasm (on a blocking thread).
+    /// Run score function `f` over `records` in wasm, on the thread `on` says.
+    #[allow(clippy::too_many_arguments)]
     async fn call_batch(
         &self,
         tenant: Uuid,
@@ -578,6 +615,7 @@ impl PluginHost {
         f: &FunctionDecl,
         config: Value,
         docs: Vec<String>,
+        on: CallOn,
     ) -> Option<Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>> {
         let ctx = CallContext {
             tenant: tenant.to_string(),
@@ -588,8 +626,7 @@ impl PluginHost {
         let rt = self.runtime.clone();
         let pl = plugin.clone();
         let name = f.name.clone();
-        match tokio::task::spawn_blocking(move || rt.score_function(&pl, &name, &ctx, &docs)).await
-        {
+        match run_call(on, move || rt.score_function(&pl, &name, &ctx, &docs)).await {
             Ok(i) => Some(i),
             Err(e) => {
                 tracing::error!(error = %e, "plugin call task failed");
@@ -711,7 +748,7 @@ impl PluginHost {
         let config = Self::effective(plugin, config);
         let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
         let Some(inv) = self
-            .call_batch(tenant, entity, plugin, f, config, docs)
+            .call_batch(tenant, entity, plugin, f, config, docs, CallOn::Caller)
             .await
         else {
             return (0, false);
@@ -883,7 +920,15 @@ impl PluginHost {
                         let (found, docs): (Vec<Uuid>, Vec<String>) = records.into_iter().unzip();
                         let t = Instant::now();
                         let inv = self
-                            .call_batch(tenant, entity, plugin, f, config.clone(), docs)
+                            .call_batch(
+                                tenant,
+                                entity,
+                                plugin,
+                                f,
+                                config.clone(),
+                                docs,
+                                CallOn::Pool,
+                            )
                             .await;
                         busy(t_call, t);
                         inv.map_or(Called::Failed, |inv| Called::Ran(found, inv))
@@ -1004,7 +1049,7 @@ impl PluginHooks for PluginHost {
                 let rt = self.runtime.clone();
                 let pl = plugin.clone();
                 let name = f.name.clone();
-                let inv = match tokio::task::spawn_blocking(move || {
+                let inv = match run_call(CallOn::Caller, move || {
                     rt.validate_function(&pl, &name, &ctx, &docs)
                 })
                 .await
@@ -1014,7 +1059,7 @@ impl PluginHooks for PluginHost {
                         let failure = PluginFailure {
                             plugin: plugin.id().into(),
                             code: "TRAP".into(),
-                            message: e.to_string(),
+                            message: e,
                         };
                         return ValidateOutcome::Failed(failure);
                     }

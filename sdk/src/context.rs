@@ -27,12 +27,31 @@ use crate::Error;
 /// assert_eq!(ctx.config::<Config>()?.grade_a, 80);
 /// # Ok::<(), crm_plugin_sdk::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Context {
     tenant: String,
     entity: String,
-    config: Value,
+    config: Settings,
     function: Option<String>,
+}
+
+/// The configuration as given: a JSON tree, or the host's JSON text, which
+/// typed reads ([`Context::config`]) deserialise directly (no tree: a
+/// fresh instance per call makes this the bulk of a small call's work) and
+/// whose tree is built only if [`Context::config_value`] asks for it.
+#[derive(Debug, Clone)]
+enum Settings {
+    Value(Value),
+    Text(String, OnceLock<Value>),
+}
+
+impl PartialEq for Context {
+    fn eq(&self, other: &Self) -> bool {
+        self.tenant == other.tenant
+            && self.entity == other.entity
+            && self.function == other.function
+            && self.config_value() == other.config_value()
+    }
 }
 
 impl Context {
@@ -46,6 +65,24 @@ impl Context {
         Self {
             tenant: tenant.into(),
             entity: entity.into(),
+            config: Settings::Value(config),
+            function: None,
+        }
+    }
+
+    /// A context whose configuration is the host's JSON text (checked to be
+    /// JSON by the first read: [`Context::config`] fails with
+    /// `INVALID_CONFIG`, [`Context::config_value`] gives `null`). Blank text
+    /// is an empty object.
+    pub(crate) fn from_config_text(tenant: &str, entity: &str, config: &str) -> Self {
+        let config = if config.trim().is_empty() {
+            Settings::Value(Value::Object(serde_json::Map::new()))
+        } else {
+            Settings::Text(config.to_owned(), OnceLock::new())
+        };
+        Self {
+            tenant: tenant.to_owned(),
+            entity: entity.to_owned(),
             config,
             function: None,
         }
@@ -101,16 +138,22 @@ impl Context {
     /// assert_eq!(ctx.config_value()["grade-a"], 70);
     /// ```
     pub fn config_value(&self) -> &Value {
-        &self.config
+        match &self.config {
+            Settings::Value(v) => v,
+            Settings::Text(text, tree) => {
+                tree.get_or_init(|| serde_json::from_str(text).unwrap_or(Value::Null))
+            }
+        }
     }
 
     /// The configuration deserialised into `T`, typically a struct with
     /// `#[serde(rename_all = "kebab-case", default)]` so keys follow the
     /// manifest and missing keys take the struct's defaults.
     ///
-    /// This deserialises on every call: in a plugin that reads its
-    /// configuration per record, override the `*_batch` methods of
-    /// [`crate::Plugin`] to read it once per batch.
+    /// This deserialises on every call (straight from the host's JSON text,
+    /// without building a tree): in a plugin that reads its configuration
+    /// per record, override the `*_batch` methods of [`crate::Plugin`] to
+    /// read it once per batch.
     ///
     /// ```
     /// use serde::Deserialize;
@@ -132,15 +175,21 @@ impl Context {
     /// # Errors
     /// [`Error::invalid_config`] when the configuration does not fit `T`.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        T::deserialize(&self.config).map_err(|e| Error::invalid_config(e.to_string()))
+        match &self.config {
+            Settings::Value(v) => T::deserialize(v),
+            Settings::Text(_, tree) if tree.get().is_some() => T::deserialize(self.config_value()),
+            Settings::Text(text, _) => serde_json::from_str(text),
+        }
+        .map_err(|e| Error::invalid_config(e.to_string()))
     }
 }
 
 /// One record: the JSON result of the function's input query (for validate,
 /// the candidate record in the same shape). The text the host sent is kept:
 /// [`Record::parse`] deserialises it straight into a typed model (one pass,
-/// no intermediate tree), and the JSON tree of [`Record::json`] /
-/// [`Record::get`] is built the first time it is asked for.
+/// no intermediate tree, and the only pass: the host's text is not checked
+/// beforehand), and the JSON tree of [`Record::json`] / [`Record::get`] is
+/// built the first time it is asked for.
 ///
 /// ```
 /// use crm_plugin_sdk::{models::Contact, Record};
@@ -157,6 +206,8 @@ pub struct Record {
     text: Option<String>,
     /// The parsed tree: given, or built from `text` on first use.
     value: OnceLock<Value>,
+    /// Position in the host's batch, named by parse errors.
+    index: Option<usize>,
 }
 
 impl Record {
@@ -173,18 +224,22 @@ impl Record {
     /// # Errors
     /// [`Error::invalid_record`] when `json` is not JSON.
     pub fn from_json(json: &str) -> Result<Self, Error> {
-        Self::from_text(json.to_owned())
+        // Validates without building anything.
+        serde_json::from_str::<serde::de::IgnoredAny>(json)
+            .map_err(|e| Error::invalid_record(format!("record is not JSON: {e}")))?;
+        Ok(Self::from_host(json.to_owned(), None))
     }
 
-    /// [`Record::from_json`] taking the text by value (no copy).
-    pub(crate) fn from_text(json: String) -> Result<Self, Error> {
-        // Validates without building anything.
-        serde_json::from_str::<serde::de::IgnoredAny>(&json)
-            .map_err(|e| Error::invalid_record(format!("record is not JSON: {e}")))?;
-        Ok(Self {
+    /// Record `index` of a host batch, unchecked: the host serialises every
+    /// record from a JSON tree, so checking it here would parse each record
+    /// twice. A malformed one still fails [`Record::parse`] (naming the
+    /// record) and reads as `null` through [`Record::json`].
+    pub(crate) fn from_host(json: String, index: Option<usize>) -> Self {
+        Self {
             text: Some(json),
             value: OnceLock::new(),
-        })
+            index,
+        }
     }
 
     /// Wrap an already parsed JSON value.
@@ -197,6 +252,7 @@ impl Record {
         Self {
             text: None,
             value: OnceLock::from(value),
+            index: None,
         }
     }
 
@@ -208,7 +264,7 @@ impl Record {
     /// ```
     pub fn json(&self) -> &Value {
         self.value.get_or_init(|| {
-            // `text` was checked to be JSON when the record was made.
+            // `text` is JSON unless the host broke the contract.
             self.text
                 .as_deref()
                 .and_then(|t| serde_json::from_str(t).ok())
@@ -235,7 +291,12 @@ impl Record {
             (None, Some(text)) => serde_json::from_str(text),
             _ => T::deserialize(self.json()),
         };
-        parsed.map_err(|e| Error::invalid_record(e.to_string()))
+        parsed.map_err(|e| {
+            Error::invalid_record(match self.index {
+                Some(i) => format!("record {i}: {e}"),
+                None => e.to_string(),
+            })
+        })
     }
 
     /// The value at a dotted GraphQL path (`company.employeeCount`), if present.

@@ -50,17 +50,41 @@ fn a_batch_that_loses_records_is_bad_output() {
 }
 
 #[test]
-fn invalid_json_fails_the_call_with_the_record_index() {
+fn invalid_json_fails_the_read_with_the_record_index() {
+    // The host's text is not checked up front (each record is parsed once,
+    // by the read that needs it); that read names the record.
     let records = vec!["{}".to_owned(), "{ nope".to_owned()];
-    let err = prepare("t", "contact", "{}", records).unwrap_err();
+    let (ctx, records) = prepare("t", "contact", "not json", records).unwrap();
+    assert!(records[0].parse::<Contact>().is_ok());
+    let err = records[1].parse::<Contact>().unwrap_err();
     assert_eq!(err.code, "INVALID_RECORD");
-    assert!(
-        err.message.starts_with("record 1: record is not JSON"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.starts_with("record 1: "), "{}", err.message);
+    assert_eq!(records[1].json(), &serde_json::Value::Null);
 
-    let err = prepare("t", "contact", "not json", vec![]).unwrap_err();
+    let err = ctx.config::<serde_json::Value>().unwrap_err();
+    assert_eq!(err.code, "INVALID_CONFIG");
+    assert_eq!(ctx.config_value(), &serde_json::Value::Null);
+}
+
+#[test]
+fn typed_configuration_reads_the_text_and_the_tree_alike() {
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    #[serde(rename_all = "kebab-case")]
+    struct Cfg {
+        grade_a: u8,
+        titles: Vec<String>,
+    }
+    let text = r#"{"grade-a": 70, "titles": ["CEO", "总经理"]}"#;
+    let (ctx, _) = prepare("t", "contact", text, vec![]).unwrap();
+    let direct: Cfg = ctx.config().unwrap();
+    // After the tree is built, typed reads use it; same answer.
+    assert_eq!(ctx.config_value()["grade-a"], 70);
+    assert_eq!(ctx.config::<Cfg>().unwrap(), direct);
+    assert_eq!(direct.titles, ["CEO", "总经理"]);
+    let tree = Context::new("t", "contact", serde_json::from_str(text).unwrap());
+    assert_eq!(tree, ctx);
+    assert_eq!(tree.config::<Cfg>().unwrap(), direct);
+    let err = ctx.config::<Vec<u8>>().unwrap_err();
     assert_eq!(err.code, "INVALID_CONFIG");
 }
 

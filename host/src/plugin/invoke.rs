@@ -51,8 +51,9 @@ pub mod codes {
 
 /// The plugin runtime. Cheap to clone (an `Arc` inside) and shared across
 /// threads. Calls block the calling thread: from async code, call them in
-/// `tokio::task::spawn_blocking` (never directly on a runtime worker: the
-/// WASI streams block on Tokio internally and would panic there).
+/// `tokio::task::spawn_blocking` or `tokio::task::block_in_place` (never
+/// directly on a runtime worker: the WASI streams block on Tokio internally
+/// and would panic there).
 #[derive(Clone)]
 pub struct PluginRuntime {
     inner: Arc<Inner>,

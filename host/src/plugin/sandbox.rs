@@ -18,7 +18,9 @@ use super::host_api::HostAccess;
 
 /// Data of a `Store` for one plugin call.
 pub(crate) struct StoreState {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: a function that prints nothing
+    /// and reads no clock never pays for it (a few microseconds a call).
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     pub(crate) limiter: CallLimiter,
     pub(crate) log: RunLog,
@@ -30,41 +32,45 @@ pub(crate) struct StoreState {
 
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let (stdout, stderr) = (&self.stdout, &self.stderr);
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: self.wasi.get_or_insert_with(|| wasi_ctx(stdout, stderr)),
             table: &mut self.table,
         }
     }
 }
 
+/// A WASI context with no ambient authority: no preopened directories,
+/// environment, arguments or network (name lookup, TCP and UDP all
+/// refused); stdin is empty; stdout and stderr go to the run log. Clocks
+/// are frozen and randomness is a fixed sequence so a function is
+/// deterministic: same input, same output.
+fn wasi_ctx(stdout: &CapturedOutput, stderr: &CapturedOutput) -> WasiCtx {
+    let mut builder = WasiCtx::builder();
+    builder
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .allow_ip_name_lookup(false)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .wall_clock(FrozenClock)
+        .monotonic_clock(FrozenClock)
+        .secure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
+        .insecure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
+        .insecure_random_seed(0x5eed);
+    builder.build()
+}
+
 impl StoreState {
     pub(crate) fn new(memory_limit: usize, log_limit: usize, host: HostAccess) -> Self {
-        let stdout = CapturedOutput::new(log_limit);
-        let stderr = CapturedOutput::new(log_limit);
-        // No ambient authority: no preopened directories, environment,
-        // arguments or network (name lookup, TCP and UDP all refused); stdin
-        // is empty. Clocks are frozen and randomness is a fixed sequence so a
-        // function is deterministic: same input, same output.
-        let mut builder = WasiCtx::builder();
-        builder
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_ip_name_lookup(false)
-            .allow_tcp(false)
-            .allow_udp(false)
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
-            .secure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
-            .insecure_random(wasmtime_wasi::Deterministic::new(FIXED_RANDOM.to_vec()))
-            .insecure_random_seed(0x5eed);
         StoreState {
-            wasi: builder.build(),
+            wasi: None,
             table: ResourceTable::new(),
             limiter: CallLimiter::new(memory_limit),
             log: RunLog::new(log_limit),
             host,
-            stdout,
-            stderr,
+            stdout: CapturedOutput::new(log_limit),
+            stderr: CapturedOutput::new(log_limit),
         }
     }
 

@@ -63,9 +63,11 @@ crm_plugin_sdk::export_plugin!(DataQuality);
 /// `tags` has none, but an existing one whose candidate lacks them does:
 /// writing the flags would drop its tags, so they are skipped.
 fn keep_unseen_tags(decision: Decision, record: &Record) -> Decision {
-    let tags_unknown = record.get("id").is_some() && record.get("tags").is_none();
+    // Only a patch needs the record's tree (built on first use).
     match decision {
-        Decision::Patch(mut patches) if tags_unknown => {
+        Decision::Patch(mut patches)
+            if record.get("id").is_some() && record.get("tags").is_none() =>
+        {
             let before = patches.len();
             patches.retain(|p| p.path != "tags");
             if patches.len() != before {

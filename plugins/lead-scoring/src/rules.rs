@@ -50,6 +50,8 @@ impl Rules {
     /// Score one contact: see [`score_contact`].
     pub fn score(&self, contact: &Contact) -> Score {
         let cfg = &self.cfg;
+        // Reasons are built only for rules that give points: they are most
+        // of the work per record, and a rule worth nothing is not a reason.
         let mut hits: Vec<(i64, String)> = Vec::with_capacity(5);
 
         if let Some(title) = contact
@@ -57,10 +59,17 @@ impl Rules {
             .as_deref()
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            && let Some(tier) = self.titles.tier(title)
+            && let Some(tier) = self.titles.tier(cfg, title)
         {
             let p = points(cfg.weight_title, tier.fraction());
-            hits.push((p, reason(p, &["title '", title, "' is ", tier.label()])));
+            if p != 0 {
+                let mut r = reason(title.len() + 24);
+                r.push_str("title '");
+                r.push_str(title);
+                r.push_str("' is ");
+                r.push_str(tier.label());
+                hits.push((p, with_points(r, p)));
+            }
         }
 
         if let Some(employees) = contact.company.as_ref().and_then(|c| c.employee_count) {
@@ -74,9 +83,13 @@ impl Rules {
                 .map(|n| n as f64),
             );
             let p = points(cfg.weight_company_size, fraction);
-            let mut n = String::new();
-            push_int(&mut n, employees, false);
-            hits.push((p, reason(p, &["company has ", &n, " employees"])));
+            if p != 0 {
+                let mut r = reason(40);
+                r.push_str("company has ");
+                push_int(&mut r, employees, false);
+                r.push_str(" employees");
+                hits.push((p, with_points(r, p)));
+            }
         }
 
         if let Some(days) = contact.last_activity_days_ago {
@@ -89,15 +102,20 @@ impl Rules {
                     cfg.recency_cool_days,
                 ],
             );
-            let mut n = String::new();
-            push_int(&mut n, days, false);
-            let when: [&str; 2] = match days {
-                0 => ["today", ""],
-                1 => ["1 day ago", ""],
-                _ => [&n, " days ago"],
-            };
             let p = points(cfg.weight_recency, fraction);
-            hits.push((p, reason(p, &["last activity ", when[0], when[1]])));
+            if p != 0 {
+                let mut r = reason(40);
+                r.push_str("last activity ");
+                match days {
+                    0 => r.push_str("today"),
+                    1 => r.push_str("1 day ago"),
+                    _ => {
+                        push_int(&mut r, days, false);
+                        r.push_str(" days ago");
+                    }
+                }
+                hits.push((p, with_points(r, p)));
+            }
         }
 
         if let Some(count) = contact.recent_activity_count {
@@ -105,11 +123,18 @@ impl Rules {
                 count as f64,
                 [cfg.frequency_high, cfg.frequency_medium, cfg.frequency_low].map(|n| n as f64),
             );
-            let noun = if count == 1 { "activity" } else { "activities" };
             let p = points(cfg.weight_frequency, fraction);
-            let mut n = String::new();
-            push_int(&mut n, count, false);
-            hits.push((p, reason(p, &[&n, " ", noun, " in the last 90 days"])));
+            if p != 0 {
+                let mut r = reason(48);
+                push_int(&mut r, count, false);
+                r.push_str(if count == 1 {
+                    " activity"
+                } else {
+                    " activities"
+                });
+                r.push_str(" in the last 90 days");
+                hits.push((p, with_points(r, p)));
+            }
         }
 
         if let Some(value) = contact.open_deals_value {
@@ -122,10 +147,14 @@ impl Rules {
                 ],
             );
             let p = points(cfg.weight_deal_value, fraction);
-            hits.push((p, reason(p, &["open deals worth ", &amount(value)])));
+            if p != 0 {
+                let mut r = reason(48);
+                r.push_str("open deals worth ");
+                push_amount(&mut r, value);
+                hits.push((p, with_points(r, p)));
+            }
         }
 
-        hits.retain(|(p, _)| *p != 0);
         // Stable: equal contributions keep the rules' order.
         hits.sort_by_key(|(p, _)| std::cmp::Reverse(p.abs()));
         let total: i64 = hits.iter().map(|(p, _)| p).sum();
@@ -195,63 +224,133 @@ impl Tier {
 /// assert_eq!(title_tier(&cfg, "Engineer"), None);
 /// ```
 pub fn title_tier(cfg: &Config, title: &str) -> Option<Tier> {
-    TitleMatcher::new(cfg).tier(title)
+    TitleMatcher::new(cfg).tier(cfg, title)
 }
 
-/// One title keyword, prepared.
+/// The tiers in the order they are tried: the first that matches wins.
+const TIERS: [Tier; 4] = [Tier::Junior, Tier::Senior, Tier::Director, Tier::Manager];
+
+/// The keyword lists of `cfg`, in [`TIERS`] order.
+fn keyword_lists(cfg: &Config) -> [&[String]; 4] {
+    [
+        &cfg.title_junior,
+        &cfg.title_senior,
+        &cfg.title_director,
+        &cfg.title_manager,
+    ]
+}
+
+/// One Latin keyword: its lower-case words, joined by single spaces, at
+/// `span` of [`TitleMatcher::latin`].
 #[derive(Debug, Clone)]
-enum Keyword {
-    /// Latin script: lower-case words that must appear consecutively.
-    Words(Vec<String>),
-    /// Other scripts: lower-case text that must appear anywhere.
-    Text(String),
+struct LatinKey {
+    /// Index into [`TIERS`].
+    tier: u8,
+    /// First byte of the phrase (a quick filter before comparing).
+    first: u8,
+    span: std::ops::Range<usize>,
 }
 
-/// The tiers' keywords, junior first, prepared for matching many titles.
+/// The tiers' keywords prepared for matching many titles. Preparing is
+/// cheap on purpose: the host creates a fresh instance for every call, so a
+/// single-record call (a contact being created) prepares them again. Latin
+/// keywords go into one buffer with no allocation per keyword; keywords in
+/// other scripts are lower-cased the first time a non-ASCII title needs them.
 #[derive(Debug, Clone)]
 struct TitleMatcher {
-    tiers: Vec<(Tier, Vec<Keyword>)>,
+    latin: String,
+    keys: Vec<LatinKey>,
+    other: std::sync::OnceLock<Vec<(u8, String)>>,
 }
 
 impl TitleMatcher {
     fn new(cfg: &Config) -> Self {
-        let prepare = |keywords: &[String]| {
-            keywords
-                .iter()
-                .map(|k| k.trim())
-                .filter_map(|k| {
-                    if k.is_ascii() {
-                        let words: Vec<String> =
-                            ascii_words(k).map(str::to_ascii_lowercase).collect();
-                        (!words.is_empty()).then_some(Keyword::Words(words))
-                    } else {
-                        Some(Keyword::Text(k.to_lowercase()))
-                    }
-                })
-                .collect()
-        };
+        let mut latin = String::with_capacity(512);
+        let mut keys = Vec::with_capacity(64);
+        for (tier, list) in keyword_lists(cfg).into_iter().enumerate() {
+            for k in list.iter().map(|k| k.trim()).filter(|k| k.is_ascii()) {
+                let start = latin.len();
+                push_lower_words(&mut latin, k);
+                if latin.len() > start {
+                    keys.push(LatinKey {
+                        tier: tier as u8,
+                        first: latin.as_bytes()[start],
+                        span: start..latin.len(),
+                    });
+                }
+            }
+        }
         TitleMatcher {
-            tiers: vec![
-                (Tier::Junior, prepare(&cfg.title_junior)),
-                (Tier::Senior, prepare(&cfg.title_senior)),
-                (Tier::Director, prepare(&cfg.title_director)),
-                (Tier::Manager, prepare(&cfg.title_manager)),
-            ],
+            latin,
+            keys,
+            other: std::sync::OnceLock::new(),
         }
     }
 
-    fn tier(&self, title: &str) -> Option<Tier> {
-        let words: Vec<&str> = ascii_words(title).collect();
+    /// The first tier (in [`TIERS`] order) with a keyword in `title`.
+    fn tier(&self, cfg: &Config, title: &str) -> Option<Tier> {
+        let mut best = u8::MAX;
+        let mut words = String::with_capacity(title.len());
+        push_lower_words(&mut words, title);
+        let w = words.as_bytes();
+        // Each word start: the keywords starting with its first byte, as
+        // whole words.
+        let mut at = 0;
+        while at < w.len() {
+            for k in &self.keys {
+                if k.first != w[at] || k.tier >= best {
+                    continue;
+                }
+                let phrase = &self.latin.as_bytes()[k.span.clone()];
+                let end = at + phrase.len();
+                if w[at..].starts_with(phrase) && (end == w.len() || w[end] == b' ') {
+                    best = k.tier;
+                }
+            }
+            at = w[at..]
+                .iter()
+                .position(|&b| b == b' ')
+                .map_or(w.len(), |p| at + p + 1);
+        }
         // A keyword in another script cannot occur in an ASCII title.
-        let lower = (!title.is_ascii()).then(|| title.to_lowercase());
-        let matches = |k: &Keyword| match k {
-            Keyword::Words(phrase) => contains_phrase(&words, phrase),
-            Keyword::Text(text) => lower.as_deref().is_some_and(|l| l.contains(text.as_str())),
-        };
-        self.tiers
-            .iter()
-            .find(|(_, keywords)| keywords.iter().any(matches))
-            .map(|(tier, _)| *tier)
+        if !title.is_ascii() && best > 0 {
+            let lower = title.to_lowercase();
+            let other = self.other.get_or_init(|| {
+                let mut other = vec![];
+                for (tier, list) in keyword_lists(cfg).into_iter().enumerate() {
+                    for k in list.iter().map(|k| k.trim()).filter(|k| !k.is_ascii()) {
+                        other.push((tier as u8, k.to_lowercase()));
+                    }
+                }
+                other
+            });
+            for (tier, text) in other {
+                // Titles and keywords are a few characters: a plain scan
+                // beats setting up `str::contains`'s searcher.
+                if *tier < best
+                    && lower
+                        .as_bytes()
+                        .windows(text.len())
+                        .any(|w| w == text.as_bytes())
+                {
+                    best = *tier;
+                }
+            }
+        }
+        TIERS.get(usize::from(best)).copied()
+    }
+}
+
+/// Append the lower-cased runs of ASCII letters and digits of `s`, joined by
+/// single spaces: "VP, Sales (APAC)" -> "vp sales apac".
+fn push_lower_words(out: &mut String, s: &str) {
+    for (i, word) in ascii_words(s).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        for b in word.bytes() {
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
     }
 }
 
@@ -261,32 +360,20 @@ fn ascii_words(s: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-/// Whether the (lower-case) words of `phrase` appear consecutively in
-/// `words`, ignoring ASCII case.
-fn contains_phrase(words: &[&str], phrase: &[String]) -> bool {
-    !phrase.is_empty()
-        && words.windows(phrase.len()).any(|window| {
-            window
-                .iter()
-                .zip(phrase)
-                .all(|(w, p)| w.eq_ignore_ascii_case(p))
-        })
+/// An empty reason with room for `len` bytes and its points.
+fn reason(len: usize) -> String {
+    String::with_capacity(len + 8)
 }
 
-/// `parts` joined, then the points: `["company has ", "500", " employees"]`
-/// and 12 give "company has 500 employees (+12)". Built by hand rather than
-/// with `format!`: reasons are made for every record of every batch, and
-/// the formatting machinery is a large share of that work in wasm.
-fn reason(points: i64, parts: &[&str]) -> String {
-    let len: usize = parts.iter().map(|p| p.len()).sum();
-    let mut out = String::with_capacity(len + 8);
-    for p in parts {
-        out.push_str(p);
-    }
-    out.push_str(" (");
-    push_int(&mut out, points, true);
-    out.push(')');
-    out
+/// `text` followed by the signed points: "company has 500 employees (+12)".
+/// Reasons are built by hand rather than with `format!`: they are made for
+/// every record of every batch, and the formatting machinery is a large
+/// share of that work in wasm.
+fn with_points(mut text: String, points: i64) -> String {
+    text.push_str(" (");
+    push_int(&mut text, points, true);
+    text.push(')');
+    text
 }
 
 /// Append `n` in decimal, with a `+` for non-negative numbers if `plus`.
@@ -307,8 +394,9 @@ fn push_int(out: &mut String, n: i64, plus: bool) {
             break;
         }
     }
-    // ASCII digits: always valid UTF-8.
-    out.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// 1.0, 0.6 or 0.3 when `value` reaches the first, second or third threshold.
@@ -342,50 +430,67 @@ fn points(weight: i64, fraction: f64) -> i64 {
     (weight as f64 * fraction).round() as i64
 }
 
-/// `1234567.5` -> "1,234,567.50"; whole amounts without decimals.
-fn amount(value: f64) -> String {
+/// Append `value` as money: `1234567.5` -> "1,234,567.50"; whole amounts
+/// without decimals.
+fn push_amount(out: &mut String, value: f64) {
     // Integer formatting (cents) is exact for any amount a deal can hold and
     // much cheaper than float formatting; beyond 2^53 cents fall back.
     let cents = (value * 100.0).round();
     if !cents.is_finite() || cents.abs() >= 9.007_199_254_740_992e15 {
-        return format!("{value:.2}");
+        out.push_str(&format!("{value:.2}"));
+        return;
     }
     let cents = cents as i64;
-    let (sign, cents) = if cents < 0 {
-        ("-", -cents)
-    } else {
-        ("", cents)
-    };
-    let mut int = String::with_capacity(20);
-    push_int(&mut int, cents / 100, false);
-    let mut grouped = String::with_capacity(int.len() + int.len() / 3 + 4);
-    grouped.push_str(sign);
-    for (i, c) in int.chars().enumerate() {
-        if i > 0 && (int.len() - i).is_multiple_of(3) {
-            grouped.push(',');
+    if cents < 0 {
+        out.push('-');
+    }
+    let cents = cents.unsigned_abs();
+    let mut int = [0u8; 20];
+    let mut len = 0;
+    let mut v = cents / 100;
+    loop {
+        int[len] = b'0' + (v % 10) as u8;
+        len += 1;
+        v /= 10;
+        if v == 0 {
+            break;
         }
-        grouped.push(c);
     }
-    if cents % 100 != 0 {
+    // `int` holds the digits least significant first.
+    for i in (0..len).rev() {
+        out.push(char::from(int[i]));
+        if i > 0 && i.is_multiple_of(3) {
+            out.push(',');
+        }
+    }
+    if !cents.is_multiple_of(100) {
         let c = (cents % 100) as u8;
-        grouped.push('.');
-        grouped.push(char::from(b'0' + c / 10));
-        grouped.push(char::from(b'0' + c % 10));
+        out.push('.');
+        out.push(char::from(b'0' + c / 10));
+        out.push(char::from(b'0' + c % 10));
     }
-    grouped
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn amount(value: f64) -> String {
+        let mut s = String::new();
+        push_amount(&mut s, value);
+        s
+    }
+
     #[test]
     fn amounts_are_grouped() {
         assert_eq!(amount(0.0), "0");
         assert_eq!(amount(999.0), "999");
+        assert_eq!(amount(1000.0), "1,000");
         assert_eq!(amount(200_000.0), "200,000");
         assert_eq!(amount(1_234_567.5), "1,234,567.50");
         assert_eq!(amount(-5_000.0), "-5,000");
+        assert_eq!(amount(0.05), "0.05");
+        assert_eq!(amount(1e20), "100000000000000000000.00");
     }
 
     #[test]
@@ -404,6 +509,31 @@ mod tests {
     }
 
     #[test]
+    fn multi_word_keywords_match_consecutive_words() {
+        let cfg = Config::default();
+        assert_eq!(title_tier(&cfg, "VICE-PRESIDENT"), Some(Tier::Senior));
+        assert_eq!(
+            title_tier(&cfg, "Vice Chair, President"),
+            Some(Tier::Senior)
+        );
+        assert_eq!(title_tier(&cfg, "Vice chair"), None);
+        assert_eq!(title_tier(&cfg, "Co-Founder"), Some(Tier::Senior));
+        assert_eq!(title_tier(&cfg, "co founder"), Some(Tier::Senior));
+        // A phrase cut short by the end of the title does not match.
+        assert_eq!(title_tier(&cfg, "General"), None);
+        assert_eq!(title_tier(&cfg, "  "), None);
+        // The earliest tier wins wherever its keyword is.
+        assert_eq!(title_tier(&cfg, "CEO's assistant"), Some(Tier::Junior));
+        assert_eq!(title_tier(&cfg, "Lead Director"), Some(Tier::Director));
+        let custom = Config {
+            title_manager: vec!["  Team   LEAD ".into(), "!!".into()],
+            ..Config::default()
+        };
+        assert_eq!(title_tier(&custom, "team lead, EMEA"), Some(Tier::Manager));
+        assert_eq!(title_tier(&custom, "lead"), None);
+    }
+
+    #[test]
     fn chinese_titles_use_the_highest_tier_they_contain() {
         let cfg = Config::default();
         assert_eq!(title_tier(&cfg, "总经理"), Some(Tier::Senior)); // contains 经理 too
@@ -416,11 +546,11 @@ mod tests {
     #[test]
     fn reasons_are_joined_with_signed_points() {
         assert_eq!(
-            reason(12, &["company has ", "500", " employees"]),
+            with_points("company has 500 employees".into(), 12),
             "company has 500 employees (+12)"
         );
-        assert_eq!(reason(0, &["x"]), "x (+0)");
-        assert_eq!(reason(-7, &["x"]), "x (-7)");
+        assert_eq!(with_points("x".into(), 0), "x (+0)");
+        assert_eq!(with_points("x".into(), -7), "x (-7)");
         let mut s = String::new();
         push_int(&mut s, i64::MIN, false);
         assert_eq!(s, i64::MIN.to_string());

@@ -15,16 +15,12 @@ pub(crate) fn prepare(
     config: &str,
     records: Vec<String>,
 ) -> Result<(Context, Vec<Record>), Error> {
-    let config = parse_config(config)?;
     let records = records
         .into_iter()
         .enumerate()
-        .map(|(i, json)| {
-            Record::from_text(json)
-                .map_err(|e| Error::new(e.code, format!("record {i}: {}", e.message)))
-        })
-        .collect::<Result<_, _>>()?;
-    Ok((Context::new(tenant, entity, config), records))
+        .map(|(i, json)| Record::from_host(json, Some(i)))
+        .collect();
+    Ok((Context::from_config_text(tenant, entity, config), records))
 }
 
 fn parse_config(config: &str) -> Result<Value, Error> {
