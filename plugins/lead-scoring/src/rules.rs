@@ -259,7 +259,12 @@ struct LatinKey {
 #[derive(Debug, Clone)]
 struct TitleMatcher {
     latin: String,
+    /// Sorted by first byte.
     keys: Vec<LatinKey>,
+    /// The keys starting with byte `b` are `keys[starts[b]..starts[b + 1]]`
+    /// (keys are lower-case ASCII): a title word is compared with a few
+    /// keywords, not all of them.
+    starts: [u32; 129],
     other: std::sync::OnceLock<Vec<(u8, String)>>,
 }
 
@@ -280,9 +285,18 @@ impl TitleMatcher {
                 }
             }
         }
+        keys.sort_by_key(|k| k.first);
+        let mut starts = [0u32; 129];
+        for k in &keys {
+            starts[usize::from(k.first & 0x7f) + 1] += 1;
+        }
+        for b in 1..starts.len() {
+            starts[b] += starts[b - 1];
+        }
         TitleMatcher {
             latin,
             keys,
+            starts,
             other: std::sync::OnceLock::new(),
         }
     }
@@ -297,8 +311,10 @@ impl TitleMatcher {
         // whole words.
         let mut at = 0;
         while at < w.len() {
-            for k in &self.keys {
-                if k.first != w[at] || k.tier >= best {
+            let b = usize::from(w[at] & 0x7f);
+            let bucket = self.starts[b] as usize..self.starts[b + 1] as usize;
+            for k in self.keys.get(bucket).unwrap_or_default() {
+                if k.tier >= best {
                     continue;
                 }
                 let phrase = &self.latin.as_bytes()[k.span.clone()];
