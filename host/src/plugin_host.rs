@@ -1790,4 +1790,34 @@ mod tests {
         assert_eq!(r["customFields"]["vin"], "X");
         assert_eq!(r["customFields"]["a"], 1);
     }
+
+    /// The thread a call ran on.
+    fn where_it_ran() -> std::thread::ThreadId {
+        std::thread::current().id()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn caller_calls_run_on_the_callers_thread_and_panics_become_errors() {
+        let here = std::thread::current().id();
+        let ran_on = run_call(CallOn::Caller, where_it_ran).await.expect("runs");
+        assert_eq!(ran_on, here, "no hop to the blocking pool");
+        let pooled = run_call(CallOn::Pool, where_it_ran).await.expect("runs");
+        assert_ne!(pooled, here, "bulk calls go to the blocking pool");
+        for on in [CallOn::Caller, CallOn::Pool] {
+            let err = run_call(on, || -> u8 { panic!("host bug") })
+                .await
+                .expect_err("a panic is an error");
+            assert!(!err.is_empty());
+        }
+        // The worker is still serving after a panic on it.
+        assert_eq!(run_call(CallOn::Caller, || 7).await, Ok(7));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_current_thread_runtime_uses_the_pool() {
+        // `block_in_place` would panic here.
+        let here = std::thread::current().id();
+        let ran_on = run_call(CallOn::Caller, where_it_ran).await.expect("runs");
+        assert_ne!(ran_on, here);
+    }
 }
