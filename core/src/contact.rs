@@ -154,14 +154,13 @@ pub async fn engagement_on<C: sea_orm::ConnectionTrait>(
     // - `d`: their open deals (stage neither won nor lost): count and sum.
     // Columns a part does not have are typed NULLs (PostgreSQL types a
     // UNION's columns by its first part).
-    let null_f64 = || Expr::cust("CAST(NULL AS DOUBLE PRECISION)");
     let mut activities = activity::Entity::find()
         .select_only()
         .column(activity::Column::ContactId)
         .column_as(Expr::val("a"), "part")
         .column_as(Expr::col(activity::Column::Id).count(), "n")
         .column_as(Expr::col(activity::Column::OccurredAt).max(), "last")
-        .column_as(null_f64(), "amount")
+        .column_as(Expr::cust("CAST(NULL AS DOUBLE PRECISION)"), "amount")
         .filter(activity::Column::TenantId.eq(tenant))
         .filter(activity::Column::ContactId.is_in(ids.iter().copied()))
         .group_by(activity::Column::ContactId);

@@ -15,8 +15,7 @@ pub async fn set_tags<C: ConnectionTrait>(
     names: &[String],
 ) -> Result<Vec<String>> {
     clear(db, tenant, entity, record).await?;
-    attach(db, tenant, entity, record, names).await?;
-    Ok(names.to_vec())
+    tag_new(db, tenant, entity, record, names).await
 }
 
 /// Tag a record that has no tags yet (one just created): [`set_tags`]
@@ -70,18 +69,12 @@ pub async fn add_tags<C: ConnectionTrait>(
         .await?
         .remove(&record)
         .unwrap_or_default();
-    for name in names.iter().filter(|n| !have.contains(n)) {
-        let tag_id = ensure(db, tenant, name).await?;
-        tagging::ActiveModel {
-            tenant_id: Set(tenant),
-            tag_id: Set(tag_id),
-            entity: Set(entity.to_string()),
-            record_id: Set(record),
-        }
-        .insert(db)
-        .await?;
-    }
-    Ok(())
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !have.contains(n))
+        .cloned()
+        .collect();
+    attach(db, tenant, entity, record, &missing).await
 }
 
 async fn ensure<C: ConnectionTrait>(db: &C, tenant: Uuid, name: &str) -> Result<Uuid> {

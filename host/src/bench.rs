@@ -168,6 +168,25 @@ async fn api() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Enable installed plugin `id` for `tenant` (default configuration, every
+/// capability it asks for) or disable it; this process sees it at once.
+async fn set_enabled(app: &App, tenant: uuid::Uuid, id: &str, on: bool) -> anyhow::Result<()> {
+    use crm_graphql::PluginAdmin;
+    let system = Principal::system(tenant);
+    if on {
+        let grants = app
+            .plugins
+            .requested_capabilities(id)
+            .await
+            .map_err(|x| anyhow::anyhow!(x.message))?;
+        crm_core::plugin_store::enable(&app.crm, &system, id, json!({}), json!(grants)).await?;
+    } else {
+        crm_core::plugin_store::disable(&app.crm, &system, id).await?;
+    }
+    app.plugins.invalidate_routes();
+    Ok(())
+}
+
 /// Creates per block of the createContact comparison (four blocks a side).
 const CREATES_PER_BLOCK: usize = 75;
 
@@ -294,19 +313,7 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
                     .install(&t, b, false)
                     .await
                     .map_err(|x| anyhow::anyhow!(x.message))?;
-                let grants = app
-                    .plugins
-                    .requested_capabilities(&info.id)
-                    .await
-                    .map_err(|x| anyhow::anyhow!(x.message))?;
-                crm_core::plugin_store::enable(
-                    &app.crm,
-                    &Principal::system(tenant),
-                    &info.id,
-                    json!({}),
-                    json!(grants),
-                )
-                .await?;
+                set_enabled(&app, tenant, &info.id, true).await?;
             }
             anyhow::Ok(())
         }
@@ -320,27 +327,8 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
         let (mut without, mut with) = (vec![], vec![]);
         for on in [false, true, true, false, true, false, false, true] {
             for id in ["lead-scoring", "data-quality"] {
-                let system = Principal::system(e.tenant);
-                if on {
-                    let grants = e
-                        .app
-                        .plugins
-                        .requested_capabilities(id)
-                        .await
-                        .map_err(|x| anyhow::anyhow!(x.message))?;
-                    crm_core::plugin_store::enable(
-                        &e.app.crm,
-                        &system,
-                        id,
-                        json!({}),
-                        json!(grants),
-                    )
-                    .await?;
-                } else {
-                    crm_core::plugin_store::disable(&e.app.crm, &system, id).await?;
-                }
+                set_enabled(&e.app, e.tenant, id, on).await?;
             }
-            e.app.plugins.invalidate_routes();
             let tag = if on { "On" } else { "Off" };
             timed_creates(&e, 1, &format!("{tag}Warm")).await?;
             let times = timed_creates(&e, CREATES_PER_BLOCK, tag).await?;

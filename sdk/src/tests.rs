@@ -54,7 +54,7 @@ fn invalid_json_fails_the_read_with_the_record_index() {
     // The host's text is not checked up front (each record is parsed once,
     // by the read that needs it); that read names the record.
     let records = vec!["{}".to_owned(), "{ nope".to_owned()];
-    let (ctx, records) = prepare("t", "contact", "not json", records).unwrap();
+    let (ctx, records) = prepare("t", "contact", "not json", records);
     assert!(records[0].parse::<Contact>().is_ok());
     let err = records[1].parse::<Contact>().unwrap_err();
     assert_eq!(err.code, "INVALID_RECORD");
@@ -75,7 +75,7 @@ fn typed_configuration_reads_the_text_and_the_tree_alike() {
         titles: Vec<String>,
     }
     let text = r#"{"grade-a": 70, "titles": ["CEO", "总经理"]}"#;
-    let (ctx, _) = prepare("t", "contact", text, vec![]).unwrap();
+    let (ctx, _) = prepare("t", "contact", text, vec![]);
     let direct: Cfg = ctx.config().unwrap();
     // After the tree is built, typed reads use it; same answer.
     assert_eq!(ctx.config_value()["grade-a"], 70);
@@ -90,7 +90,7 @@ fn typed_configuration_reads_the_text_and_the_tree_alike() {
 
 #[test]
 fn an_empty_configuration_is_an_empty_object() {
-    let (ctx, records) = prepare("t", "contact", "  ", vec!["{\"n\": 3}".to_owned()]).unwrap();
+    let (ctx, records) = prepare("t", "contact", "  ", vec!["{\"n\": 3}".to_owned()]);
     assert_eq!(ctx.config_value(), &json!({}));
     let scores = run_score(&Counting, &ctx, &records).unwrap();
     assert_eq!(scores[0][0].value, 3);

@@ -392,6 +392,21 @@ fn with_points(mut text: String, points: i64) -> String {
     text
 }
 
+/// The decimal digits of `v`: `buf[start..]`, most significant first.
+fn decimal(mut v: u64) -> ([u8; 20], usize) {
+    let mut buf = [0u8; 20];
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    (buf, start)
+}
+
 /// Append `n` in decimal, with a `+` for non-negative numbers if `plus`.
 fn push_int(out: &mut String, n: i64, plus: bool) {
     if n < 0 {
@@ -399,18 +414,8 @@ fn push_int(out: &mut String, n: i64, plus: bool) {
     } else if plus {
         out.push('+');
     }
-    let mut v = n.unsigned_abs();
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
+    let (buf, start) = decimal(n.unsigned_abs());
+    for &d in &buf[start..] {
         out.push(char::from(d));
     }
 }
@@ -461,23 +466,13 @@ fn push_amount(out: &mut String, value: f64) {
         out.push('-');
     }
     let cents = cents.unsigned_abs();
-    let mut int = [0u8; 20];
-    let mut len = 0;
-    let mut v = cents / 100;
-    loop {
-        int[len] = b'0' + (v % 10) as u8;
-        len += 1;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    // `int` holds the digits least significant first.
-    for i in (0..len).rev() {
-        out.push(char::from(int[i]));
-        if i > 0 && i.is_multiple_of(3) {
+    let (buf, start) = decimal(cents / 100);
+    let digits = &buf[start..];
+    for (i, &d) in digits.iter().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
+        out.push(char::from(d));
     }
     if !cents.is_multiple_of(100) {
         let c = (cents % 100) as u8;

@@ -14,13 +14,13 @@ pub(crate) fn prepare(
     entity: &str,
     config: &str,
     records: Vec<String>,
-) -> Result<(Context, Vec<Record>), Error> {
+) -> (Context, Vec<Record>) {
     let records = records
         .into_iter()
         .enumerate()
         .map(|(i, json)| Record::from_host(json, Some(i)))
         .collect();
-    Ok((Context::from_config_text(tenant, entity, config), records))
+    (Context::from_config_text(tenant, entity, config), records)
 }
 
 fn parse_config(config: &str) -> Result<Value, Error> {

@@ -13,7 +13,7 @@ pub fn validate<P: Plugin>(
     records: Vec<String>,
 ) -> Result<Vec<wit::Decision>, wit::PluginError> {
     let _host = install();
-    let (ctx, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records)?;
+    let (ctx, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records);
     Ok(run_validate(&P::new(), &ctx, &records)?
         .into_iter()
         .map(Into::into)
@@ -26,7 +26,7 @@ pub fn score<P: Plugin>(
     records: Vec<String>,
 ) -> Result<Vec<Vec<wit::ScoreValue>>, wit::PluginError> {
     let _host = install();
-    let (ctx, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records)?;
+    let (ctx, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records);
     Ok(run_score(&P::new(), &ctx, &records)?
         .into_iter()
         .map(|scores| scores.into_iter().map(Into::into).collect())

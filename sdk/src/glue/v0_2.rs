@@ -14,7 +14,7 @@ pub fn validate<P: Plugin>(
     records: Vec<String>,
 ) -> Result<Vec<wit::Decision>, wit::PluginError> {
     let _host = install();
-    let (c, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records)?;
+    let (c, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records);
     let c = c.with_function(ctx.function);
     Ok(run_validate(&P::new(), &c, &records)?
         .into_iter()
@@ -28,7 +28,7 @@ pub fn score<P: Plugin>(
     records: Vec<String>,
 ) -> Result<Vec<Vec<wit::ScoreValue>>, wit::PluginError> {
     let _host = install();
-    let (c, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records)?;
+    let (c, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records);
     let c = c.with_function(ctx.function);
     Ok(run_score(&P::new(), &c, &records)?
         .into_iter()

@@ -563,7 +563,7 @@ impl<P: Plugin> Harness<P> {
     /// # Errors
     /// The [`Error`] the plugin (or the SDK glue) returned.
     pub fn try_validate_batch(&self, records: Vec<Value>) -> Result<Vec<Decision>, Error> {
-        let (ctx, records) = self.prepare(&records)?;
+        let (ctx, records) = self.prepare(&records);
         run_validate(&P::new(), &ctx, &records)
     }
 
@@ -623,19 +623,19 @@ impl<P: Plugin> Harness<P> {
     /// # Errors
     /// The [`Error`] the plugin (or the SDK glue) returned.
     pub fn try_score_batch(&self, records: Vec<Value>) -> Result<Vec<Vec<Score>>, Error> {
-        let (ctx, records) = self.prepare(&records)?;
+        let (ctx, records) = self.prepare(&records);
         run_score(&P::new(), &ctx, &records)
     }
 
     /// Go through JSON text, as the host's records and configuration do.
-    fn prepare(&self, records: &[Value]) -> Result<(Context, Vec<crate::Record>), Error> {
+    fn prepare(&self, records: &[Value]) -> (Context, Vec<crate::Record>) {
         let texts: Vec<String> = records.iter().map(Value::to_string).collect();
         let config = Value::Object(self.config.clone()).to_string();
-        let (ctx, records) = prepare(&self.tenant, &self.entity, &config, texts)?;
-        Ok(match &self.function {
+        let (ctx, records) = prepare(&self.tenant, &self.entity, &config, texts);
+        match &self.function {
             Some(name) => (ctx.with_function(name.clone()), records),
             None => (ctx, records),
-        })
+        }
     }
 }
 
