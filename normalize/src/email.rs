@@ -287,13 +287,11 @@ pub fn suggest_domain(domain: &str) -> Option<&'static str> {
 
     // 2. A few edits away from a distinctive provider ("gmial.com", "hotmial.con").
     // Two edits only within the same top-level domain: "hotmail.ca" is not a typo of "hotmail.com".
-    let candidate_tld = candidate.rsplit_once('.').map_or("", |(_, t)| t);
+    let candidate_tld = top_level(&candidate);
     let mut best: Option<(usize, &'static str)> = None;
     let mut tie = false;
     for &target in FUZZY_TARGETS {
-        let same_tld = target
-            .rsplit_once('.')
-            .is_some_and(|(_, t)| t == candidate_tld);
+        let same_tld = target.contains('.') && top_level(target) == candidate_tld;
         let limit = if target.len() >= 11 && same_tld { 2 } else { 1 };
         if let Some(d) = edit_distance(candidate.as_bytes(), target.as_bytes(), limit) {
             match best {
@@ -319,29 +317,42 @@ fn edit_distance(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
     if a.len() >= N || b.len() >= N || a.len().abs_diff(b.len()) > limit {
         return None;
     }
-    let mut prev2 = [0usize; N];
-    let mut prev: [usize; N] = std::array::from_fn(|j| j);
-    let mut cur = [0usize; N];
+    // Three rows (two back, previous, current) that take turns: no row is
+    // copied. Distances are at most 64, so a byte holds each cell.
+    let mut rows = [[0u8; N]; 3];
+    for (j, cell) in rows[1].iter_mut().enumerate() {
+        *cell = j as u8;
+    }
+    let (mut two_back, mut prev, mut cur) = (0, 1, 2);
     for i in 1..=a.len() {
-        cur[0] = i;
-        let mut row_min = cur[0];
+        rows[cur][0] = i as u8;
+        let mut row_min = i as u8;
         for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut v = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+            let cost = u8::from(a[i - 1] != b[j - 1]);
+            let mut v = (rows[prev][j] + 1)
+                .min(rows[cur][j - 1] + 1)
+                .min(rows[prev][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                v = v.min(prev2[j - 2] + 1);
+                v = v.min(rows[two_back][j - 2] + 1);
             }
-            cur[j] = v;
+            rows[cur][j] = v;
             row_min = row_min.min(v);
         }
-        if row_min > limit {
+        if usize::from(row_min) > limit {
             return None;
         }
-        prev2 = prev;
-        prev = cur;
+        (two_back, prev, cur) = (prev, cur, two_back);
     }
-    let d = prev[b.len()];
+    let d = usize::from(rows[prev][b.len()]);
     (d <= limit).then_some(d)
+}
+
+/// What follows the last `.` of `domain` (`""` without one).
+fn top_level(domain: &str) -> &str {
+    domain
+        .bytes()
+        .rposition(|b| b == b'.')
+        .map_or("", |dot| &domain[dot + 1..])
 }
 
 #[cfg(test)]

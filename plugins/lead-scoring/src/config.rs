@@ -1,9 +1,18 @@
 //! The plugin's configuration: one field per `[config.*]` key of `plugin.toml`.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
+/// A title keyword: the defaults are borrowed (building the default
+/// configuration allocates no keyword), configured ones are owned.
+pub type Keyword = Cow<'static, str>;
+
 /// Settings of the lead score. Missing keys take the defaults below, which
-/// are the manifest's defaults (a test keeps the two equal).
+/// are the manifest's defaults (a test keeps the two equal). The defaults
+/// are built before every parse (serde's container default), so they
+/// allocate nothing but four small vectors: a fresh instance parses the
+/// configuration on every call, one record or many.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct Config {
@@ -24,13 +33,13 @@ pub struct Config {
     pub weight_deal_value: i64,
 
     /// Keywords of junior titles: no title points.
-    pub title_junior: Vec<String>,
+    pub title_junior: Vec<Keyword>,
     /// Keywords of C-level, founder, owner and VP titles: full title points.
-    pub title_senior: Vec<String>,
+    pub title_senior: Vec<Keyword>,
     /// Keywords of director titles: 80% of the title points.
-    pub title_director: Vec<String>,
+    pub title_director: Vec<Keyword>,
     /// Keywords of manager titles: 50% of the title points.
-    pub title_manager: Vec<String>,
+    pub title_manager: Vec<Keyword>,
 
     /// Employees from which a company is large (full points).
     pub company_size_large: i64,
@@ -61,8 +70,8 @@ pub struct Config {
     pub deal_value_small: f64,
 }
 
-fn words(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
+fn words(list: &[&'static str]) -> Vec<Keyword> {
+    list.iter().map(|s| Cow::Borrowed(*s)).collect()
 }
 
 impl Default for Config {

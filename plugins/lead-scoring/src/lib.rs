@@ -14,7 +14,7 @@ mod rules;
 
 use crm_plugin_sdk::{Context, Error, Plugin, Record, Score};
 
-pub use config::Config;
+pub use config::{Config, Keyword};
 pub use rules::{Rules, SCORE_NAME, Tier, score_contact, title_tier};
 
 /// The plugin: one `lead` score per contact.

@@ -2,7 +2,7 @@
 
 use crm_plugin_sdk::{Score, models::Contact};
 
-use crate::Config;
+use crate::{Config, config::Keyword};
 
 /// Name of the score this plugin computes.
 pub const SCORE_NAME: &str = "lead";
@@ -231,7 +231,7 @@ pub fn title_tier(cfg: &Config, title: &str) -> Option<Tier> {
 const TIERS: [Tier; 4] = [Tier::Junior, Tier::Senior, Tier::Director, Tier::Manager];
 
 /// The keyword lists of `cfg`, in [`TIERS`] order.
-fn keyword_lists(cfg: &Config) -> [&[String]; 4] {
+fn keyword_lists(cfg: &Config) -> [&[Keyword]; 4] {
     [
         &cfg.title_junior,
         &cfg.title_senior,
@@ -273,7 +273,10 @@ impl TitleMatcher {
         let mut latin = String::with_capacity(512);
         let mut keys = Vec::with_capacity(64);
         for (tier, list) in keyword_lists(cfg).into_iter().enumerate() {
-            for k in list.iter().map(|k| k.trim()).filter(|k| k.is_ascii()) {
+            // Separators around a Latin keyword are skipped anyway; only a
+            // keyword that is not ASCII needs trimming (of, say, an
+            // ideographic space) to tell whether it is Latin.
+            for k in list.iter().map(|k| k.as_ref()).filter_map(latin_keyword) {
                 let start = latin.len();
                 push_lower_words(&mut latin, k);
                 if latin.len() > start {
@@ -285,7 +288,8 @@ impl TitleMatcher {
                 }
             }
         }
-        keys.sort_by_key(|k| k.first);
+        // Within a bucket the order does not matter (the lowest tier wins).
+        keys.sort_unstable_by_key(|k| k.first);
         let mut starts = [0u32; 129];
         for k in &keys {
             starts[usize::from(k.first & 0x7f) + 1] += 1;
@@ -330,12 +334,13 @@ impl TitleMatcher {
         }
         // A keyword in another script cannot occur in an ASCII title.
         if !title.is_ascii() && best > 0 {
-            let lower = title.to_lowercase();
+            let lower = lower_case(title);
             let other = self.other.get_or_init(|| {
                 let mut other = vec![];
                 for (tier, list) in keyword_lists(cfg).into_iter().enumerate() {
-                    for k in list.iter().map(|k| k.trim()).filter(|k| !k.is_ascii()) {
-                        other.push((tier as u8, k.to_lowercase()));
+                    let others = list.iter().map(|k| k.as_ref());
+                    for k in others.filter(|k| latin_keyword(k).is_none()).map(str::trim) {
+                        other.push((tier as u8, lower_case(k)));
                     }
                 }
                 other
@@ -357,23 +362,50 @@ impl TitleMatcher {
     }
 }
 
-/// Append the lower-cased runs of ASCII letters and digits of `s`, joined by
-/// single spaces: "VP, Sales (APAC)" -> "vp sales apac".
-fn push_lower_words(out: &mut String, s: &str) {
-    for (i, word) in ascii_words(s).enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        for b in word.bytes() {
-            out.push(char::from(b.to_ascii_lowercase()));
-        }
+/// `s` lower-cased, as `str::to_lowercase` would. Chinese and Japanese
+/// text (U+3040..=U+9FFF: kana, bopomofo, enclosed and compatibility CJK,
+/// ideographs) has no case, so a
+/// string of those and ASCII only needs its ASCII lower-cased, which skips
+/// a Unicode table lookup per character (a test checks the whole range).
+fn lower_case(s: &str) -> String {
+    if s.chars().all(|c| c.is_ascii() || CASELESS_CJK.contains(&c)) {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
     }
 }
 
-/// Runs of ASCII letters and digits: "VP, Sales (APAC)" -> VP Sales APAC.
-fn ascii_words(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
+/// Characters without case: kana through the unified ideographs.
+const CASELESS_CJK: std::ops::RangeInclusive<char> = '\u{3040}'..='\u{9FFF}';
+
+/// `keyword` if it is in Latin script (ASCII once trimmed).
+fn latin_keyword(keyword: &str) -> Option<&str> {
+    if keyword.is_ascii() {
+        Some(keyword)
+    } else {
+        Some(keyword.trim()).filter(|k| k.is_ascii())
+    }
+}
+
+/// Append the lower-cased runs of ASCII letters and digits of `s`, joined by
+/// single spaces: "VP, Sales (APAC)" -> "vp sales apac". Every other byte
+/// (punctuation, spaces, each byte of a non-ASCII character) separates
+/// words. A byte loop: this runs for every keyword of every call.
+fn push_lower_words(out: &mut String, s: &str) {
+    let start = out.len();
+    out.reserve(s.len());
+    let mut gap = false;
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() {
+            if gap && out.len() > start {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(char::from(b.to_ascii_lowercase()));
+        } else {
+            gap = true;
+        }
+    }
 }
 
 /// An empty reason with room for `len` bytes and its points.
@@ -565,6 +597,15 @@ mod tests {
         let mut s = String::new();
         push_int(&mut s, i64::MIN, false);
         assert_eq!(s, i64::MIN.to_string());
+    }
+
+    #[test]
+    fn cjk_characters_have_no_case() {
+        for c in CASELESS_CJK {
+            assert!(c.to_lowercase().eq([c]), "{c:?} has a lower case");
+        }
+        assert_eq!(lower_case("销售VP"), "销售vp");
+        assert_eq!(lower_case("ÉQUIPE Président"), "équipe président");
     }
 
     #[test]
