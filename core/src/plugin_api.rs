@@ -71,6 +71,18 @@ pub enum ValidateOutcome {
     Failed(PluginFailure),
 }
 
+/// How the records handed to [`PluginHooks::score_in_txn`] were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Created by this transaction: nothing else references them yet (no
+    /// activity, deal or ticket can point at a record that did not exist),
+    /// so what is aggregated over such rows is known to be empty and need
+    /// not be read.
+    Created,
+    /// Existing records changed by this transaction.
+    Updated,
+}
+
 /// The (plugin, score function) pairs that ran inside a write's transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScoredInTxn(pub Vec<(String, String)>);
@@ -102,13 +114,15 @@ pub trait PluginHooks: Send + Sync {
     /// scorers whose input can be read inside the transaction and store their
     /// scores in it, so a record and its scores commit together. Failures are
     /// recorded, never returned: the write goes ahead. What was done goes to
-    /// [`PluginHooks::after_commit`].
+    /// [`PluginHooks::after_commit`]. `written` says whether the records
+    /// were created or updated.
     async fn score_in_txn(
         &self,
         _txn: &crate::WriteTxn,
         _tenant: Uuid,
         _entity: &'static str,
         _ids: &[Uuid],
+        _written: Written,
     ) -> ScoredInTxn {
         ScoredInTxn::default()
     }

@@ -15,7 +15,7 @@
 
 use crate::auth::{Action, Principal};
 use crate::error::{CoreError, FieldError, Result};
-use crate::plugin_api::ValidateOutcome;
+use crate::plugin_api::{ValidateOutcome, Written};
 use crate::query::{FieldType, Filter, ListArgs, Op, OrderBy, Page};
 use crate::{Crm, entity, events, tag};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
@@ -435,7 +435,7 @@ where
     events::record(&txn, p, now, K::NAME, "created", Some(id), payload).await?;
     let scored = crm
         .hooks()
-        .score_in_txn(&txn, p.tenant_id, K::NAME, &[id])
+        .score_in_txn(&txn, p.tenant_id, K::NAME, &[id], Written::Created)
         .await;
     txn.commit().await?;
     crm.outbox_nudge.notify_waiters();
@@ -518,7 +518,7 @@ where
     }
     let scored = crm
         .hooks()
-        .score_in_txn(&txn, p.tenant_id, K::NAME, &[id])
+        .score_in_txn(&txn, p.tenant_id, K::NAME, &[id], Written::Updated)
         .await;
     txn.commit().await?;
     crm.outbox_nudge.notify_waiters();

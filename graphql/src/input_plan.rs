@@ -179,20 +179,24 @@ impl InputPlan {
         tenant: Uuid,
         ids: &[Uuid],
     ) -> Result<Vec<(Uuid, String)>, CoreError> {
-        self.run_on(&crm.db, crm.now(), tenant, ids).await
+        self.run_on(&crm.db, crm.now(), tenant, ids, false).await
     }
 
     /// [`InputPlan::run`] on connection `db` as of `now`: inside a write's
-    /// transaction, it sees the write.
+    /// transaction, it sees the write. `created`: the transaction created
+    /// the records, so no activity or deal refers to them yet and their
+    /// engagement (counts, last activity, open deals) is known to be empty
+    /// without reading it.
     pub async fn run_on<C: ConnectionTrait>(
         &self,
         db: &C,
         now: crm_core::Timestamp,
         tenant: Uuid,
         ids: &[Uuid],
+        created: bool,
     ) -> Result<Vec<(Uuid, String)>, CoreError> {
         match &self.root {
-            Root::Contact(fs) => run_contacts(db, now, tenant, ids, fs).await,
+            Root::Contact(fs) => run_contacts(db, now, tenant, ids, fs, created).await,
             Root::Company(fs) => {
                 let rows =
                     record::get_many_on::<crm_core::company::Company, _>(db, tenant, ids).await?;
@@ -467,6 +471,7 @@ async fn run_contacts<C: ConnectionTrait>(
     tenant: Uuid,
     ids: &[Uuid],
     fs: &[Out<ContactField>],
+    created: bool,
 ) -> Result<Vec<(Uuid, String)>, CoreError> {
     let rows = record::get_many_on::<crm_core::contact::Contact, _>(db, tenant, ids).await?;
     let found: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
@@ -511,9 +516,10 @@ async fn run_contacts<C: ConnectionTrait>(
             _ => None,
         })
         .collect();
-    let engagement = if fs
-        .iter()
-        .any(|f| matches!(f.field, ContactField::Engagement(_)))
+    let engagement = if !created
+        && fs
+            .iter()
+            .any(|f| matches!(f.field, ContactField::Engagement(_)))
     {
         crm_core::contact::engagement_on(db, now, tenant, &found, windows).await?
     } else {

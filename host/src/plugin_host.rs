@@ -22,7 +22,7 @@ use crate::plugin::{
 };
 use crm_core::plugin_api::{
     Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ScoredInTxn,
-    ValidateOutcome,
+    ValidateOutcome, Written,
 };
 use crm_core::plugin_store::{self, RunRecord};
 use crm_core::{Crm, Principal};
@@ -709,8 +709,10 @@ impl PluginHost {
         a: &Active,
         f: &FunctionDecl,
         ids: &[Uuid],
+        written: Written,
     ) -> bool {
-        let records = match plan.run_on(db, self.crm.now(), tenant, ids).await {
+        let created = written == Written::Created;
+        let records = match plan.run_on(db, self.crm.now(), tenant, ids, created).await {
             Ok(r) => r,
             Err(e) => {
                 let fail = PluginFailure {
@@ -1125,6 +1127,7 @@ impl PluginHooks for PluginHost {
         tenant: Uuid,
         entity: &'static str,
         ids: &[Uuid],
+        written: Written,
     ) -> ScoredInTxn {
         use sea_orm::TransactionTrait;
         let mut done = vec![];
@@ -1152,7 +1155,7 @@ impl PluginHooks for PluginHost {
                         }
                     };
                     let ok = self
-                        .score_planned(&sp, &plan, tenant, entity, &a, f, ids)
+                        .score_planned(&sp, &plan, tenant, entity, &a, f, ids, written)
                         .await;
                     let ended = if ok {
                         sp.commit().await
@@ -1163,7 +1166,7 @@ impl PluginHooks for PluginHost {
                         tracing::warn!(error = %e, plugin = a.plugin.id(), "cannot end the scoring savepoint");
                     }
                 } else {
-                    self.score_planned(&**txn, &plan, tenant, entity, &a, f, ids)
+                    self.score_planned(&**txn, &plan, tenant, entity, &a, f, ids, written)
                         .await;
                 }
                 done.push((a.plugin.id().to_string(), f.name.clone()));

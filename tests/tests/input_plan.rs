@@ -285,3 +285,61 @@ both_backends!(plans_match_the_executor, |srv: TestServer| async move {
         "{planned:?} {executed:?}"
     );
 });
+
+// Inside the transaction that creates a contact, the plan skips reading its
+// engagement (nothing can refer to a record that did not exist): what it
+// gives must be what reading it gives for a contact without activities or
+// deals. And a contact that has some reads them whenever `created` is false.
+both_backends!(
+    a_created_contacts_engagement_is_known_empty,
+    |srv: TestServer| async move {
+        let (contacts, _, _) = seed(&srv).await;
+        let fresh = srv
+            .ok(
+                "mutation { createContact(input: {firstName: \"New\", title: \"CTO\"}) { id } }",
+                json!({}),
+            )
+            .await;
+        let fresh = id_of(&fresh["createContact"]);
+        let input = "{ id title activityCount week: recentActivityCount(days: 7) recentActivityCount lastActivityAt lastActivityDaysAgo openDealsValue openDealsCount tags }";
+        let plan = crm_graphql::InputPlan::compile("contact", input).expect("compiles");
+        let crm = &srv.app.crm;
+        let run = |ids: Vec<Uuid>, created: bool| {
+            let plan = &plan;
+            async move {
+                plan.run_on(&crm.db, crm.now(), srv.tenant, &ids, created)
+                    .await
+                    .expect("runs")
+            }
+        };
+        // Statements each way: the counter is the server's, which runs
+        // background work too, so the fewest of several runs.
+        let statements = || srv.queries.load(std::sync::atomic::Ordering::SeqCst);
+        let (mut with_skip, mut without) = (u64::MAX, u64::MAX);
+        let (mut skipped, mut read) = (vec![], vec![]);
+        for _ in 0..5 {
+            let before = statements();
+            skipped = run(vec![fresh], true).await;
+            with_skip = with_skip.min(statements() - before);
+            let before = statements();
+            read = run(vec![fresh], false).await;
+            without = without.min(statements() - before);
+        }
+        assert_eq!(skipped, read);
+        assert!(
+            with_skip < without,
+            "engagement is not read: {with_skip} < {without} statements"
+        );
+        let doc: Value = serde_json::from_str(&read[0].1).expect("json");
+        assert_eq!(doc["activityCount"], 0, "{doc}");
+        assert_eq!(doc["lastActivityDaysAgo"], Value::Null, "{doc}");
+        assert_eq!(doc["openDealsValue"], 0.0, "{doc}");
+
+        // The seeded first contact has activities and open deals: read unless
+        // the caller says the records were just created.
+        let read = run(vec![contacts[0]], false).await;
+        let doc: Value = serde_json::from_str(&read[0].1).expect("json");
+        assert_eq!(doc["recentActivityCount"], 3, "{doc}");
+        assert_eq!(doc["openDealsValue"], 70_000.5, "{doc}");
+    }
+);
