@@ -139,6 +139,15 @@ fn config(cli: &Cli, listen: Option<SocketAddr>) -> Config {
     c
 }
 
+/// [`config`] for a command that does its work and exits: no job runner, so
+/// it never claims a queued job (a workflow step, a handler) that its exit
+/// would cut short and another process would then run a second time.
+fn one_shot_config(cli: &Cli) -> Config {
+    let mut c = config(cli, None);
+    c.jobs.enabled = false;
+    c
+}
+
 /// Install (or upgrade) every plugin directory under `dir` and enable them for `tenant`.
 async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::Result<Vec<String>> {
     use crm_graphql::PluginAdmin;
@@ -357,7 +366,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { plugins_dir } => {
-            let app = App::open(&config(&cli, None)).await?;
+            let app = App::open(&one_shot_config(&cli)).await?;
             let key = demo_start(&app, plugins_dir, true).await?;
             if let Some(k) = key {
                 println!("{k}");
@@ -426,7 +435,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             upgrade,
             enable_key,
         } => {
-            let app = App::open(&config(cli, None)).await?;
+            let app = App::open(&one_shot_config(cli)).await?;
             let (text, bytes) = crm_host::plugin_files::read_plugin(path)?;
             let info = app
                 .plugins
@@ -465,7 +474,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             Ok(())
         }
         PluginCommand::List => {
-            let app = App::open(&config(cli, None)).await?;
+            let app = App::open(&one_shot_config(cli)).await?;
             for p in app
                 .plugins
                 .list()
@@ -480,7 +489,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             Ok(())
         }
         PluginCommand::Rescore { id, key } => {
-            let app = App::open(&config(cli, None)).await?;
+            let app = App::open(&one_shot_config(cli)).await?;
             let p = crm_core::tenant::authenticate(&app.crm, key).await?;
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(

@@ -198,3 +198,46 @@ async fn subscriber_on_one_process_sees_events_committed_by_another() {
     );
     eprintln!("cross-process event latency: {:?}", started.elapsed());
 }
+
+/// A command that does its work and exits (`crm plugin list`, `install`,
+/// `rescore`, `demo`) runs no job runner: a job it claimed would be cut short
+/// by its exit and run again elsewhere after the lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_shot_commands_leave_queued_jobs_alone() {
+    let (url, dir) = fresh_database(Backend::Sqlite).await;
+    let dir = dir.expect("a SQLite database lives in a directory");
+    let crm = crm_core::Crm::connect(&url).await.expect("connect");
+    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Cli", "US")
+        .await
+        .expect("tenant");
+    let j = crm_core::jobs::NewJob::new(
+        Some(tenant.id),
+        "test.touch",
+        json!({"sleepMs": 2000}),
+        chrono::Utc::now(),
+    )
+    .key("due-now");
+    crm_core::jobs::enqueue(&crm.db, chrono::Utc::now(), j)
+        .await
+        .expect("enqueue");
+    for _ in 0..3 {
+        let out = std::process::Command::new(crm_tests::process::crm_binary())
+            .current_dir(&dir.0)
+            .args(["plugin", "list"])
+            .env("CRM_DATABASE_URL", &url)
+            .env("CRM_PLUGIN_CACHE", dir.0.join("cache"))
+            .env("CRM_LOG", "info")
+            .output()
+            .expect("crm plugin list runs");
+        assert!(out.status.success(), "{out:?}");
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert!(!log.contains("job runner started"), "{log}");
+    }
+    let job = job::Entity::find()
+        .filter(job::Column::IdempotencyKey.eq("due-now"))
+        .one(&crm.db)
+        .await
+        .expect("find")
+        .expect("job");
+    assert_eq!((job.status.as_str(), job.attempts), ("queued", 0));
+}
