@@ -19,6 +19,26 @@ async fn wait_for(what: &str, secs: u64, mut f: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Queue a `test.touch` job (sleeps `sleep_ms`, then audits a touch) due at `now`.
+async fn enqueue_touch(
+    crm: &crm_core::Crm,
+    tenant: uuid::Uuid,
+    key: &str,
+    sleep_ms: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let j = crm_core::jobs::NewJob::new(
+        Some(tenant),
+        "test.touch",
+        json!({"sleepMs": sleep_ms}),
+        now,
+    )
+    .key(key);
+    crm_core::jobs::enqueue(&crm.db, now, j)
+        .await
+        .expect("enqueue");
+}
+
 async fn touches(crm: &crm_core::Crm, job_id: uuid::Uuid) -> u64 {
     audit_log::Entity::find()
         .filter(audit_log::Column::Entity.eq("job"))
@@ -35,16 +55,7 @@ async fn killed_worker(backend: Backend) {
         .await
         .expect("tenant");
     let mut a = CrmProcess::start(&url, 2).await;
-    let j = crm_core::jobs::NewJob::new(
-        Some(tenant.id),
-        "test.touch",
-        json!({"sleepMs": 4000}),
-        chrono::Utc::now(),
-    )
-    .key("slow-one");
-    crm_core::jobs::enqueue(&crm.db, chrono::Utc::now(), j)
-        .await
-        .expect("enqueue");
+    enqueue_touch(&crm, tenant.id, "slow-one", 4000, chrono::Utc::now()).await;
     let find = async || {
         job::Entity::find()
             .filter(job::Column::IdempotencyKey.eq("slow-one"))
@@ -101,12 +112,7 @@ async fn two_processes_share_the_queue_each_job_succeeds_once() {
     let b = CrmProcess::start(&url, 30).await;
     let now = chrono::Utc::now();
     for i in 0..200 {
-        let j =
-            crm_core::jobs::NewJob::new(Some(tenant.id), "test.touch", json!({"sleepMs": 5}), now)
-                .key(format!("share-{i}"));
-        crm_core::jobs::enqueue(&crm.db, now, j)
-            .await
-            .expect("enqueue");
+        enqueue_touch(&crm, tenant.id, &format!("share-{i}"), 5, now).await;
     }
     let ours = || job::Entity::find().filter(job::Column::IdempotencyKey.starts_with("share-"));
     wait_for("all 200 jobs to succeed", 60, async || {
@@ -210,16 +216,7 @@ async fn one_shot_commands_leave_queued_jobs_alone() {
     let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Cli", "US")
         .await
         .expect("tenant");
-    let j = crm_core::jobs::NewJob::new(
-        Some(tenant.id),
-        "test.touch",
-        json!({"sleepMs": 2000}),
-        chrono::Utc::now(),
-    )
-    .key("due-now");
-    crm_core::jobs::enqueue(&crm.db, chrono::Utc::now(), j)
-        .await
-        .expect("enqueue");
+    enqueue_touch(&crm, tenant.id, "due-now", 2000, chrono::Utc::now()).await;
     for _ in 0..3 {
         let out = std::process::Command::new(crm_tests::process::crm_binary())
             .current_dir(&dir.0)
