@@ -338,8 +338,7 @@ impl TitleMatcher {
             let other = self.other.get_or_init(|| {
                 let mut other = vec![];
                 for (tier, list) in keyword_lists(cfg).into_iter().enumerate() {
-                    let others = list.iter().map(|k| k.as_ref());
-                    for k in others.filter(|k| latin_keyword(k).is_none()).map(str::trim) {
+                    for k in list.iter().map(|k| k.trim()).filter(|k| !k.is_ascii()) {
                         other.push((tier as u8, lower_case(k)));
                     }
                 }
@@ -362,11 +361,11 @@ impl TitleMatcher {
     }
 }
 
-/// `s` lower-cased, as `str::to_lowercase` would. Chinese and Japanese
-/// text (U+3040..=U+9FFF: kana, bopomofo, enclosed and compatibility CJK,
-/// ideographs) has no case, so a
-/// string of those and ASCII only needs its ASCII lower-cased, which skips
-/// a Unicode table lookup per character (a test checks the whole range).
+/// `s` lower-cased, as `str::to_lowercase` would. Chinese and Japanese text
+/// (U+3040..=U+9FFF: kana, bopomofo, enclosed and compatibility CJK,
+/// ideographs) has no case, so a string of those and ASCII only needs its
+/// ASCII lower-cased, which skips a Unicode table lookup per character (a
+/// test checks the whole range).
 fn lower_case(s: &str) -> String {
     if s.chars().all(|c| c.is_ascii() || CASELESS_CJK.contains(&c)) {
         s.to_ascii_lowercase()
