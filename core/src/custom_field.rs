@@ -2,12 +2,23 @@
 //!
 //! Values live beside each record in its `custom_fields` JSON column, keyed by
 //! the definition's `key`. Types: text, number, date, bool, enum.
+//!
+//! A definition marked `sensitive` (a national ID, a health detail) holds
+//! personal data that not every reader may see (DOMAIN §9): its values are
+//! replaced by [`MASK`] for every caller and plugin without the `pii:read`
+//! scope (in GraphQL, in plugin input and in domain events), and every read
+//! that does show them is written to the audit log ([`audit_reads`]). A write
+//! that sends [`MASK`] back for a sensitive field keeps the stored value, so
+//! a client can save a record it was shown masked without erasing anything.
 
 use crate::Crm;
 use crate::auth::{Action, Principal};
 use crate::entity::custom_field_def as def;
 use crate::error::{CoreError, FieldError, Result};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -24,6 +35,119 @@ pub struct NewDefinition {
     /// Allowed values for `enum`.
     pub options: Vec<String>,
     pub required: bool,
+    /// Masked without `pii:read`; unmasked reads are audited.
+    pub sensitive: bool,
+}
+
+/// What callers without `pii:read` see instead of a sensitive value.
+pub const MASK: &str = "********";
+
+/// The scope that shows sensitive values.
+pub const PII_READ: &str = "pii:read";
+
+/// Whether `p` sees sensitive values unmasked.
+pub fn reveals(p: &Principal) -> bool {
+    p.has_scope(PII_READ)
+}
+
+/// Keys of the sensitive custom fields of `entity` in `tenant`, sorted.
+pub async fn sensitive_keys<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+) -> Result<Vec<String>> {
+    Ok(def::Entity::find()
+        .select_only()
+        .column(def::Column::Key)
+        .filter(def::Column::TenantId.eq(tenant))
+        .filter(def::Column::Entity.eq(entity))
+        .filter(def::Column::Sensitive.eq(true))
+        .order_by_asc(def::Column::Key)
+        .into_tuple::<String>()
+        .all(db)
+        .await?)
+}
+
+/// The keys of `sensitive` that hold a value in `values` (a `customFields`
+/// object): what showing `values` would reveal.
+pub fn present<'a>(values: &Value, sensitive: &'a [String]) -> Vec<&'a str> {
+    let Some(o) = values.as_object() else {
+        return vec![];
+    };
+    sensitive
+        .iter()
+        .filter(|k| o.get(k.as_str()).is_some_and(|v| !v.is_null()))
+        .map(String::as_str)
+        .collect()
+}
+
+/// Replace the values of `sensitive` keys in `values` (a `customFields`
+/// object) by [`MASK`]; `null` stays `null` (there is nothing to hide).
+pub fn mask(values: &mut Value, sensitive: &[String]) {
+    if let Some(o) = values.as_object_mut() {
+        for k in sensitive {
+            if let Some(v) = o.get_mut(k.as_str())
+                && !v.is_null()
+            {
+                *v = Value::String(MASK.to_owned());
+            }
+        }
+    }
+}
+
+/// Mask the sensitive custom fields of a domain event's payload: the
+/// record's `customFields` and both sides of `changes.customFields`.
+pub fn mask_payload(payload: &mut Value, sensitive: &[String]) {
+    if let Some(cf) = payload.get_mut("customFields") {
+        mask(cf, sensitive);
+    }
+    if let Some(ch) = payload
+        .get_mut("changes")
+        .and_then(|c| c.get_mut("customFields"))
+    {
+        for side in ["from", "to"] {
+            if let Some(v) = ch.get_mut(side) {
+                mask(v, sensitive);
+            }
+        }
+    }
+}
+
+/// One read that showed sensitive values: which record, which keys.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SensitiveRead {
+    pub entity: String,
+    pub record_id: Uuid,
+    pub keys: Vec<String>,
+}
+
+/// Write one `pii_read` audit record per read, in one statement. The
+/// record's `changes` names the fields shown (never their values).
+pub async fn audit_reads(crm: &Crm, p: &Principal, reads: &[SensitiveRead]) -> Result<()> {
+    use crate::entity::audit_log;
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let now = crm.now();
+    let rows = reads.iter().map(|r| audit_log::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(p.tenant_id),
+        actor_id: Set(p.user_id.or(p.key_id)),
+        actor_kind: Set(crate::events::actor_kind(p).to_string()),
+        action: Set("pii_read".to_string()),
+        entity: Set(r.entity.clone()),
+        record_id: Set(Some(r.record_id)),
+        changes: Set(serde_json::json!({
+            "fields": r.keys,
+            "plugin": p.plugin,
+        })),
+        created_at: Set(now),
+        updated_at: Set(now),
+    });
+    let txn = crm.write_txn().await?;
+    audit_log::Entity::insert_many(rows).exec(&*txn).await?;
+    txn.commit().await?;
+    Ok(())
 }
 
 /// Define a custom field (admins only).
@@ -81,6 +205,7 @@ pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::M
         kind: Set(kind),
         options: Set(Value::from(d.options)),
         required: Set(d.required),
+        sensitive: Set(d.sensitive),
         created_at: Set(now),
         updated_at: Set(now),
     }
@@ -230,9 +355,40 @@ mod tests {
             kind: kind.into(),
             options,
             required,
+            sensitive: false,
             created_at: now,
             updated_at: now,
         }
+    }
+
+    #[test]
+    fn sensitive_values_are_masked_where_they_leave() {
+        let keys = vec!["nationalId".to_string(), "salary".to_string()];
+        let mut values = json!({"nationalId": "110101199003077777", "salary": 5000, "vin": "LSV1"});
+        assert_eq!(present(&values, &keys), ["nationalId", "salary"]);
+        mask(&mut values, &keys);
+        assert_eq!(
+            values,
+            json!({"nationalId": MASK, "salary": MASK, "vin": "LSV1"})
+        );
+        // Nothing to hide: absent and null values are not "present".
+        let mut cleared = json!({"nationalId": null});
+        assert!(present(&cleared, &keys).is_empty());
+        mask(&mut cleared, &keys);
+        assert_eq!(cleared, json!({"nationalId": null}));
+
+        let mut event = json!({
+            "id": "c1",
+            "customFields": {"nationalId": "A", "vin": "V"},
+            "changes": {"customFields": {"from": {"nationalId": "B"}, "to": {"nationalId": "A"}}},
+        });
+        mask_payload(&mut event, &keys);
+        assert_eq!(
+            event["customFields"],
+            json!({"nationalId": MASK, "vin": "V"})
+        );
+        assert_eq!(event["changes"]["customFields"]["from"]["nationalId"], MASK);
+        assert_eq!(event["changes"]["customFields"]["to"]["nationalId"], MASK);
     }
 
     #[test]

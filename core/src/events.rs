@@ -24,6 +24,17 @@ pub async fn record<C: ConnectionTrait>(
     record_id: Option<Uuid>,
     payload: Value,
 ) -> Result<()> {
+    // Events leave for subscribers, webhooks and plugin handlers: sensitive
+    // custom fields go masked (the audit record keeps the change itself).
+    let mut event = payload.clone();
+    let has_custom =
+        |v: Option<&Value>| v.and_then(Value::as_object).is_some_and(|o| !o.is_empty());
+    if has_custom(payload.get("customFields"))
+        || has_custom(payload.get("changes").and_then(|c| c.get("customFields")))
+    {
+        let sensitive = crate::custom_field::sensitive_keys(db, p.tenant_id, entity).await?;
+        crate::custom_field::mask_payload(&mut event, &sensitive);
+    }
     emit(
         db,
         p,
@@ -31,10 +42,19 @@ pub async fn record<C: ConnectionTrait>(
         &format!("{entity}.{action}"),
         entity,
         record_id,
-        payload.clone(),
+        event,
     )
     .await?;
     audit(db, p, now, action, entity, record_id, payload).await
+}
+
+/// How the audit log names the kind of `p`: `plugin`, `system` or `api_key`.
+pub fn actor_kind(p: &Principal) -> &'static str {
+    match p.role {
+        Role::Plugin => "plugin",
+        _ if p.key_id.is_none() => "system",
+        _ => "api_key",
+    }
 }
 
 /// Write one domain event (for events that are not plain record changes).
@@ -82,12 +102,7 @@ pub async fn audit<C: ConnectionTrait>(
         id: Set(Uuid::now_v7()),
         tenant_id: Set(p.tenant_id),
         actor_id: Set(p.user_id.or(p.key_id)),
-        actor_kind: Set(match p.role {
-            Role::Plugin => "plugin",
-            _ if p.key_id.is_none() => "system",
-            _ => "api_key",
-        }
-        .to_string()),
+        actor_kind: Set(actor_kind(p).to_string()),
         action: Set(action.to_string()),
         entity: Set(entity.to_string()),
         record_id: Set(record_id),

@@ -459,12 +459,25 @@ where
     let id = K::id(&existing);
     let before = candidate_of::<K>(crm, p.tenant_id, &existing).await?;
     let mut cand = before.clone();
+    // A sensitive field sent back as it was shown masked keeps its value.
+    let masked_back = patch
+        .get("customFields")
+        .and_then(Value::as_object)
+        .is_some_and(|o| o.values().any(|v| v == crate::custom_field::MASK));
+    let sensitive = if masked_back {
+        crate::custom_field::sensitive_keys(&crm.db, p.tenant_id, K::NAME).await?
+    } else {
+        vec![]
+    };
     for (k, v) in patch {
         if k == "customFields"
             && let (Some(Value::Object(cur)), Value::Object(new)) =
                 (cand.get_mut("customFields"), &v)
         {
             for (ck, cv) in new {
+                if cv == crate::custom_field::MASK && sensitive.contains(ck) {
+                    continue;
+                }
                 if cv.is_null() {
                     cur.remove(ck);
                 } else {

@@ -157,7 +157,13 @@ impl InputPlan {
 
     /// Whether `p` may read everything the plan reads. When it may not, run
     /// the real query: it decides what the principal sees and how it fails.
+    /// A plan that reads custom fields is never run for a principal: the
+    /// query masks or audits their sensitive values (see
+    /// [`crm_core::custom_field`]), which a plan does not.
     pub fn permitted(&self, p: &Principal) -> bool {
+        if self.reads_custom_fields() {
+            return false;
+        }
         let may = |e: &str| p.may(Action::Read, e);
         match &self.root {
             Root::Contact(fs) => {
@@ -168,6 +174,24 @@ impl InputPlan {
             }
             Root::Company(_) => may("company"),
             Root::Deal(_) => may("deal"),
+        }
+    }
+
+    /// Whether any record of the plan (the root or a contact's company)
+    /// selects `customFields`.
+    fn reads_custom_fields(&self) -> bool {
+        match &self.root {
+            Root::Contact(fs) => fs.iter().any(|f| match &f.field {
+                ContactField::Scalar(s) => *s == ContactScalar::CustomFields,
+                ContactField::Company(cs) => cs
+                    .iter()
+                    .any(|c| c.field == CompanyField::Scalar(CompanyScalar::CustomFields)),
+                _ => false,
+            }),
+            Root::Company(fs) => fs
+                .iter()
+                .any(|f| f.field == CompanyField::Scalar(CompanyScalar::CustomFields)),
+            Root::Deal(fs) => fs.iter().any(|f| f.field == DealField::CustomFields),
         }
     }
 

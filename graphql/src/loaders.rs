@@ -6,7 +6,7 @@
 use async_graphql::dataloader::{DataLoader, Loader};
 use crm_core::entity::{score, stage, user};
 use crm_core::record::{self, Kind, ModelOf};
-use crm_core::{CoreError, Crm};
+use crm_core::{CoreError, Crm, Principal};
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -210,6 +210,56 @@ impl Loader<(Uuid, i64)> for Engagements {
     }
 }
 
+/// Keys of the sensitive custom fields of an entity (one query per request
+/// for all the entities it shows).
+pub struct SensitiveKeys {
+    crm: Crm,
+    tenant: Uuid,
+}
+
+impl Loader<Ent> for SensitiveKeys {
+    type Value = Arc<Vec<String>>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[Ent]) -> Result<HashMap<Ent, Self::Value>, Self::Error> {
+        let mut out = HashMap::new();
+        for e in keys {
+            let found =
+                crm_core::custom_field::sensitive_keys(&self.crm.db, self.tenant, e.0).await?;
+            out.insert(*e, Arc::new(found));
+        }
+        Ok(out)
+    }
+}
+
+/// Audits the reads of a request that showed sensitive values: a page of
+/// records costs one insert, not one per record.
+pub struct SensitiveReads {
+    crm: Crm,
+    principal: Principal,
+}
+
+/// A read to audit: entity, record, and the keys shown (comma-separated).
+pub type ReadKey = (Ent, Uuid, String);
+
+impl Loader<ReadKey> for SensitiveReads {
+    type Value = ();
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ReadKey]) -> Result<HashMap<ReadKey, ()>, Self::Error> {
+        let reads: Vec<_> = keys
+            .iter()
+            .map(|(e, id, shown)| crm_core::custom_field::SensitiveRead {
+                entity: e.0.to_string(),
+                record_id: *id,
+                keys: shown.split(',').map(str::to_string).collect(),
+            })
+            .collect();
+        crm_core::custom_field::audit_reads(&self.crm, &self.principal, &reads).await?;
+        Ok(keys.iter().map(|k| (k.clone(), ())).collect())
+    }
+}
+
 /// All loaders of one request.
 pub struct Loaders {
     pub contacts: DataLoader<ById<crm_core::contact::Contact>>,
@@ -223,10 +273,15 @@ pub struct Loaders {
     pub tags: DataLoader<Tags>,
     pub scores: DataLoader<Scores>,
     pub engagement: DataLoader<Engagements>,
+    pub sensitive: DataLoader<SensitiveKeys>,
+    pub sensitive_reads: DataLoader<SensitiveReads>,
 }
 
 impl Loaders {
-    pub fn new(crm: &Crm, tenant: Uuid) -> Self {
+    /// The loaders of a request by `principal` (reads are in its tenant;
+    /// reads of sensitive values are audited as its).
+    pub fn new(crm: &Crm, principal: &Principal) -> Self {
+        let tenant = principal.tenant_id;
         fn by_id<K: Kind>(crm: &Crm, tenant: Uuid) -> DataLoader<ById<K>>
         where
             ModelOf<K>: Clone,
@@ -291,6 +346,22 @@ impl Loaders {
                 Engagements {
                     crm: crm.clone(),
                     tenant,
+                },
+                tokio::spawn,
+            )
+            .delay(BATCH_WINDOW),
+            sensitive: DataLoader::new(
+                SensitiveKeys {
+                    crm: crm.clone(),
+                    tenant,
+                },
+                tokio::spawn,
+            )
+            .delay(BATCH_WINDOW),
+            sensitive_reads: DataLoader::new(
+                SensitiveReads {
+                    crm: crm.clone(),
+                    principal: principal.clone(),
                 },
                 tokio::spawn,
             )

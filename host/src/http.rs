@@ -99,7 +99,7 @@ async fn execute(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return r;
     }
-    let loaders = crm_graphql::Loaders::new(&app.crm, principal.tenant_id);
+    let loaders = crm_graphql::Loaders::new(&app.crm, &principal);
     let start = Instant::now();
     let resp = app.schema.execute(req.data(principal).data(loaders)).await;
     app.metrics
@@ -152,7 +152,7 @@ async fn graphql_get(State(app): State<App>, req: axum::extract::Request) -> Res
                             .await
                             .map_err(crm_graphql::to_gql_error)?;
                         let mut data = async_graphql::Data::default();
-                        data.insert(crm_graphql::Loaders::new(&app2.crm, p.tenant_id));
+                        data.insert(crm_graphql::Loaders::new(&app2.crm, &p));
                         data.insert(p);
                         Ok(data)
                     })

@@ -520,8 +520,8 @@ impl PluginHost {
         let vars = serde_json::json!({"ids": ids.iter().map(|i| i.to_string()).collect::<Vec<_>>(), "n": ids.len()});
         let req = async_graphql::Request::new(query)
             .variables(async_graphql::Variables::from_json(vars))
+            .data(crm_graphql::Loaders::new(&self.crm, &p))
             .data(p)
-            .data(crm_graphql::Loaders::new(&self.crm, tenant))
             .data(crm_graphql::BulkRead);
         let resp = schema.execute(req).await;
         if let Some(e) = resp.errors.first() {
@@ -542,6 +542,70 @@ impl PluginHost {
                 Some((id, node.to_string()))
             })
             .collect())
+    }
+
+    /// The candidate `record` as validator `plugin` may see it: sensitive
+    /// custom values masked unless it was granted `pii:read`, in which case
+    /// the read is audited as the plugin's. `sensitive` caches the tenant's
+    /// sensitive keys of `entity` across the validators of one write.
+    async fn visible_candidate(
+        &self,
+        tenant: Uuid,
+        entity: &str,
+        plugin: &LoadedPlugin,
+        grants: &Grants,
+        record: &Value,
+        sensitive: &mut Option<Vec<String>>,
+    ) -> Result<String, PluginFailure> {
+        use crm_core::custom_field as cf;
+        let Some(values) = record
+            .get("customFields")
+            .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+        else {
+            return Ok(record.to_string());
+        };
+        let fail = |e: crm_core::CoreError| PluginFailure {
+            plugin: plugin.id().into(),
+            code: "INTERNAL".into(),
+            message: format!("cannot read the sensitive custom fields of {entity}: {e}"),
+        };
+        let keys = match sensitive {
+            Some(k) => k,
+            None => sensitive.insert(
+                cf::sensitive_keys(&self.crm.db, tenant, entity)
+                    .await
+                    .map_err(fail)?,
+            ),
+        };
+        let shown = cf::present(values, keys);
+        if shown.is_empty() {
+            return Ok(record.to_string());
+        }
+        if grants.allows(cf::PII_READ) {
+            let record_id = record
+                .get("id")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok());
+            // A record being created has no id yet: nothing to audit
+            // against but the caller's own input.
+            if let Some(record_id) = record_id {
+                let p = Principal::plugin(tenant, plugin.id(), grants.scopes().to_vec());
+                let read = cf::SensitiveRead {
+                    entity: entity.to_string(),
+                    record_id,
+                    keys: shown.iter().map(|k| k.to_string()).collect(),
+                };
+                cf::audit_reads(&self.crm, &p, &[read])
+                    .await
+                    .map_err(fail)?;
+            }
+            return Ok(record.to_string());
+        }
+        let mut masked = record.clone();
+        if let Some(v) = masked.get_mut("customFields") {
+            cf::mask(v, keys);
+        }
+        Ok(masked.to_string())
     }
 
     /// The score functions of `plugin` for `entity`.
@@ -1037,7 +1101,15 @@ impl PluginHooks for PluginHost {
         entity: &'static str,
         record: &mut Value,
     ) -> ValidateOutcome {
-        for Active { plugin, config, .. } in self.active_for(tenant).await {
+        // Sensitive custom fields of the candidate, read only when it has
+        // custom values and a validator is about to see them.
+        let mut sensitive: Option<Vec<String>> = None;
+        for Active {
+            plugin,
+            config,
+            grants,
+        } in self.active_for(tenant).await
+        {
             for f in plugin.manifest.functions.iter().filter(|f| {
                 f.kind == FunctionKind::Validate && f.entities.iter().any(|e| e == entity)
             }) {
@@ -1047,7 +1119,13 @@ impl PluginHooks for PluginHost {
                     config: Self::effective(&plugin, &config),
                     fuel_per_record: f.fuel_per_record,
                 };
-                let docs = vec![record.to_string()];
+                let docs = match self
+                    .visible_candidate(tenant, entity, &plugin, &grants, record, &mut sensitive)
+                    .await
+                {
+                    Ok(doc) => vec![doc],
+                    Err(failure) => return ValidateOutcome::Failed(failure),
+                };
                 let rt = self.runtime.clone();
                 let pl = plugin.clone();
                 let name = f.name.clone();
@@ -1532,7 +1610,7 @@ impl TenantHostApi {
         let req = async_graphql::Request::new(document)
             .variables(async_graphql::Variables::from_json(variables.clone()))
             .data(self.principal.clone())
-            .data(crm_graphql::Loaders::new(&self.crm, self.tenant));
+            .data(crm_graphql::Loaders::new(&self.crm, &self.principal));
         let resp = self.handle.block_on(self.schema.execute(req));
         if let Some(e) = resp.errors.first() {
             let code = e

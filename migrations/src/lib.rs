@@ -13,6 +13,7 @@ mod m20261123_000004_work;
 mod m20261123_000005_platform;
 mod m20261123_000006_plugins;
 mod m20261123_000007_automation;
+mod m20261124_000008_sensitive_fields;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000005_platform::Migration),
             Box::new(m20261123_000006_plugins::Migration),
             Box::new(m20261123_000007_automation::Migration),
+            Box::new(m20261124_000008_sensitive_fields::Migration),
         ]
     }
 }

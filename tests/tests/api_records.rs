@@ -782,3 +782,131 @@ both_backends!(dataloaders_no_n_plus_one, |srv: TestServer| async move {
     );
     assert!(big < 20, "too many statements for one page: {big}");
 });
+
+/// The audit records of `action` in the test tenant, oldest first.
+async fn audit_of(srv: &TestServer, action: &str) -> Vec<crm_core::entity::audit_log::Model> {
+    use crm_core::entity::audit_log;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    audit_log::Entity::find()
+        .filter(audit_log::Column::TenantId.eq(srv.tenant))
+        .filter(audit_log::Column::Action.eq(action))
+        .order_by_asc(audit_log::Column::Id)
+        .all(&srv.app.crm.db)
+        .await
+        .expect("audit log")
+}
+
+both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
+    use crm_core::entity::event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    const ID_NUMBER: &str = "110101199003077777";
+    let d = srv
+        .ok(
+            "mutation { defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT, sensitive: true}) { key sensitive } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(d["defineCustomField"]["sensitive"], true);
+    srv.ok(
+        "mutation { defineCustomField(input: {entity: \"contact\", key: \"vin\", kind: TEXT}) { key } }",
+        json!({}),
+    )
+    .await;
+
+    // The admin key has no `pii:read`: even its own write comes back masked.
+    let c = contact(
+        &srv,
+        json!({"firstName": "Li", "customFields": {"nationalId": ID_NUMBER, "vin": "LSV1"}}),
+    )
+    .await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        c["customFields"],
+        json!({"nationalId": "********", "vin": "LSV1"})
+    );
+    const READ: &str = "query($id: ID!) { contact(id: $id) { customFields } }";
+    let sales = srv.key_with_role("SALES").await;
+    let r = srv.gql_as(&sales, READ, json!({"id": id})).await;
+    assert_eq!(
+        r["data"]["contact"]["customFields"]["nationalId"], "********",
+        "{r}"
+    );
+    assert!(
+        audit_of(&srv, "pii_read").await.is_empty(),
+        "masked reads are not audited"
+    );
+
+    // A key with `pii:read` sees the value, and that read is audited.
+    let d = srv
+        .ok(
+            "mutation { createApiKey(input: {name: \"dpo\", role: READ_ONLY, scopes: [\"pii:read\"]}) { key } }",
+            json!({}),
+        )
+        .await;
+    let dpo = d["createApiKey"]["key"].as_str().unwrap().to_string();
+    let r = srv.gql_as(&dpo, READ, json!({"id": id})).await;
+    assert_eq!(
+        r["data"]["contact"]["customFields"]["nationalId"], ID_NUMBER,
+        "{r}"
+    );
+    let reads = audit_of(&srv, "pii_read").await;
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].record_id.map(|r| r.to_string()), Some(id.clone()));
+    assert_eq!(reads[0].actor_kind, "api_key");
+    assert_eq!(reads[0].changes["fields"], json!(["nationalId"]));
+    // A page of records is one audit statement, one record per record shown.
+    contact(
+        &srv,
+        json!({"firstName": "Wang", "customFields": {"nationalId": "x"}}),
+    )
+    .await;
+    contact(
+        &srv,
+        json!({"firstName": "Zhao", "customFields": {"vin": "only"}}),
+    )
+    .await;
+    let r = srv
+        .gql_as(
+            &dpo,
+            "{ contacts(first: 10) { edges { node { customFields } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    assert_eq!(audit_of(&srv, "pii_read").await.len(), 3);
+
+    // Saving back what was shown masked keeps the value; other fields change.
+    srv.ok(
+        "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {nationalId: \"********\", vin: \"LSV2\"}}) { id } }",
+        json!({"id": id}),
+    )
+    .await;
+    let r = srv.gql_as(&dpo, READ, json!({"id": id})).await;
+    assert_eq!(
+        r["data"]["contact"]["customFields"],
+        json!({"nationalId": ID_NUMBER, "vin": "LSV2"})
+    );
+
+    // Domain events (subscriptions, webhooks, plugin handlers) carry it masked.
+    let events = event::Entity::find()
+        .filter(event::Column::TenantId.eq(srv.tenant))
+        .filter(event::Column::Entity.eq("contact"))
+        .all(&srv.app.crm.db)
+        .await
+        .unwrap();
+    assert!(events.len() >= 2);
+    for e in &events {
+        assert!(
+            !e.payload.to_string().contains(ID_NUMBER),
+            "{} leaks: {}",
+            e.kind,
+            e.payload
+        );
+    }
+    let created = events
+        .iter()
+        .find(|e| e.kind == "contact.created" && e.payload["id"] == id.as_str())
+        .expect("created event");
+    assert_eq!(created.payload["customFields"]["nationalId"], "********");
+    assert_eq!(created.payload["customFields"]["vin"], "LSV1");
+});

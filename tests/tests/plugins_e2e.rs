@@ -666,3 +666,61 @@ crm_tests::both_backends!(
         install_ok(&srv, &fixture("echo-score"), "echo-score").await;
     }
 );
+
+crm_tests::both_backends!(
+    plugins_see_sensitive_values_only_with_pii_read,
+    |srv: TestServer| async move {
+        use crm_core::entity::audit_log;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        const ID_NUMBER: &str = "110101199003077777";
+        const ENABLE_WITH: &str = "mutation($g: [String!]) { enablePlugin(id: \"pii-probe\", grants: $g) { status grants } }";
+        const CREATE_SEEN: &str = "mutation($i: ContactInput!) { createContact(input: $i) { id title scores { name reasons } } }";
+        srv.ok(
+            "mutation { defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT, sensitive: true}) { key } }",
+            json!({}),
+        )
+        .await;
+        install_ok(&srv, &fixture("pii-probe"), "pii-probe").await;
+        let input = json!({"firstName": "Li", "customFields": {"nationalId": ID_NUMBER}});
+
+        // Granted less than it asked for: no `pii:read`.
+        let e = srv.ok(ENABLE_WITH, json!({"g": ["read:contact"]})).await;
+        assert_eq!(e["enablePlugin"]["grants"], json!(["read:contact"]));
+        let c = srv.ok(CREATE_SEEN, json!({"i": input})).await["createContact"].clone();
+        // The validator saw the candidate masked (its patch is the title) ...
+        assert_eq!(c["title"], r#"{"nationalId":"********"}"#, "{c}");
+        // ... and so did the scorer, reading the stored record.
+        assert_eq!(
+            c["scores"][0]["reasons"],
+            json!([r#"{"nationalId":"********"}"#]),
+            "{c}"
+        );
+        let plugin_reads = || async {
+            audit_log::Entity::find()
+                .filter(audit_log::Column::TenantId.eq(srv.tenant))
+                .filter(audit_log::Column::Action.eq("pii_read"))
+                .filter(audit_log::Column::ActorKind.eq("plugin"))
+                .all(&srv.app.crm.db)
+                .await
+                .expect("audit log")
+        };
+        assert!(plugin_reads().await.is_empty());
+
+        // Granted `pii:read`: it sees the value, and its read is audited.
+        srv.ok(ENABLE_WITH, json!({"g": ["read:contact", "pii:read"]}))
+            .await;
+        let c = srv.ok(CREATE_SEEN, json!({"i": input})).await["createContact"].clone();
+        let shown = format!(r#"{{"nationalId":"{ID_NUMBER}"}}"#);
+        assert_eq!(c["title"], shown.as_str(), "{c}");
+        assert_eq!(c["scores"][0]["reasons"], json!([shown]), "{c}");
+        let reads = plugin_reads().await;
+        assert!(!reads.is_empty());
+        assert!(
+            reads.iter().all(|r| r.record_id.map(|i| i.to_string())
+                == c["id"].as_str().map(str::to_string)
+                && r.changes["plugin"] == "pii-probe"
+                && r.changes["fields"] == json!(["nationalId"])),
+            "{reads:?}"
+        );
+    }
+);

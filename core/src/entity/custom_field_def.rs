@@ -13,6 +13,8 @@ pub struct Model {
     pub kind: String,
     pub options: Json,
     pub required: bool,
+    /// Values are masked without `pii:read`; unmasked reads are audited.
+    pub sensitive: bool,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -112,6 +112,10 @@ impl CustomFieldDefinition {
     async fn kind(&self) -> CustomFieldKind {
         CustomFieldKind::from_db(&self.0.kind)
     }
+    /// Sensitive personal data: masked without `pii:read`, unmasked reads audited.
+    async fn sensitive(&self) -> bool {
+        self.0.sensitive
+    }
     async fn options(&self) -> Vec<String> {
         self.0
             .options
@@ -201,6 +205,11 @@ pub struct CustomFieldInput {
     pub options: Vec<String>,
     #[graphql(default)]
     pub required: bool,
+    /// Sensitive personal data (a national ID, say): callers and plugins
+    /// without the `pii:read` scope see `********`, and every read that
+    /// shows a value is audited.
+    #[graphql(default)]
+    pub sensitive: bool,
 }
 
 #[derive(InputObject)]
@@ -386,6 +395,7 @@ impl AdminMutation {
             kind,
             options: input.options,
             required: input.required,
+            sensitive: input.sensitive,
         };
         Ok(CustomFieldDefinition(
             crm_core::custom_field::define(crm(ctx), principal(ctx)?, d)

@@ -49,8 +49,10 @@ impl Contact {
     async fn birth_date(&self) -> Option<chrono::NaiveDate> {
         self.0.birth_date
     }
-    async fn custom_fields(&self) -> Json<serde_json::Value> {
-        Json(self.0.custom_fields.clone())
+    /// Custom field values; sensitive ones read `********` without the
+    /// `pii:read` scope, and reading them with it is audited.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        super::visible_custom_fields(ctx, "contact", self.0.id, &self.0.custom_fields).await
     }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.created_at

@@ -18,6 +18,43 @@ use async_graphql::{Context, Result};
 use crm_core::query::{Filter, OrderBy, Page};
 use crm_core::record::{self, Kind, ModelOf};
 
+/// The `customFields` of record `id` of `entity` as the caller may see them:
+/// sensitive values masked without `pii:read`, and audited (one `pii_read`
+/// record per record shown) with it. Records without custom values cost
+/// nothing; the sensitive keys are read once per request.
+pub async fn visible_custom_fields(
+    ctx: &Context<'_>,
+    entity: &'static str,
+    id: uuid::Uuid,
+    values: &serde_json::Value,
+) -> Result<async_graphql::Json<serde_json::Value>> {
+    use crate::loaders::{Ent, Loaders};
+    use crm_core::custom_field as cf;
+    if values.as_object().is_none_or(|o| o.is_empty()) {
+        return Ok(async_graphql::Json(values.clone()));
+    }
+    let loaders = ctx.data::<Loaders>()?;
+    let sensitive = loaders
+        .sensitive
+        .load_one(Ent(entity))
+        .await?
+        .unwrap_or_default();
+    let shown = cf::present(values, &sensitive);
+    if shown.is_empty() {
+        return Ok(async_graphql::Json(values.clone()));
+    }
+    if cf::reveals(principal(ctx)?) {
+        loaders
+            .sensitive_reads
+            .load_one((Ent(entity), id, shown.join(",")))
+            .await?;
+        return Ok(async_graphql::Json(values.clone()));
+    }
+    let mut masked = values.clone();
+    cf::mask(&mut masked, &sensitive);
+    Ok(async_graphql::Json(masked))
+}
+
 /// Read a page of `K` for a connection field, counting only when `totalCount` is selected.
 pub async fn list<K: Kind>(
     ctx: &Context<'_>,

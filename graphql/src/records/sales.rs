@@ -104,8 +104,10 @@ impl Deal {
     async fn closed_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.0.closed_at
     }
-    async fn custom_fields(&self) -> Json<serde_json::Value> {
-        Json(self.0.custom_fields.clone())
+    /// Custom field values; sensitive ones read `********` without the
+    /// `pii:read` scope, and reading them with it is audited.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        super::visible_custom_fields(ctx, "deal", self.0.id, &self.0.custom_fields).await
     }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.created_at

@@ -89,8 +89,10 @@ impl Activity {
             None => Ok(None),
         }
     }
-    async fn custom_fields(&self) -> Json<serde_json::Value> {
-        Json(self.0.custom_fields.clone())
+    /// Custom field values; sensitive ones read `********` without the
+    /// `pii:read` scope, and reading them with it is audited.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        super::visible_custom_fields(ctx, "activity", self.0.id, &self.0.custom_fields).await
     }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.created_at
@@ -187,8 +189,10 @@ impl Ticket {
     async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<super::admin::User>> {
         user_of(ctx, self.0.assignee_id).await
     }
-    async fn custom_fields(&self) -> Json<serde_json::Value> {
-        Json(self.0.custom_fields.clone())
+    /// Custom field values; sensitive ones read `********` without the
+    /// `pii:read` scope, and reading them with it is audited.
+    async fn custom_fields(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
+        super::visible_custom_fields(ctx, "ticket", self.0.id, &self.0.custom_fields).await
     }
     async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
         self.0.created_at
