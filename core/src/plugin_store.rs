@@ -99,6 +99,22 @@ pub async fn delete_plugin(crm: &Crm, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// What enabling a plugin grants when the operator names no grants: every
+/// capability it asks for except `pii:read`, which is only ever granted by
+/// name (reading sensitive personal data needs an explicit permission).
+///
+/// ```
+/// let asked = ["read:contact".to_string(), "pii:read".to_string(), "kv".to_string()];
+/// assert_eq!(crm_core::plugin_store::implicit_grants(&asked), ["read:contact", "kv"]);
+/// ```
+pub fn implicit_grants(requested: &[String]) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|c| *c != crate::custom_field::PII_READ)
+        .cloned()
+        .collect()
+}
+
 /// Enable a plugin for the caller's tenant with its configuration and granted capabilities.
 pub async fn enable(
     crm: &Crm,

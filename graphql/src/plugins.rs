@@ -460,7 +460,8 @@ impl PluginMutation {
     }
 
     /// Enable a plugin for the caller's tenant with configuration overrides and
-    /// granted capabilities (default: everything it asks for).
+    /// granted capabilities (default: everything it asks for but `pii:read`,
+    /// which is granted only by name).
     async fn enable_plugin(
         &self,
         ctx: &Context<'_>,
@@ -479,7 +480,7 @@ impl PluginMutation {
             .requested_capabilities(&id)
             .await
             .map_err(PluginAdminError::into_gql)?;
-        let grants = grants.unwrap_or_else(|| requested.clone());
+        let grants = grants.unwrap_or_else(|| crm_core::plugin_store::implicit_grants(&requested));
         crm_core::plugin_store::enable(crm(ctx), p, &id, config, serde_json::json!(grants))
             .await
             .gql()?;

@@ -191,18 +191,20 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
 }
 
 /// Enable plugin `id` for `p`'s tenant with default configuration, granting
-/// everything its manifest asks for; returns the grants.
+/// everything its manifest asks for but `pii:read` (granted only by name,
+/// through `enablePlugin(grants:)`); returns the grants.
 async fn enable_requested(
     app: &App,
     p: &crm_core::Principal,
     id: &str,
 ) -> anyhow::Result<Vec<String>> {
     use crm_graphql::PluginAdmin;
-    let grants = app
+    let requested = app
         .plugins
         .requested_capabilities(id)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
+    let grants = crm_core::plugin_store::implicit_grants(&requested);
     crm_core::plugin_store::enable(
         &app.crm,
         p,
