@@ -241,12 +241,17 @@ pub async fn remove(crm: &Crm, p: &Principal, id: Uuid) -> Result<Uuid> {
 }
 
 /// Validate a `customFields` object against the definitions: unknown keys,
-/// wrong types and missing required values are field errors under `input.customFields.<key>`.
+/// wrong types and missing required values are field errors under
+/// `input.customFields.<key>`. The values of sensitive fields come back
+/// sealed for storage ([`crate::secrets`]); a value equal to what `stored`
+/// (the record's stored custom fields) holds keeps its sealed form, so an
+/// unchanged value is not a change.
 pub async fn validate(
     crm: &Crm,
     tenant: Uuid,
     entity: &str,
     given: &Value,
+    stored: Option<&Value>,
 ) -> std::result::Result<Value, Vec<FieldError>> {
     let defs = definitions(crm, tenant, Some(entity)).await.map_err(|e| {
         vec![FieldError::new(
@@ -255,7 +260,56 @@ pub async fn validate(
             e.to_string(),
         )]
     })?;
-    check_values(&defs, given)
+    let mut out = check_values(&defs, given)?;
+    let mut errs = vec![];
+    for d in defs.iter().filter(|d| d.sensitive) {
+        let Some(v) = out.get_mut(&d.key) else {
+            continue;
+        };
+        if crate::secrets::is_sealed(v) {
+            continue;
+        }
+        let aad = crate::secrets::field_aad(tenant, entity, &d.key);
+        let kept = stored
+            .and_then(|s| s.get(&d.key))
+            .and_then(Value::as_str)
+            .filter(|old| old.starts_with(crate::secrets::SEALED_PREFIX))
+            .filter(|old| crm.data_key.open(&aad, old).is_ok_and(|o| o == *v));
+        if let Some(old) = kept {
+            *v = Value::String(old.to_owned());
+            continue;
+        }
+        match crm.data_key.seal(&aad, v) {
+            Ok(sealed) => *v = Value::String(sealed),
+            Err(m) => errs.push(FieldError::new(
+                format!("input.customFields.{}", d.key),
+                "DATA_KEY_MISSING",
+                format!("{} is sensitive and cannot be stored: {m}", d.key),
+            )),
+        }
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+/// Open every sealed value of `values` (a `customFields` object of `entity`
+/// in `tenant`) in place.
+///
+/// # Errors
+/// [`CoreError::Internal`] when one does not open (no key, another key).
+pub fn open_sealed(crm: &Crm, tenant: Uuid, entity: &str, values: &mut Value) -> Result<()> {
+    if let Some(o) = values.as_object_mut() {
+        for (k, v) in o.iter_mut() {
+            if let Some(sealed) = v
+                .as_str()
+                .filter(|s| s.starts_with(crate::secrets::SEALED_PREFIX))
+            {
+                *v = crm
+                    .data_key
+                    .open(&crate::secrets::field_aad(tenant, entity, k), sealed)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The pure part of [`validate`].

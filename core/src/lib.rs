@@ -35,6 +35,7 @@ pub mod plugin_store;
 pub mod product;
 pub mod query;
 pub mod record;
+pub mod secrets;
 pub mod service;
 pub mod tag;
 pub mod task;

@@ -459,6 +459,11 @@ where
     let id = K::id(&existing);
     let before = candidate_of::<K>(crm, p.tenant_id, &existing).await?;
     let mut cand = before.clone();
+    // Validators and validation work on plain values; `before` keeps the
+    // stored (sealed) ones for the change record.
+    if let Some(cf) = cand.get_mut("customFields") {
+        crate::custom_field::open_sealed(crm, p.tenant_id, K::NAME, cf)?;
+    }
     // A sensitive field sent back as it was shown masked keeps its value.
     let masked_back = patch
         .get("customFields")
@@ -491,6 +496,7 @@ where
     cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));
     run_validate_hooks(crm, p, K::NAME, &mut cand).await?;
     let mut check = Check::new(&cand);
+    check.stored_custom = before.get("customFields").cloned();
     let mut active = K::build(crm, p, &mut check, Some(&existing)).await;
     let tags = if K::TAGGABLE {
         check.tags("tags")
@@ -649,6 +655,9 @@ pub struct Check<'a> {
     obj: &'a Map<String, Value>,
     pub errors: Vec<FieldError>,
     refs: Vec<(String, &'static str, Uuid)>,
+    /// The record's stored custom fields (an update): sealed values of
+    /// unchanged sensitive fields are kept as they are.
+    pub stored_custom: Option<Value>,
 }
 
 impl<'a> Check<'a> {
@@ -657,6 +666,7 @@ impl<'a> Check<'a> {
             obj,
             errors: vec![],
             refs: vec![],
+            stored_custom: None,
         }
     }
 
@@ -869,7 +879,8 @@ impl<'a> Check<'a> {
             .raw("customFields")
             .cloned()
             .unwrap_or(Value::Object(Map::new()));
-        match crate::custom_field::validate(crm, tenant, entity, &given).await {
+        let stored = self.stored_custom.take();
+        match crate::custom_field::validate(crm, tenant, entity, &given, stored.as_ref()).await {
             Ok(v) => v,
             Err(errs) => {
                 self.errors.extend(errs);

@@ -54,6 +54,8 @@ pub struct Crm {
     pub outbox_nudge: Arc<tokio::sync::Notify>,
     /// SQLite only: the process's writers take turns here (see [`Crm::write_gate`]).
     gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// Seals and opens sensitive custom field values ([`crate::secrets`]).
+    pub data_key: Arc<crate::secrets::DataKey>,
 }
 
 /// How long a writer waits for its turn before giving up, as SQLite's own
@@ -121,10 +123,20 @@ impl sea_orm::ConnectionTrait for WriteTxn {
 
 impl Crm {
     /// Connect to `url` (`sqlite://path?mode=rwc` or `postgres://...`) and run pending migrations.
+    /// Connect to `url` and migrate. The data key is `CRM_DATA_KEY`, else
+    /// (SQLite file) the key file beside the database ([`crate::secrets`]).
     pub async fn connect(url: &str) -> Result<Self> {
         let db = connect_db(url).await?;
         migrate(&db).await?;
-        Ok(Crm::new(db))
+        let key =
+            crate::secrets::DataKey::from_env_or_file(crate::secrets::DataKey::file_for_url(url));
+        Ok(Crm::new(db).with_data_key(key))
+    }
+
+    /// This CRM with data key `key`.
+    pub fn with_data_key(mut self, key: crate::secrets::DataKey) -> Self {
+        self.data_key = Arc::new(key);
+        self
     }
 
     pub fn new(db: DatabaseConnection) -> Self {
@@ -136,6 +148,7 @@ impl Crm {
             hooks: Arc::new(RwLock::new(Arc::new(NoPlugins))),
             clock: Arc::new(SystemClock),
             outbox_nudge: Arc::new(tokio::sync::Notify::new()),
+            data_key: Arc::new(crate::secrets::DataKey::from_env_or_file(None)),
         }
     }
 

@@ -19,6 +19,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The data key of PostgreSQL test servers (SQLite ones make a key file).
+pub const TEST_DATA_KEY: &str = "5f3c0e9a1b7d2c4e6a8f0b1d3e5c7a9b2d4f6e8a0c1b3d5e7f9a2c4e6b8d0f1a";
+
 pub struct TestServer {
     pub addr: SocketAddr,
     pub app: App,
@@ -109,7 +112,13 @@ impl TestServer {
             }
         });
         crm_core::service::migrate(&db).await.expect("migrate");
-        let mut crm = Crm::new(db);
+        // As `Crm::connect` does: a key file beside a SQLite database; the
+        // PostgreSQL tests stand for a deployment that sets CRM_DATA_KEY.
+        let key = match crm_core::secrets::DataKey::file_for_url(&url) {
+            Some(file) => crm_core::secrets::DataKey::from_env_or_file(Some(file)),
+            None => crm_core::secrets::DataKey::from_hex(TEST_DATA_KEY),
+        };
+        let mut crm = Crm::new(db).with_data_key(key);
         if let Some(c) = clock {
             crm = crm.with_clock(c);
         }

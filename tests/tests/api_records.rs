@@ -909,4 +909,69 @@ both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
         .expect("created event");
     assert_eq!(created.payload["customFields"]["nationalId"], "********");
     assert_eq!(created.payload["customFields"]["vin"], "LSV1");
+
+    // At rest the value is sealed: in the row and in the audit log.
+    let row = crm_core::entity::contact::Entity::find_by_id(uuid::Uuid::parse_str(&id).unwrap())
+        .one(&srv.app.crm.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = row.custom_fields["nationalId"].as_str().unwrap();
+    assert!(
+        stored.starts_with(crm_core::secrets::SEALED_PREFIX),
+        "{stored}"
+    );
+    assert_eq!(row.custom_fields["vin"], "LSV2");
+    let audit = audit_of(&srv, "updated").await;
+    let update = audit.last().expect("update audited");
+    assert!(update.changes["changes"]["customFields"].is_object());
+    assert_eq!(
+        update.changes["changes"]["customFields"]["from"]["nationalId"],
+        update.changes["changes"]["customFields"]["to"]["nationalId"],
+        "an unchanged sensitive value keeps its sealed form"
+    );
+    for a in audit_of(&srv, "created").await.iter().chain(&audit) {
+        assert!(!a.changes.to_string().contains(ID_NUMBER), "{}", a.changes);
+    }
+
+    // Without a data key (PostgreSQL without CRM_DATA_KEY) a sensitive value
+    // is refused, saying what to set; other writes go on.
+    let keyless = srv
+        .app
+        .crm
+        .clone()
+        .with_data_key(crm_core::secrets::DataKey::none());
+    let p = crm_core::Principal::system(srv.tenant);
+    let err = crm_core::record::create::<crm_core::contact::Contact>(
+        &keyless,
+        &p,
+        json!({"firstName": "Qian", "customFields": {"nationalId": "y"}}),
+    )
+    .await
+    .unwrap_err();
+    let fields = match &err {
+        crm_core::CoreError::Invalid(f) => f.clone(),
+        e => panic!("{e}"),
+    };
+    assert_eq!(fields[0].path, "input.customFields.nationalId");
+    assert_eq!(fields[0].code, "DATA_KEY_MISSING");
+    assert!(
+        fields[0].message.contains("CRM_DATA_KEY"),
+        "{}",
+        fields[0].message
+    );
+    crm_core::record::create::<crm_core::contact::Contact>(
+        &keyless,
+        &p,
+        json!({"firstName": "Qian", "customFields": {"vin": "ok"}}),
+    )
+    .await
+    .expect("a write without sensitive values needs no key");
+    // Opening with another key fails clearly instead of showing garbage.
+    let other = crm_core::secrets::DataKey::from_hex(&"ab".repeat(32));
+    let mut values = row.custom_fields.clone();
+    let wrong = srv.app.crm.clone().with_data_key(other);
+    let err = crm_core::custom_field::open_sealed(&wrong, srv.tenant, "contact", &mut values)
+        .unwrap_err();
+    assert!(err.to_string().contains("another data key"), "{err}");
 });

@@ -19,8 +19,8 @@ use crm_core::query::{Filter, OrderBy, Page};
 use crm_core::record::{self, Kind, ModelOf};
 
 /// The `customFields` of record `id` of `entity` as the caller may see them:
-/// sensitive values masked without `pii:read`, and audited (one `pii_read`
-/// record per record shown) with it. Records without custom values cost
+/// sensitive values masked without `pii:read`; with it, opened (they are
+/// stored sealed) and audited (one `pii_read` record per record shown). Records without custom values cost
 /// nothing; the sensitive keys are read once per request.
 pub async fn visible_custom_fields(
     ctx: &Context<'_>,
@@ -43,12 +43,15 @@ pub async fn visible_custom_fields(
     if shown.is_empty() {
         return Ok(async_graphql::Json(values.clone()));
     }
-    if cf::reveals(principal(ctx)?) {
+    let p = principal(ctx)?;
+    if cf::reveals(p) {
+        let mut opened = values.clone();
+        cf::open_sealed(crm(ctx), p.tenant_id, entity, &mut opened).gql()?;
         loaders
             .sensitive_reads
             .load_one((Ent(entity), id, shown.join(",")))
             .await?;
-        return Ok(async_graphql::Json(values.clone()));
+        return Ok(async_graphql::Json(opened));
     }
     let mut masked = values.clone();
     cf::mask(&mut masked, &sensitive);
