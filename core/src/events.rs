@@ -115,6 +115,81 @@ pub async fn audit<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Which audit records to list (every given condition must hold).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub record_id: Option<Uuid>,
+    pub entity: Option<String>,
+    /// `created`, `updated`, `deleted`, `pii_read`, ...
+    pub action: Option<String>,
+    /// The user or API key that acted.
+    pub actor_id: Option<Uuid>,
+}
+
+/// A page of the tenant's audit log, newest first (administrators only).
+/// Sealed sensitive values in the recorded changes read as the mask: the
+/// log tells who changed or read what, and the record itself is where a
+/// `pii:read` reader sees a value.
+pub async fn audit_page(
+    crm: &crate::Crm,
+    p: &Principal,
+    filter: &AuditFilter,
+    offset: u64,
+    limit: u64,
+    count: bool,
+) -> Result<crate::query::Page<audit_log::Model>> {
+    use sea_orm::PaginatorTrait;
+    p.require(crate::auth::Action::Administer, "audit_log")?;
+    let mut q = audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(p.tenant_id));
+    if let Some(r) = filter.record_id {
+        q = q.filter(audit_log::Column::RecordId.eq(r));
+    }
+    if let Some(e) = &filter.entity {
+        q = q.filter(audit_log::Column::Entity.eq(e.to_lowercase()));
+    }
+    if let Some(a) = &filter.action {
+        q = q.filter(audit_log::Column::Action.eq(a.to_lowercase()));
+    }
+    if let Some(a) = filter.actor_id {
+        q = q.filter(audit_log::Column::ActorId.eq(a));
+    }
+    let total = if count {
+        Some(q.clone().count(&crm.db).await?)
+    } else {
+        None
+    };
+    // One row more than the page tells whether another page follows.
+    let mut items = q
+        .order_by_desc(audit_log::Column::Id)
+        .offset(offset)
+        .limit(limit + 1)
+        .all(&crm.db)
+        .await?;
+    let has_more = items.len() as u64 > limit;
+    items.truncate(limit as usize);
+    for i in &mut items {
+        mask_sealed(&mut i.changes);
+    }
+    Ok(crate::query::Page {
+        items,
+        offset,
+        total,
+        has_more,
+    })
+}
+
+/// Replace every sealed value inside `v` by the mask.
+fn mask_sealed(v: &mut Value) {
+    match v {
+        Value::String(s) if s.starts_with(crate::secrets::SEALED_PREFIX) => {
+            *s = crate::custom_field::MASK.to_owned();
+        }
+        Value::Array(a) => a.iter_mut().for_each(mask_sealed),
+        Value::Object(o) => o.values_mut().for_each(mask_sealed),
+        _ => {}
+    }
+}
+
 /// Events committed after `after_seq`, oldest first (for the relay and resuming subscribers).
 pub async fn since<C: ConnectionTrait>(
     db: &C,

@@ -934,6 +934,42 @@ both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
         assert!(!a.changes.to_string().contains(ID_NUMBER), "{}", a.changes);
     }
 
+    // The audit log over GraphQL: who changed and who read this record,
+    // newest first, sensitive values masked; administrators only.
+    const AUDIT: &str = "query($r: ID, $a: String, $n: Int, $after: String) { auditLog(recordId: $r, action: $a, first: $n, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { action actorKind entity recordId changes } } } }";
+    let log = srv.ok(AUDIT, json!({"r": id})).await["auditLog"].clone();
+    let actions: Vec<&str> = log["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["pii_read", "updated", "pii_read", "pii_read", "created"],
+        "{log}"
+    );
+    assert_eq!(log["totalCount"], 5);
+    assert!(!log.to_string().contains(ID_NUMBER), "{log}");
+    assert_eq!(
+        log["edges"][4]["node"]["changes"]["customFields"]["nationalId"],
+        "********"
+    );
+    let page = srv.ok(AUDIT, json!({"r": id, "n": 2})).await["auditLog"].clone();
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let rest = srv
+        .ok(
+            AUDIT,
+            json!({"r": id, "n": 10, "after": page["pageInfo"]["endCursor"]}),
+        )
+        .await["auditLog"]
+        .clone();
+    assert_eq!(rest["edges"].as_array().unwrap().len(), 3);
+    let reads = srv.ok(AUDIT, json!({"a": "pii_read"})).await["auditLog"].clone();
+    assert_eq!(reads["totalCount"], 4, "{reads}");
+    let r = srv.gql_as(&sales, AUDIT, json!({"r": id})).await;
+    assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
+
     // Without a data key (PostgreSQL without CRM_DATA_KEY) a sensitive value
     // is refused, saying what to set; other writes go on.
     let keyless = srv

@@ -218,11 +218,97 @@ pub struct TenantSettingsInput {
     pub currency: Option<String>,
 }
 
+/// One record of the audit log: a change (`created`, `updated`, `deleted`,
+/// ...) or a read that showed sensitive values (`pii_read`).
+pub struct AuditEntry(pub crm_core::entity::audit_log::Model);
+
+#[Object]
+impl AuditEntry {
+    async fn id(&self) -> ID {
+        gid(self.0.id)
+    }
+    async fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+    /// The user or API key that acted (none for the system).
+    async fn actor_id(&self) -> Option<ID> {
+        self.0.actor_id.map(gid)
+    }
+    /// `api_key`, `plugin` or `system`.
+    async fn actor_kind(&self) -> &str {
+        &self.0.actor_kind
+    }
+    async fn action(&self) -> &str {
+        &self.0.action
+    }
+    async fn entity(&self) -> &str {
+        &self.0.entity
+    }
+    async fn record_id(&self) -> Option<ID> {
+        self.0.record_id.map(gid)
+    }
+    /// The record as written and, for an update, its `changes` (`from`/`to`
+    /// per field); for `pii_read`, the `fields` shown and the `plugin`, if
+    /// one read them. Sensitive values read `********`.
+    async fn changes(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.changes.clone())
+    }
+}
+
+crate::connection_types!(AuditConnection, AuditEdge, AuditEntry);
+
 #[derive(Default)]
 pub struct AdminQuery;
 
 #[Object]
 impl AdminQuery {
+    /// The tenant's audit log, newest first (administrators): who changed
+    /// what, and who was shown sensitive values.
+    #[allow(clippy::too_many_arguments)]
+    async fn audit_log(
+        &self,
+        ctx: &Context<'_>,
+        record_id: Option<ID>,
+        entity: Option<String>,
+        action: Option<String>,
+        actor_id: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<AuditConnection> {
+        let filter = crm_core::events::AuditFilter {
+            record_id: record_id
+                .as_ref()
+                .map(|r| uuid(r, "recordId"))
+                .transpose()?,
+            entity,
+            action,
+            actor_id: actor_id.as_ref().map(|a| uuid(a, "actorId")).transpose()?,
+        };
+        let pa = crate::connection::PageArgs {
+            first,
+            after,
+            last,
+            before,
+        };
+        let p = principal(ctx)?;
+        let count = ctx.look_ahead().field("totalCount").exists();
+        let total = if pa.needs_total() {
+            crm_core::events::audit_page(crm(ctx), p, &filter, 0, 0, true)
+                .await
+                .gql()?
+                .total
+        } else {
+            None
+        };
+        let (offset, limit) = pa.resolve(|| total)?;
+        let page = crm_core::events::audit_page(crm(ctx), p, &filter, offset, limit, count)
+            .await
+            .gql()?;
+        Ok(AuditConnection::from_page(page, AuditEntry))
+    }
+
     async fn me(&self, ctx: &Context<'_>) -> Result<Me> {
         let p = principal(ctx)?;
         Ok(Me {
