@@ -39,14 +39,27 @@ pub fn kind_matches(pattern: &str, kind: &str) -> bool {
     pattern == kind || (pattern.ends_with('.') && kind.starts_with(pattern)) || pattern == "*"
 }
 
-/// The record as GraphQL-shaped JSON, by entity name.
+/// The record as GraphQL-shaped JSON, by entity name, as workflows see it:
+/// sensitive custom fields masked (a workflow renders values into tasks and
+/// messages that every rep reads).
 pub async fn record_json(crm: &Crm, tenant: Uuid, entity: &str, id: Uuid) -> Result<Option<Value>> {
-    crate::with_kind!(entity, K => {
+    let found = crate::with_kind!(entity, K => {
         match record::find::<K, _>(&crm.db, tenant, id).await? {
-            Some(m) => Ok(Some(Value::Object(record::candidate_of::<K>(crm, tenant, &m).await?))),
-            None => Ok(None),
+            Some(m) => Some(Value::Object(record::candidate_of::<K>(crm, tenant, &m).await?)),
+            None => None,
         }
-    }, _ => Ok(None))
+    }, _ => None);
+    let Some(mut rec) = found else {
+        return Ok(None);
+    };
+    if let Some(cf) = rec
+        .get_mut("customFields")
+        .filter(|v| v.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        let sensitive = crate::custom_field::sensitive_keys(&crm.db, tenant, entity).await?;
+        crate::custom_field::mask(cf, &sensitive);
+    }
+    Ok(Some(rec))
 }
 
 // ---------------------------------------------------------------- dispatch

@@ -338,3 +338,34 @@ async fn idempotency_keys_enqueue_once() {
         .expect("count");
     assert_eq!(n, 1);
 }
+
+both!(
+    workflows_see_sensitive_fields_masked,
+    async |srv: TestServer, _clock: Arc<ManualClock>| {
+        srv.ok(
+            "mutation { defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT, sensitive: true}) { key } }",
+            json!({}),
+        )
+        .await;
+        let owner = srv.user("Rita Rep", "SALES", None).await;
+        let wf = json!({"name": "Check ID", "trigger": {"type": "event", "events": ["contact.created"]},
+            "conditions": [{"field": "customFields.nationalId", "op": "isNull", "value": false}],
+            "steps": [{"type": "createTask", "title": "Verify {{firstName}}: {{customFields.nationalId}}", "assignee": "owner", "dueInMinutes": 60}]});
+        srv.ok(
+            "mutation($i: WorkflowInput!) { createWorkflow(input: $i) { id } }",
+            json!({"i": wf}),
+        )
+        .await;
+        srv.ok(
+            "mutation($o: ID!) { createContact(input: {firstName: \"Li\", ownerId: $o, customFields: {nationalId: \"110101199003077777\"}}) { id } }",
+            json!({"o": owner}),
+        )
+        .await;
+        srv.drain().await;
+        let tasks = srv.tasks_of(&owner).await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        // A task every rep can read shows the mask, not the value (nor its
+        // sealed form).
+        assert_eq!(tasks[0]["title"], "Verify Li: ********");
+    }
+);
