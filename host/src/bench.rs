@@ -301,6 +301,33 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
             median(&mut ratios),
             docs.len()
         );
+        // The contract's own cost per record: the echo plugin (one fixed
+        // score, no parsing) over empty records, in the same batches. What
+        // lead-scoring costs above it is its guest code.
+        let echo_toml = root.join("tests/fixtures/plugins/echo-score/plugin.toml");
+        let (text, bytes) = crate::plugin_files::read_plugin(&echo_toml)?;
+        let manifest = crate::plugin::Manifest::parse(&text).map_err(|x| anyhow::anyhow!("{x}"))?;
+        let echo = rt
+            .load(&manifest, &bytes)
+            .map_err(|x| anyhow::anyhow!("{x}"))?;
+        let empty = vec!["{}".to_owned(); docs.len()];
+        let mut floor = vec![];
+        for _ in 0..BATCH_ROUNDS {
+            let t = Instant::now();
+            for chunk in empty.chunks(500) {
+                rt.score(&echo, &ctx, chunk)
+                    .result
+                    .map_err(|f| anyhow::anyhow!("{f}"))?;
+            }
+            floor.push(t.elapsed().as_secs_f64() * 1e9 / empty.len() as f64);
+        }
+        let per = |rate: f64| 1e9 / rate;
+        println!(
+            "    per record: wasm {:.0} ns, native {:.0} ns; contract floor (echo-score, empty records, same batches) {:.0} ns",
+            per(median(&mut wasm)),
+            per(median(&mut native)),
+            median(&mut floor)
+        );
     }
     // 3. createContact with and without plugins.
     let with_plugins = |e: &Env| {
