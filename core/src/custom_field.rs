@@ -121,14 +121,30 @@ pub struct SensitiveRead {
     pub keys: Vec<String>,
 }
 
-/// Write one `pii_read` audit record per read, in one statement. The
-/// record's `changes` names the fields shown (never their values).
+/// Write one `pii_read` audit record per read, in one statement of its own
+/// transaction. The record's `changes` names the fields shown (never their
+/// values).
 pub async fn audit_reads(crm: &Crm, p: &Principal, reads: &[SensitiveRead]) -> Result<()> {
+    if reads.is_empty() {
+        return Ok(());
+    }
+    let txn = crm.write_txn().await?;
+    audit_reads_on(&*txn, p, crm.now(), reads).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// [`audit_reads`] on connection `db` (a write's transaction, say) at `now`.
+pub async fn audit_reads_on<C: ConnectionTrait>(
+    db: &C,
+    p: &Principal,
+    now: crate::Timestamp,
+    reads: &[SensitiveRead],
+) -> Result<()> {
     use crate::entity::audit_log;
     if reads.is_empty() {
         return Ok(());
     }
-    let now = crm.now();
     let rows = reads.iter().map(|r| audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(p.tenant_id),
@@ -144,9 +160,7 @@ pub async fn audit_reads(crm: &Crm, p: &Principal, reads: &[SensitiveRead]) -> R
         created_at: Set(now),
         updated_at: Set(now),
     });
-    let txn = crm.write_txn().await?;
-    audit_log::Entity::insert_many(rows).exec(&*txn).await?;
-    txn.commit().await?;
+    audit_log::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }
 
@@ -297,15 +311,23 @@ pub async fn validate(
 /// # Errors
 /// [`CoreError::Internal`] when one does not open (no key, another key).
 pub fn open_sealed(crm: &Crm, tenant: Uuid, entity: &str, values: &mut Value) -> Result<()> {
+    open_sealed_with(&crm.data_key, tenant, entity, values)
+}
+
+/// [`open_sealed`] with data key `key`.
+pub fn open_sealed_with(
+    key: &crate::secrets::DataKey,
+    tenant: Uuid,
+    entity: &str,
+    values: &mut Value,
+) -> Result<()> {
     if let Some(o) = values.as_object_mut() {
         for (k, v) in o.iter_mut() {
             if let Some(sealed) = v
                 .as_str()
                 .filter(|s| s.starts_with(crate::secrets::SEALED_PREFIX))
             {
-                *v = crm
-                    .data_key
-                    .open(&crate::secrets::field_aad(tenant, entity, k), sealed)?;
+                *v = key.open(&crate::secrets::field_aad(tenant, entity, k), sealed)?;
             }
         }
     }

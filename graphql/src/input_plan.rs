@@ -20,6 +20,7 @@ use async_graphql::ScalarType;
 use async_graphql::parser::types::{DocumentOperations, Selection, SelectionSet};
 use async_graphql::{InputType, Name, Value as GqlValue};
 use crm_core::auth::Action;
+use crm_core::custom_field::SensitiveRead;
 use crm_core::entity::{company, contact, deal};
 use crm_core::{CoreError, Crm, Principal, record};
 use sea_orm::ConnectionTrait;
@@ -157,13 +158,7 @@ impl InputPlan {
 
     /// Whether `p` may read everything the plan reads. When it may not, run
     /// the real query: it decides what the principal sees and how it fails.
-    /// A plan that reads custom fields is never run for a principal: the
-    /// query masks or audits their sensitive values (see
-    /// [`crm_core::custom_field`]), which a plan does not.
     pub fn permitted(&self, p: &Principal) -> bool {
-        if self.reads_custom_fields() {
-            return false;
-        }
         let may = |e: &str| p.may(Action::Read, e);
         match &self.root {
             Root::Contact(fs) => {
@@ -177,26 +172,136 @@ impl InputPlan {
         }
     }
 
-    /// Whether any record of the plan (the root or a contact's company)
-    /// selects `customFields`.
-    fn reads_custom_fields(&self) -> bool {
+    /// Where the plan's records hold `customFields`: (response keys from
+    /// the record down to the object, the entity it belongs to). Empty when
+    /// the plan reads none.
+    fn custom_field_paths(&self) -> Vec<(Vec<&str>, &'static str)> {
+        fn company<'a>(
+            fs: &'a [Out<CompanyField>],
+            under: Option<&'a str>,
+        ) -> Vec<(Vec<&'a str>, &'static str)> {
+            fs.iter()
+                .filter(|c| c.field == CompanyField::Scalar(CompanyScalar::CustomFields))
+                .map(|c| {
+                    (
+                        under.into_iter().chain([c.key.as_str()]).collect(),
+                        "company",
+                    )
+                })
+                .collect()
+        }
         match &self.root {
-            Root::Contact(fs) => fs.iter().any(|f| match &f.field {
-                ContactField::Scalar(s) => *s == ContactScalar::CustomFields,
-                ContactField::Company(cs) => cs
-                    .iter()
-                    .any(|c| c.field == CompanyField::Scalar(CompanyScalar::CustomFields)),
-                _ => false,
-            }),
-            Root::Company(fs) => fs
+            Root::Contact(fs) => fs
                 .iter()
-                .any(|f| f.field == CompanyField::Scalar(CompanyScalar::CustomFields)),
-            Root::Deal(fs) => fs.iter().any(|f| f.field == DealField::CustomFields),
+                .flat_map(|f| match &f.field {
+                    ContactField::Scalar(ContactScalar::CustomFields) => {
+                        vec![(vec![f.key.as_str()], "contact")]
+                    }
+                    ContactField::Company(cs) => company(cs, Some(&f.key)),
+                    _ => vec![],
+                })
+                .collect(),
+            Root::Company(fs) => company(fs, None),
+            Root::Deal(fs) => fs
+                .iter()
+                .filter(|f| f.field == DealField::CustomFields)
+                .map(|f| (vec![f.key.as_str()], "deal"))
+                .collect(),
+        }
+    }
+
+    /// [`InputPlan::run_on`] as `reader` (a plugin's principal) may see the
+    /// records: sensitive custom fields masked without `pii:read`; with it,
+    /// opened with `key`, and each record whose sensitive values were shown
+    /// listed for the audit log (the caller writes it, in its transaction).
+    /// A plan that reads no custom fields costs nothing more.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn run_for<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        now: crm_core::Timestamp,
+        tenant: Uuid,
+        ids: &[Uuid],
+        created: bool,
+        reader: &Principal,
+        key: &crm_core::secrets::DataKey,
+    ) -> Result<(Vec<(Uuid, String)>, Vec<SensitiveRead>), CoreError> {
+        use crm_core::custom_field as cf;
+        let records = self.run_on(db, now, tenant, ids, created).await?;
+        let paths = self.custom_field_paths();
+        if paths.is_empty() {
+            return Ok((records, vec![]));
+        }
+        let mut sensitive: HashMap<&str, Vec<String>> = HashMap::new();
+        for (_, entity) in &paths {
+            if !sensitive.contains_key(entity) {
+                sensitive.insert(entity, cf::sensitive_keys(db, tenant, entity).await?);
+            }
+        }
+        if sensitive.values().all(Vec::is_empty) {
+            return Ok((records, vec![]));
+        }
+        let reveal = cf::reveals(reader);
+        let mut reads = vec![];
+        let mut out = Vec::with_capacity(records.len());
+        for (id, text) in records {
+            let mut doc: Value = serde_json::from_str(&text)
+                .map_err(|e| CoreError::Internal(format!("planned input is not JSON: {e}")))?;
+            for (path, entity) in &paths {
+                let keys = sensitive.get(entity).map_or(&[][..], Vec::as_slice);
+                // The record the values belong to: the root, or the nested
+                // company when its id was selected (else the root, naming
+                // the field through the company).
+                let owner = match path.len() {
+                    1 => Some((id, *entity, "")),
+                    _ => doc
+                        .get(path[0])
+                        .and_then(|c| c.get("id"))
+                        .and_then(Value::as_str)
+                        .and_then(|s| Uuid::parse_str(s).ok())
+                        .map_or(Some((id, self.entity(), "company.")), |cid| {
+                            Some((cid, *entity, ""))
+                        }),
+                };
+                let Some(values) = path.iter().try_fold(&mut doc, |v, k| v.get_mut(*k)) else {
+                    continue;
+                };
+                let shown = cf::present(values, keys);
+                if shown.is_empty() {
+                    continue;
+                }
+                if reveal {
+                    let shown: Vec<String> = shown.iter().map(|k| k.to_string()).collect();
+                    cf::open_sealed_with(key, tenant, entity, values)?;
+                    if let Some((record_id, owner_entity, prefix)) = owner {
+                        reads.push(SensitiveRead {
+                            entity: owner_entity.to_string(),
+                            record_id,
+                            keys: shown.iter().map(|k| format!("{prefix}{k}")).collect(),
+                        });
+                    }
+                } else {
+                    cf::mask(values, keys);
+                }
+            }
+            out.push((id, doc.to_string()));
+        }
+        Ok((out, reads))
+    }
+
+    /// The entity of the plan's records.
+    fn entity(&self) -> &'static str {
+        match &self.root {
+            Root::Contact(_) => "contact",
+            Root::Company(_) => "company",
+            Root::Deal(_) => "deal",
         }
     }
 
     /// The records of `ids` in the tenant (missing ids are skipped), each as
-    /// the JSON text the GraphQL query would have produced for it.
+    /// the JSON text the GraphQL query would have produced for it, with
+    /// custom fields as stored: a plugin's input goes through
+    /// [`InputPlan::run_for`], which masks or opens sensitive ones.
     pub async fn run(
         &self,
         crm: &Crm,

@@ -501,10 +501,16 @@ impl PluginHost {
             && let Some(plan) = self.plan(entity, input)
             && plan.permitted(&p)
         {
-            return plan
-                .run(&self.crm, tenant, ids)
+            let now = self.crm.now();
+            let key = &self.crm.data_key;
+            let (records, reads) = plan
+                .run_for(&self.crm.db, now, tenant, ids, false, &p, key)
                 .await
-                .map_err(|e| fail(format!("input query failed: {e}")));
+                .map_err(|e| fail(format!("input query failed: {e}")))?;
+            crm_core::custom_field::audit_reads(&self.crm, &p, &reads)
+                .await
+                .map_err(|e| fail(format!("cannot audit the sensitive values read: {e}")))?;
+            return Ok(records);
         }
         let schema = self
             .bulk_schema
@@ -776,7 +782,17 @@ impl PluginHost {
         written: Written,
     ) -> bool {
         let created = written == Written::Created;
-        let records = match plan.run_on(db, self.crm.now(), tenant, ids, created).await {
+        let now = self.crm.now();
+        let p = Principal::plugin(tenant, a.plugin.id(), a.grants.scopes().to_vec());
+        let read = async {
+            let (records, reads) = plan
+                .run_for(db, now, tenant, ids, created, &p, &self.crm.data_key)
+                .await?;
+            // In the write's transaction: the audit commits with the scores.
+            crm_core::custom_field::audit_reads_on(db, &p, now, &reads).await?;
+            Ok::<_, crm_core::CoreError>(records)
+        };
+        let records = match read.await {
             Ok(r) => r,
             Err(e) => {
                 let fail = PluginFailure {

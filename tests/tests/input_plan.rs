@@ -10,6 +10,21 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 const ALL_SCOPES: [&str; 4] = ["read:contact", "read:company", "read:deal", "read:activity"];
+/// Values of sensitive custom fields in the seed.
+const NATIONAL_ID: &str = "110101199003077777";
+const TAX_ID: &str = "91310000MA1K4XYZ0P";
+
+/// How many `pii_read` audit records the tenant has.
+async fn pii_reads(srv: &TestServer) -> u64 {
+    use crm_core::entity::audit_log;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    audit_log::Entity::find()
+        .filter(audit_log::Column::TenantId.eq(srv.tenant))
+        .filter(audit_log::Column::Action.eq("pii_read"))
+        .count(&srv.app.crm.db)
+        .await
+        .expect("audit log")
+}
 
 fn id_of(v: &Value) -> Uuid {
     Uuid::parse_str(v["id"].as_str().expect("id")).expect("uuid")
@@ -23,6 +38,13 @@ async fn seed(srv: &TestServer) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
         json!({}),
     )
     .await;
+    for (entity, key) in [("contact", "nationalId"), ("company", "taxId")] {
+        srv.ok(
+            "mutation($e: String!, $k: String!) { defineCustomField(input: {entity: $e, key: $k, kind: TEXT, sensitive: true}) { key } }",
+            json!({"e": entity, "k": key}),
+        )
+        .await;
+    }
     let mut companies = vec![];
     for (i, (name, employees, revenue)) in [
         ("Acme", Some(1200), Some(2.5e6)),
@@ -38,7 +60,8 @@ async fn seed(srv: &TestServer) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
                 json!({"i": {"name": name, "employeeCount": employees, "annualRevenue": revenue,
                     "domain": format!("{}.example.com", name.to_lowercase()), "country": "CN",
                     "city": if i == 0 { Value::from("Shanghai") } else { Value::Null },
-                    "tags": if i == 1 { json!(["smb", "new"]) } else { json!([]) }}}),
+                    "tags": if i == 1 { json!(["smb", "new"]) } else { json!([]) },
+                    "customFields": if i == 0 { json!({"taxId": TAX_ID}) } else { json!({}) }}}),
             )
             .await;
         companies.push(id_of(&c["createCompany"]));
@@ -76,7 +99,7 @@ async fn seed(srv: &TestServer) -> (Vec<Uuid>, Vec<Uuid>, Vec<Uuid>) {
             json!([])
         };
         let custom = if i == 2 {
-            json!({"vin": "LSV123"})
+            json!({"vin": "LSV123", "nationalId": NATIONAL_ID})
         } else {
             json!({})
         };
@@ -221,6 +244,54 @@ both_backends!(plans_match_the_executor, |srv: TestServer| async move {
         assert_eq!(executed.len(), expected, "{input}");
         assert_eq!(planned, executed, "{entity} {input}");
     }
+
+    // Sensitive custom fields: the cases above saw them masked on both
+    // paths (no pii:read); with it both paths open them, and audit it.
+    let mut pii = ALL_SCOPES.to_vec();
+    pii.push("pii:read");
+    let inputs = [
+        (
+            "contact",
+            "{ customFields company { id customFields } }",
+            &contacts,
+        ),
+        (
+            "contact",
+            "{ cf: customFields company { customFields } }",
+            &contacts,
+        ),
+        ("company", "{ customFields }", &companies),
+    ];
+    let reads_before = pii_reads(&srv).await;
+    for (entity, input, ids) in inputs {
+        let (masked, _) = both_paths(&srv, entity, input, &ALL_SCOPES, ids).await;
+        let masked = format!("{masked:?}");
+        assert!(
+            !masked.contains(NATIONAL_ID) && !masked.contains(TAX_ID),
+            "{masked}"
+        );
+        assert!(!masked.contains("enc:v1:"), "{masked}");
+        assert!(masked.contains("********"), "{masked}");
+        let (planned, executed) = both_paths(&srv, entity, input, &pii, ids).await;
+        assert_eq!(planned, executed, "{entity} {input}");
+        let shown = format!("{planned:?}");
+        assert!(
+            shown.contains(if entity == "company" {
+                TAX_ID
+            } else {
+                NATIONAL_ID
+            }),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("enc:v1:") && !shown.contains("********"),
+            "{shown}"
+        );
+    }
+    assert!(
+        pii_reads(&srv).await > reads_before,
+        "reads that showed sensitive values are audited"
+    );
 
     // The figures themselves, on the first contact: 2 activities in 7 days,
     // 3 in 90, open deals 70,000.5 (the won deal of another contact is closed).
