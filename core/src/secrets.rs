@@ -92,6 +92,17 @@ impl DataKey {
         }
     }
 
+    /// A key given in the environment (or by hand) must be usable at start-up,
+    /// not at the first sensitive write: `Err(message)` when it is malformed.
+    /// A key file is read or created on first use; a missing key is allowed
+    /// (sensitive writes are refused).
+    pub fn check(&self) -> std::result::Result<(), String> {
+        match self.source {
+            Source::Hex(_) => self.key().map(|_| ()),
+            Source::File(_) | Source::Missing => Ok(()),
+        }
+    }
+
     /// The key file beside SQLite database `url`, if it names a file.
     pub fn file_for_url(url: &str) -> Option<PathBuf> {
         let rest = url.strip_prefix("sqlite:")?;
@@ -115,8 +126,14 @@ impl DataKey {
                         ));
                     }
                 };
-                let bytes = decode_hex(&hex).ok_or_else(|| {
-                    format!("{DATA_KEY_ENV} (or the key file) must be 64 hex digits")
+                let bytes = decode_hex(&hex).ok_or_else(|| match &self.source {
+                    Source::File(p) => format!(
+                        "the data key file {} must hold 64 hex digits: restore it from your backup, or set {DATA_KEY_ENV}",
+                        p.display()
+                    ),
+                    _ => format!(
+                        "{DATA_KEY_ENV} must be 64 hex digits (32 random bytes, e.g. `openssl rand -hex 32`)"
+                    ),
                 })?;
                 let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
                     .map_err(|_| "the data key has the wrong length".to_string())?;
@@ -293,6 +310,10 @@ mod tests {
         assert!(err.contains(DATA_KEY_ENV), "{err}");
         let err = DataKey::from_hex("abc").seal("a", &json!(1)).unwrap_err();
         assert!(err.contains("64 hex digits"), "{err}");
+        // Found at start-up, not at the first sensitive write.
+        assert!(DataKey::from_hex("zz".repeat(32).as_str()).check().is_err());
+        assert!(DataKey::from_hex(KEY).check().is_ok());
+        assert!(DataKey::none().check().is_ok());
     }
 
     #[test]

@@ -130,6 +130,7 @@ impl Crm {
         migrate(&db).await?;
         let key =
             crate::secrets::DataKey::from_env_or_file(crate::secrets::DataKey::file_for_url(url));
+        key.check().map_err(crate::error::CoreError::Internal)?;
         Ok(Crm::new(db).with_data_key(key))
     }
 
