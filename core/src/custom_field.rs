@@ -334,6 +334,114 @@ pub fn open_sealed_with(
     Ok(())
 }
 
+/// What [`reseal_all`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Resealed {
+    /// Records whose custom fields were rewritten.
+    pub records: u64,
+    /// Sealed values re-sealed under the new key.
+    pub values: u64,
+    /// Sealed values found already under the new key (a resumed rotation).
+    pub already: u64,
+}
+
+/// Re-seal every sealed custom field value of every tenant under `new` (a
+/// data key rotation), one transaction per batch of records. Values that
+/// open under `new` already are left as they are, so an interrupted
+/// rotation is resumed by running it again. Run it with writers stopped: a
+/// value a running process seals with the old key meanwhile is not covered.
+/// `progress` gets the records scanned so far after each batch.
+///
+/// # Errors
+/// A value that opens under neither key (another key entirely) stops the
+/// rotation before its batch is written, naming the record.
+pub async fn reseal_all(
+    crm: &Crm,
+    new: &crate::secrets::DataKey,
+    mut progress: impl FnMut(u64),
+) -> Result<Resealed> {
+    use crate::entity as e;
+    use crate::secrets::{SEALED_PREFIX, field_aad};
+    let mut done = Resealed::default();
+    let mut scanned = 0u64;
+    // The custom fields of `values` (of `entity` in `tenant`) under `new`:
+    // `Some` when something changed.
+    let mut reseal =
+        |tenant: Uuid, entity: &str, id: Uuid, values: &Value| -> Result<Option<Value>> {
+            let Some(o) = values.as_object() else {
+                return Ok(None);
+            };
+            let mut out = o.clone();
+            let mut changed = false;
+            for (k, v) in out.iter_mut() {
+                let Some(sealed) = v.as_str().filter(|s| s.starts_with(SEALED_PREFIX)) else {
+                    continue;
+                };
+                let aad = field_aad(tenant, entity, k);
+                if new.open(&aad, sealed).is_ok() {
+                    done.already += 1;
+                    continue;
+                }
+                let plain = crm.data_key.open(&aad, sealed).map_err(|err| {
+                    CoreError::Internal(format!("{entity} {id}, field {k}: {err}"))
+                })?;
+                *v = Value::String(new.seal(&aad, &plain).map_err(|m| {
+                    CoreError::Internal(format!("cannot seal with the new key: {m}"))
+                })?);
+                done.values += 1;
+                changed = true;
+            }
+            Ok(changed.then_some(Value::Object(out)))
+        };
+    macro_rules! entity {
+        ($m:ident, $name:literal) => {{
+            let mut after: Option<Uuid> = None;
+            loop {
+                let mut q = e::$m::Entity::find()
+                    .order_by_asc(e::$m::Column::Id)
+                    .limit(500);
+                if let Some(a) = after {
+                    q = q.filter(e::$m::Column::Id.gt(a));
+                }
+                let rows = q.all(&crm.db).await?;
+                let Some(last) = rows.last() else {
+                    break;
+                };
+                after = Some(last.id);
+                scanned += rows.len() as u64;
+                let mut updates = vec![];
+                for r in &rows {
+                    if let Some(v) = reseal(r.tenant_id, $name, r.id, &r.custom_fields)? {
+                        updates.push((r.id, v));
+                    }
+                }
+                if !updates.is_empty() {
+                    let txn = crm.write_txn().await?;
+                    for (id, v) in updates {
+                        e::$m::Entity::update_many()
+                            .col_expr(
+                                e::$m::Column::CustomFields,
+                                sea_orm::sea_query::Expr::value(v),
+                            )
+                            .filter(e::$m::Column::Id.eq(id))
+                            .exec(&*txn)
+                            .await?;
+                        done.records += 1;
+                    }
+                    txn.commit().await?;
+                }
+                progress(scanned);
+            }
+        }};
+    }
+    entity!(contact, "contact");
+    entity!(company, "company");
+    entity!(deal, "deal");
+    entity!(activity, "activity");
+    entity!(ticket, "ticket");
+    Ok(done)
+}
+
 /// The pure part of [`validate`].
 pub fn check_values(
     defs: &[def::Model],

@@ -103,6 +103,52 @@ impl DataKey {
         }
     }
 
+    /// A new random key: its hex digits and the key.
+    ///
+    /// # Errors
+    /// When the system random source fails.
+    pub fn generate() -> std::result::Result<(String, DataKey), String> {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .map_err(|_| "the system random source failed".to_string())?;
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let key = DataKey::from_hex(&hex);
+        Ok((hex, key))
+    }
+
+    /// The key file this key comes from, when it comes from one.
+    pub fn key_file(&self) -> Option<&std::path::Path> {
+        match &self.source {
+            Source::File(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// Replace the key file's key by `hex` (atomically: a new file renamed
+    /// over it), for a rotation that re-sealed every value first.
+    ///
+    /// # Errors
+    /// When this key does not come from a file, or writing fails.
+    pub fn replace_file(&self, hex: &str) -> std::result::Result<(), String> {
+        let path = self
+            .key_file()
+            .ok_or_else(|| format!("the data key comes from {DATA_KEY_ENV}, not a file"))?;
+        let tmp = path.with_extension(format!("key.{}.new", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
+            f.write_all(hex.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| format!("cannot write the data key file {}: {e}", path.display()))
+    }
+
     /// The key file beside SQLite database `url`, if it names a file.
     pub fn file_for_url(url: &str) -> Option<PathBuf> {
         let rest = url.strip_prefix("sqlite:")?;

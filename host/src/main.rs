@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// The data key that seals sensitive custom fields.
+    DataKey {
+        #[command(subcommand)]
+        command: DataKeyCommand,
+    },
     /// Benchmarks: `crm bench` (API), `crm bench plugins`, `crm bench jobs` (PostgreSQL).
     Bench {
         /// `api` (default), `plugins` or `jobs`.
@@ -82,6 +87,19 @@ enum Command {
         what: String,
         #[arg(long, default_value = "plugins")]
         plugins_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataKeyCommand {
+    /// Re-seal every sensitive value under a new key. Stop the servers first;
+    /// an interrupted rotation resumes when run again. A SQLite key file is
+    /// replaced at the end; with CRM_DATA_KEY the new key is printed last, to
+    /// set in every process before starting them again.
+    Rotate {
+        /// The new key (64 hex digits); a random one when omitted.
+        #[arg(long)]
+        to: Option<String>,
     },
 }
 
@@ -340,6 +358,40 @@ async fn main() -> anyhow::Result<()> {
                 println!("{k}");
             }
             app.serve(listener).await
+        }
+        Command::DataKey {
+            command: DataKeyCommand::Rotate { to },
+        } => {
+            use crm_core::secrets::DataKey;
+            let crm = crm_core::Crm::connect(&cli.database).await?;
+            let (hex, new) = match to {
+                Some(h) => (h.trim().to_string(), DataKey::from_hex(h)),
+                None => DataKey::generate().map_err(|m| anyhow::anyhow!(m))?,
+            };
+            new.check().map_err(|m| anyhow::anyhow!("--to: {m}"))?;
+            let done = crm_core::custom_field::reseal_all(&crm, &new, |n| {
+                eprint!("\rre-sealing: {n} records scanned");
+            })
+            .await?;
+            eprintln!(
+                "\nre-sealed {} values in {} records ({} were under the new key already)",
+                done.values, done.records, done.already
+            );
+            match crm.data_key.key_file() {
+                Some(path) => {
+                    crm.data_key
+                        .replace_file(&hex)
+                        .map_err(|m| anyhow::anyhow!(m))?;
+                    eprintln!("{} now holds the new key", path.display());
+                }
+                None => {
+                    eprintln!(
+                        "set CRM_DATA_KEY to the new key (the last line) in every process, then start them again"
+                    );
+                    println!("{hex}");
+                }
+            }
+            Ok(())
         }
         Command::Migrate => {
             crm_core::Crm::connect(&cli.database).await?;

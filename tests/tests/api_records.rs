@@ -1011,3 +1011,73 @@ both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
         .unwrap_err();
     assert!(err.to_string().contains("another data key"), "{err}");
 });
+
+both_backends!(data_key_rotation_resumes, |srv: TestServer| async move {
+    use crm_core::secrets::DataKey;
+    srv.ok(
+        "mutation { defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT, sensitive: true}) { key } }",
+        json!({}),
+    )
+    .await;
+    srv.ok(
+        "mutation { defineCustomField(input: {entity: \"company\", key: \"taxId\", kind: TEXT, sensitive: true}) { key } }",
+        json!({}),
+    )
+    .await;
+    contact(
+        &srv,
+        json!({"firstName": "Li", "customFields": {"nationalId": "A1"}}),
+    )
+    .await;
+    contact(&srv, json!({"firstName": "Bo"})).await;
+    srv.ok(
+        "mutation { createCompany(input: {name: \"Acme\", customFields: {taxId: \"T9\"}}) { id } }",
+        json!({}),
+    )
+    .await;
+    let (_, new) = DataKey::generate().unwrap();
+    let mut scanned = 0;
+    let done = crm_core::custom_field::reseal_all(&srv.app.crm, &new, |n| scanned = n)
+        .await
+        .unwrap();
+    assert_eq!((done.values, done.records, done.already), (2, 2, 0));
+    assert_eq!(scanned, 3, "every record of every entity is looked at");
+    // Run again (an interrupted rotation resumed): nothing left to do.
+    let again = crm_core::custom_field::reseal_all(&srv.app.crm, &new, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((again.values, again.records, again.already), (0, 0, 2));
+    // The server still holds the old key: its readers now fail clearly
+    // rather than show anything (the rotation is run with servers stopped).
+    let dpo = srv
+        .ok(
+            "mutation { createApiKey(input: {name: \"dpo\", role: READ_ONLY, scopes: [\"pii:read\"]}) { key } }",
+            json!({}),
+        )
+        .await["createApiKey"]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = srv
+        .gql_as(
+            &dpo,
+            "{ companies { edges { node { customFields } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "INTERNAL", "{r}");
+    // A value under a third key stops the rotation, naming the record.
+    let (_, third) = DataKey::generate().unwrap();
+    let stranger = srv
+        .app
+        .crm
+        .clone()
+        .with_data_key(DataKey::generate().unwrap().1);
+    let err = crm_core::custom_field::reseal_all(&stranger, &third, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("field nationalId") || err.to_string().contains("field taxId"),
+        "{err}"
+    );
+});

@@ -238,3 +238,77 @@ async fn one_shot_commands_leave_queued_jobs_alone() {
         .expect("job");
     assert_eq!((job.status.as_str(), job.attempts), ("queued", 0));
 }
+
+/// `crm data-key rotate` on a SQLite database: every sensitive value is
+/// re-sealed under a new key, which replaces the key file; the old key no
+/// longer opens them, the new one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_key_rotation_reseals_every_value() {
+    use crm_core::secrets::DataKey;
+    let (url, dir) = fresh_database(Backend::Sqlite).await;
+    let dir = dir.expect("a SQLite database lives in a directory");
+    let crm = crm_core::Crm::connect(&url).await.expect("connect");
+    let (tenant, _) = crm_core::tenant::create_tenant(&crm, "Keys", "CN")
+        .await
+        .expect("tenant");
+    let p = crm_core::Principal::system(tenant.id);
+    crm_core::custom_field::define(
+        &crm,
+        &p,
+        crm_core::custom_field::NewDefinition {
+            entity: "contact".into(),
+            key: "nationalId".into(),
+            label: String::new(),
+            kind: "text".into(),
+            options: vec![],
+            required: false,
+            sensitive: true,
+        },
+    )
+    .await
+    .expect("define");
+    let mut ids = vec![];
+    for (name, number) in [("Li", "110101199003077777"), ("Wang", "310101198502021234")] {
+        let c = crm_core::record::create::<crm_core::contact::Contact>(
+            &crm,
+            &p,
+            json!({"firstName": name, "customFields": {"nationalId": number}}),
+        )
+        .await
+        .expect("create");
+        ids.push((c.id, number));
+    }
+    let key_file = dir.0.join("crm.db.key");
+    let old = std::fs::read_to_string(&key_file).expect("key file made on first write");
+
+    let out = std::process::Command::new(crm_tests::process::crm_binary())
+        .current_dir(&dir.0)
+        .args(["data-key", "rotate"])
+        .env("CRM_DATABASE_URL", &url)
+        .env_remove("CRM_DATA_KEY")
+        .output()
+        .expect("crm data-key rotate runs");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("re-sealed 2 values in 2 records"), "{log}");
+    let new = std::fs::read_to_string(&key_file).expect("key file");
+    assert_ne!(old.trim(), new.trim());
+
+    let with = |hex: &str| crm.clone().with_data_key(DataKey::from_hex(hex));
+    for (id, number) in ids {
+        let row = crm_core::entity::contact::Entity::find_by_id(id)
+            .one(&crm.db)
+            .await
+            .expect("read")
+            .expect("row");
+        let mut values = row.custom_fields.clone();
+        crm_core::custom_field::open_sealed(&with(&new), tenant.id, "contact", &mut values)
+            .expect("the new key opens it");
+        assert_eq!(values["nationalId"], number);
+        let mut values = row.custom_fields.clone();
+        assert!(
+            crm_core::custom_field::open_sealed(&with(&old), tenant.id, "contact", &mut values)
+                .is_err()
+        );
+    }
+}
