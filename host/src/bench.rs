@@ -190,8 +190,15 @@ async fn set_enabled(app: &App, tenant: uuid::Uuid, id: &str, on: bool) -> anyho
 /// Creates per block of the createContact comparison (four blocks a side).
 const CREATES_PER_BLOCK: usize = 75;
 
-/// Rounds of the wasm-vs-native batch comparison.
-const BATCH_ROUNDS: usize = 7;
+/// Rounds of the wasm-vs-native batch comparison: 7 unless
+/// `CRM_BENCH_ROUNDS` says otherwise (more rounds for profiling).
+fn batch_rounds() -> usize {
+    std::env::var("CRM_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(7)
+}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -272,7 +279,8 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
         // a slow spell from favouring either side.
         let rules = lead_scoring::Rules::new(lead_scoring::Config::default());
         let (mut wasm, mut native, mut ratios) = (vec![], vec![], vec![]);
-        for _ in 0..BATCH_ROUNDS {
+        let rounds = batch_rounds();
+        for _ in 0..rounds {
             let t = Instant::now();
             for chunk in docs.chunks(500) {
                 rt.score(&ls, &ctx, chunk)
@@ -295,7 +303,7 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
             ratios.push(w / n);
         }
         println!(
-            "  lead-scoring batch: wasm {:.0} records/s, native {:.0} records/s, ratio {:.2}x (medians of {BATCH_ROUNDS} paired rounds of {} records; target >= 0.5x)",
+            "  lead-scoring batch: wasm {:.0} records/s, native {:.0} records/s, ratio {:.2}x (medians of {rounds} paired rounds of {} records; target >= 0.5x)",
             median(&mut wasm),
             median(&mut native),
             median(&mut ratios),
@@ -312,7 +320,7 @@ async fn plugins(plugins_dir: &Path) -> anyhow::Result<()> {
             .map_err(|x| anyhow::anyhow!("{x}"))?;
         let empty = vec!["{}".to_owned(); docs.len()];
         let mut floor = vec![];
-        for _ in 0..BATCH_ROUNDS {
+        for _ in 0..rounds {
             let t = Instant::now();
             for chunk in empty.chunks(500) {
                 rt.score(&echo, &ctx, chunk)
