@@ -164,7 +164,9 @@ pub async fn audit_reads_on<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Define a custom field (admins only).
+/// Define a custom field (admins only). Values records already hold under
+/// its key (left by a removed definition) are sealed or opened to match, in
+/// the same transaction (`convert_stored`).
 pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::Model> {
     p.require(Action::Administer, "custom_field")?;
     let mut errs = vec![];
@@ -206,7 +208,10 @@ pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::M
         return Err(CoreError::Invalid(errs));
     }
     let now = crm.now();
-    def::ActiveModel {
+    // The definition and what it means for values records already hold
+    // under its key (left by a removed definition), in one transaction.
+    let txn = crm.write_txn().await?;
+    let model = def::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(p.tenant_id),
         entity: Set(entity),
@@ -223,9 +228,124 @@ pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::M
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&crm.db)
+    .insert(&*txn)
     .await
-    .map_err(|e| CoreError::from_db(e, &format!("custom field {}", d.key)))
+    .map_err(|e| CoreError::from_db(e, &format!("custom field {}", d.key)))?;
+    convert_stored(
+        crm,
+        &*txn,
+        p.tenant_id,
+        &model.entity,
+        &model.key,
+        model.sensitive,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(model)
+}
+
+/// Bring the values records of `entity` in `tenant` already hold under
+/// `key` in line with a new definition: sealed when it is sensitive (so no
+/// plain value stays at rest), opened when it is not (a sealed value left by
+/// a removed sensitive definition would otherwise read as its sealed form).
+/// Returns how many values changed form.
+///
+/// # Errors
+/// A field error on `input.sensitive` when a value cannot be sealed (no data
+/// key) or opened (sealed under another key); the caller's transaction then
+/// writes nothing.
+async fn convert_stored<C: ConnectionTrait>(
+    crm: &Crm,
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+    key: &str,
+    sensitive: bool,
+) -> Result<u64> {
+    use crate::entity as e;
+    use crate::secrets::{field_aad, is_sealed};
+    let aad = field_aad(tenant, entity, key);
+    let refuse = |why: String| {
+        CoreError::Invalid(vec![FieldError::new(
+            "input.sensitive",
+            if sensitive {
+                "DATA_KEY_MISSING"
+            } else {
+                "SEALED_VALUES"
+            },
+            why,
+        )])
+    };
+    // The record's custom fields with `key` converted, when that changes them.
+    let convert = |id: Uuid, values: &Value| -> Result<Option<Value>> {
+        let Some(v) = values.get(key).filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        let new = match (sensitive, is_sealed(v)) {
+            (true, false) => Value::String(crm.data_key.seal(&aad, v).map_err(|m| {
+                refuse(format!(
+                    "records already hold {key} values, which a sensitive field stores encrypted: {m}"
+                ))
+            })?),
+            (false, true) => crm.data_key.open(&aad, v.as_str().unwrap_or_default()).map_err(|err| {
+                refuse(format!(
+                    "{entity} {id} holds a sealed {key} value from an earlier sensitive definition that does not open ({err}); \
+                     restore the data key that sealed it, or define {key} as sensitive again"
+                ))
+            })?,
+            _ => return Ok(None),
+        };
+        let mut out = values.clone();
+        if let Some(o) = out.as_object_mut() {
+            o.insert(key.to_owned(), new);
+        }
+        Ok(Some(out))
+    };
+    let mut changed = 0u64;
+    macro_rules! entity {
+        ($m:ident) => {{
+            let mut after: Option<Uuid> = None;
+            loop {
+                let mut q = e::$m::Entity::find()
+                    .select_only()
+                    .column(e::$m::Column::Id)
+                    .column(e::$m::Column::CustomFields)
+                    .filter(e::$m::Column::TenantId.eq(tenant))
+                    .order_by_asc(e::$m::Column::Id)
+                    .limit(1000);
+                if let Some(a) = after {
+                    q = q.filter(e::$m::Column::Id.gt(a));
+                }
+                let rows: Vec<(Uuid, Value)> = q.into_tuple().all(db).await?;
+                let Some(last) = rows.last() else {
+                    break;
+                };
+                after = Some(last.0);
+                for (id, values) in &rows {
+                    if let Some(v) = convert(*id, values)? {
+                        e::$m::Entity::update_many()
+                            .col_expr(
+                                e::$m::Column::CustomFields,
+                                sea_orm::sea_query::Expr::value(v),
+                            )
+                            .filter(e::$m::Column::Id.eq(*id))
+                            .exec(db)
+                            .await?;
+                        changed += 1;
+                    }
+                }
+            }
+        }};
+    }
+    match entity {
+        "contact" => entity!(contact),
+        "company" => entity!(company),
+        "deal" => entity!(deal),
+        "activity" => entity!(activity),
+        "ticket" => entity!(ticket),
+        _ => {}
+    }
+    Ok(changed)
 }
 
 /// Definitions of a tenant, optionally for one entity.
@@ -240,7 +360,9 @@ pub async fn definitions(crm: &Crm, tenant: Uuid, entity: Option<&str>) -> Resul
         .await?)
 }
 
-/// Remove a definition (values already stored stay in records until next write).
+/// Remove a definition (values already stored stay in records until next
+/// write; the values of a sensitive one stay sealed, and defining the key
+/// again seals or opens them to match the new definition).
 pub async fn remove(crm: &Crm, p: &Principal, id: Uuid) -> Result<Uuid> {
     p.require(Action::Administer, "custom_field")?;
     let res = def::Entity::delete_many()

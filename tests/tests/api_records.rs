@@ -1081,3 +1081,153 @@ both_backends!(data_key_rotation_resumes, |srv: TestServer| async move {
         "{err}"
     );
 });
+
+both_backends!(
+    redefining_a_field_seals_or_opens_stored_values,
+    |srv: TestServer| async move {
+        use crm_core::custom_field::{NewDefinition, define};
+        use crm_core::entity::contact as row;
+        use crm_core::error::CoreError;
+        use crm_core::secrets::DataKey;
+        use sea_orm::EntityTrait;
+        let stored = |id: String| {
+            let crm = srv.app.crm.clone();
+            async move {
+                let id: uuid::Uuid = id.parse().unwrap();
+                row::Entity::find_by_id(id)
+                    .one(&crm.db)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .custom_fields["nationalId"]
+                    .clone()
+            }
+        };
+        let define_gql = |sensitive: bool| {
+            let srv = &srv;
+            async move {
+                srv.ok(
+                    "mutation($s: Boolean!) { defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT, sensitive: $s}) { id } }",
+                    json!({"s": sensitive}),
+                )
+                .await["defineCustomField"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let delete = |id: String| {
+            let srv = &srv;
+            async move {
+                srv.ok(
+                    "mutation($id: ID!) { deleteCustomField(id: $id) { id } }",
+                    json!({"id": id}),
+                )
+                .await;
+            }
+        };
+        const READ: &str = "query($id: ID!) { contact(id: $id) { customFields } }";
+        let dpo = srv
+            .ok(
+                "mutation { createApiKey(input: {name: \"dpo\", role: READ_ONLY, scopes: [\"pii:read\"]}) { key } }",
+                json!({}),
+            )
+            .await["createApiKey"]["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+
+        // Values stored while the field was not sensitive...
+        let plain_def = define_gql(false).await;
+        let c = contact(
+            &srv,
+            json!({"firstName": "Li", "customFields": {"nationalId": "A1"}}),
+        )
+        .await;
+        let id = c["id"].as_str().unwrap().to_string();
+        assert_eq!(stored(id.clone()).await, json!("A1"));
+
+        // ...are sealed when it is defined again as sensitive: no plain
+        // value stays at rest, and they read as any sensitive value does.
+        delete(plain_def).await;
+        let sensitive_def = define_gql(true).await;
+        let at_rest = stored(id.clone()).await;
+        assert!(crm_core::secrets::is_sealed(&at_rest), "{at_rest}");
+        let r = srv.gql(READ, json!({"id": id})).await;
+        assert_eq!(
+            r["data"]["contact"]["customFields"]["nationalId"],
+            "********"
+        );
+        let r = srv.gql_as(&dpo, READ, json!({"id": id})).await;
+        assert_eq!(
+            r["data"]["contact"]["customFields"]["nationalId"], "A1",
+            "{r}"
+        );
+
+        // Defining it as not sensitive opens them again.
+        delete(sensitive_def).await;
+        let plain_again = define_gql(false).await;
+        assert_eq!(stored(id.clone()).await, json!("A1"));
+        let r = srv.gql(READ, json!({"id": id})).await;
+        assert_eq!(
+            r["data"]["contact"]["customFields"]["nationalId"], "A1",
+            "{r}"
+        );
+
+        // Without a data key a field with stored values cannot become
+        // sensitive, and nothing is written (no definition, values as they were).
+        delete(plain_again).await;
+        let admin = crm_core::Principal::system(srv.tenant);
+        let new = |sensitive| NewDefinition {
+            entity: "contact".into(),
+            key: "nationalId".into(),
+            label: String::new(),
+            kind: "text".into(),
+            options: vec![],
+            required: false,
+            sensitive,
+        };
+        let keyless = srv.app.crm.clone().with_data_key(DataKey::none());
+        let codes = |e: CoreError| match e {
+            CoreError::Invalid(errs) => errs
+                .into_iter()
+                .map(|f| (f.path, f.code))
+                .collect::<Vec<_>>(),
+            other => panic!("{other}"),
+        };
+        let err = define(&keyless, &admin, new(true)).await.unwrap_err();
+        assert_eq!(
+            codes(err),
+            [(
+                "input.sensitive".to_string(),
+                "DATA_KEY_MISSING".to_string()
+            )]
+        );
+        let defs = crm_core::custom_field::definitions(&srv.app.crm, srv.tenant, Some("contact"))
+            .await
+            .unwrap();
+        assert!(defs.is_empty(), "{defs:?}");
+        assert_eq!(stored(id.clone()).await, json!("A1"));
+
+        // A sealed value that the current key does not open stops a
+        // non-sensitive definition the same way, naming what to do.
+        let sealed_def = define_gql(true).await;
+        delete(sealed_def).await;
+        let stranger = srv
+            .app
+            .crm
+            .clone()
+            .with_data_key(DataKey::generate().unwrap().1);
+        let err = define(&stranger, &admin, new(false)).await.unwrap_err();
+        assert!(err.to_string().contains("restore the data key"), "{err}");
+        assert_eq!(
+            codes(err),
+            [("input.sensitive".to_string(), "SEALED_VALUES".to_string())]
+        );
+        assert!(crm_core::secrets::is_sealed(&stored(id.clone()).await));
+        let defs = crm_core::custom_field::definitions(&srv.app.crm, srv.tenant, Some("contact"))
+            .await
+            .unwrap();
+        assert!(defs.is_empty(), "{defs:?}");
+    }
+);

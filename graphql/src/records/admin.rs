@@ -207,7 +207,10 @@ pub struct CustomFieldInput {
     pub required: bool,
     /// Sensitive personal data (a national ID, say): callers and plugins
     /// without the `pii:read` scope see `********`, and every read that
-    /// shows a value is audited.
+    /// shows a value is audited. Values are stored encrypted; values that
+    /// records already hold under `key` (left by a removed definition) are
+    /// encrypted (or, for a field that is not sensitive, decrypted) with the
+    /// definition, in the same transaction.
     #[graphql(default)]
     pub sensitive: bool,
 }
