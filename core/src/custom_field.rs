@@ -165,8 +165,8 @@ pub async fn audit_reads_on<C: ConnectionTrait>(
 }
 
 /// Define a custom field (admins only). Values records already hold under
-/// its key (left by a removed definition) are sealed or opened to match, in
-/// the same transaction (`convert_stored`).
+/// its key are sealed or opened to match, in the same transaction
+/// (`convert_stored`).
 pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::Model> {
     p.require(Action::Administer, "custom_field")?;
     let mut errs = vec![];
@@ -209,7 +209,7 @@ pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::M
     }
     let now = crm.now();
     // The definition and what it means for values records already hold
-    // under its key (left by a removed definition), in one transaction.
+    // under its key, in one transaction.
     let txn = crm.write_txn().await?;
     let model = def::ActiveModel {
         id: Set(Uuid::now_v7()),
@@ -246,8 +246,9 @@ pub async fn define(crm: &Crm, p: &Principal, d: NewDefinition) -> Result<def::M
 
 /// Bring the values records of `entity` in `tenant` already hold under
 /// `key` in line with a new definition: sealed when it is sensitive (so no
-/// plain value stays at rest), opened when it is not (a sealed value left by
-/// a removed sensitive definition would otherwise read as its sealed form).
+/// plain value stays at rest), opened when it is not. Such values predate
+/// the definition: written before [`remove`] cleared a deleted field's
+/// values, or by a write racing the definition.
 /// Returns how many values changed form.
 ///
 /// # Errors
@@ -262,7 +263,6 @@ async fn convert_stored<C: ConnectionTrait>(
     key: &str,
     sensitive: bool,
 ) -> Result<u64> {
-    use crate::entity as e;
     use crate::secrets::{field_aad, is_sealed};
     let aad = field_aad(tenant, entity, key);
     let refuse = |why: String| {
@@ -301,6 +301,19 @@ async fn convert_stored<C: ConnectionTrait>(
         }
         Ok(Some(out))
     };
+    rewrite_stored(db, tenant, entity, convert).await
+}
+
+/// Rewrite the `custom_fields` of every record of `entity` in `tenant` that
+/// `f` (given the record's id and custom fields) returns a new value for,
+/// on `db` (the caller's transaction), in pages. Returns how many changed.
+async fn rewrite_stored<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+    mut f: impl FnMut(Uuid, &Value) -> Result<Option<Value>>,
+) -> Result<u64> {
+    use crate::entity as e;
     let mut changed = 0u64;
     macro_rules! entity {
         ($m:ident) => {{
@@ -322,7 +335,7 @@ async fn convert_stored<C: ConnectionTrait>(
                 };
                 after = Some(last.0);
                 for (id, values) in &rows {
-                    if let Some(v) = convert(*id, values)? {
+                    if let Some(v) = f(*id, values)? {
                         e::$m::Entity::update_many()
                             .col_expr(
                                 e::$m::Column::CustomFields,
@@ -360,19 +373,55 @@ pub async fn definitions(crm: &Crm, tenant: Uuid, entity: Option<&str>) -> Resul
         .await?)
 }
 
-/// Remove a definition (values already stored stay in records until next
-/// write; the values of a sensitive one stay sealed, and defining the key
-/// again seals or opens them to match the new definition).
+/// Remove a definition and, in the same transaction, the values records
+/// hold under its key (deleting a field deletes its data, sealed values of
+/// a sensitive one included), so no record keeps a value no definition
+/// describes.
 pub async fn remove(crm: &Crm, p: &Principal, id: Uuid) -> Result<Uuid> {
     p.require(Action::Administer, "custom_field")?;
-    let res = def::Entity::delete_many()
+    let txn = crm.write_txn().await?;
+    let Some(d) = def::Entity::find()
         .filter(def::Column::TenantId.eq(p.tenant_id))
         .filter(def::Column::Id.eq(id))
-        .exec(&crm.db)
-        .await?;
-    if res.rows_affected == 0 {
+        .one(&*txn)
+        .await?
+    else {
         return Err(CoreError::not_found("customFieldDefinition", id));
+    };
+    def::Entity::delete_by_id(d.id).exec(&*txn).await?;
+    let records = rewrite_stored(&*txn, p.tenant_id, &d.entity, |_, values| {
+        Ok(values.get(&d.key).is_some().then(|| {
+            let mut out = values.clone();
+            if let Some(o) = out.as_object_mut() {
+                o.remove(&d.key);
+            }
+            out
+        }))
+    })
+    .await?;
+    // The values are gone: the audit log says which field, how many records
+    // and who (never the values).
+    let now = crm.now();
+    crate::entity::audit_log::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(p.tenant_id),
+        actor_id: Set(p.user_id.or(p.key_id)),
+        actor_kind: Set(crate::events::actor_kind(p).to_string()),
+        action: Set("delete".to_string()),
+        entity: Set("custom_field".to_string()),
+        record_id: Set(Some(d.id)),
+        changes: Set(serde_json::json!({
+            "entity": d.entity,
+            "key": d.key,
+            "sensitive": d.sensitive,
+            "recordsCleared": records,
+        })),
+        created_at: Set(now),
+        updated_at: Set(now),
     }
+    .insert(&*txn)
+    .await?;
+    txn.commit().await?;
     Ok(id)
 }
 

@@ -460,8 +460,16 @@ where
     let before = candidate_of::<K>(crm, p.tenant_id, &existing).await?;
     let mut cand = before.clone();
     // Validators and validation work on plain values; `before` keeps the
-    // stored (sealed) ones for the change record.
+    // stored (sealed) ones for the change record. A stored value no
+    // definition describes (written before deleting a field cleared its
+    // values) is dropped by this write, unseen, rather than fail it.
     if let Some(cf) = cand.get_mut("customFields") {
+        if cf.as_object().is_some_and(|o| !o.is_empty()) {
+            let defined = crate::custom_field::definitions(crm, p.tenant_id, Some(K::NAME)).await?;
+            if let Some(o) = cf.as_object_mut() {
+                o.retain(|k, _| defined.iter().any(|d| d.key == *k));
+            }
+        }
         crate::custom_field::open_sealed(crm, p.tenant_id, K::NAME, cf)?;
     }
     // A sensitive field sent back as it was shown masked keeps its value.

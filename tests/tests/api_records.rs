@@ -1116,14 +1116,17 @@ both_backends!(
                     .to_string()
             }
         };
+        // Values a definition finds in place predate it (stored before
+        // deleting a field cleared its values, or by a write racing the
+        // definition): forget the definition alone to leave them behind.
         let delete = |id: String| {
-            let srv = &srv;
+            let crm = srv.app.crm.clone();
             async move {
-                srv.ok(
-                    "mutation($id: ID!) { deleteCustomField(id: $id) { id } }",
-                    json!({"id": id}),
-                )
-                .await;
+                let id: uuid::Uuid = id.parse().unwrap();
+                crm_core::entity::custom_field_def::Entity::delete_by_id(id)
+                    .exec(&crm.db)
+                    .await
+                    .unwrap();
             }
         };
         const READ: &str = "query($id: ID!) { contact(id: $id) { customFields } }";
@@ -1137,7 +1140,7 @@ both_backends!(
             .unwrap()
             .to_string();
 
-        // Values stored while the field was not sensitive...
+        // Values stored while the field was not sensitive (and left behind)...
         let plain_def = define_gql(false).await;
         let c = contact(
             &srv,
@@ -1229,5 +1232,117 @@ both_backends!(
             .await
             .unwrap();
         assert!(defs.is_empty(), "{defs:?}");
+    }
+);
+
+both_backends!(
+    deleting_a_field_deletes_its_values,
+    |srv: TestServer| async move {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let define = |key: &'static str, sensitive: bool| {
+            let srv = &srv;
+            async move {
+                srv.ok(
+                    "mutation($k: String!, $s: Boolean!) { defineCustomField(input: {entity: \"contact\", key: $k, kind: TEXT, sensitive: $s}) { id } }",
+                    json!({"k": key, "s": sensitive}),
+                )
+                .await["defineCustomField"]["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            }
+        };
+        let stored = |id: String| {
+            let crm = srv.app.crm.clone();
+            async move {
+                let id: uuid::Uuid = id.parse().unwrap();
+                crm_core::entity::contact::Entity::find_by_id(id)
+                    .one(&crm.db)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .custom_fields
+            }
+        };
+        let national = define("nationalId", true).await;
+        define("vin", false).await;
+        let c = contact(
+            &srv,
+            json!({"firstName": "Li", "customFields": {"nationalId": "A1", "vin": "LSV1"}}),
+        )
+        .await;
+        let id = c["id"].as_str().unwrap().to_string();
+        let other = contact(&srv, json!({"firstName": "Bo"})).await;
+
+        // The definition and its values go in one transaction; other
+        // fields and records are untouched.
+        srv.ok(
+            "mutation($id: ID!) { deleteCustomField(id: $id) { id } }",
+            json!({"id": national}),
+        )
+        .await;
+        assert_eq!(stored(id.clone()).await, json!({"vin": "LSV1"}));
+        assert_eq!(
+            stored(other["id"].as_str().unwrap().to_string()).await,
+            json!({})
+        );
+        let audit = srv
+            .ok(
+                "query($id: ID!) { auditLog(recordId: $id) { edges { node { action entity changes } } } }",
+                json!({"id": national}),
+            )
+            .await;
+        assert_eq!(
+            audit["auditLog"]["edges"][0]["node"],
+            json!({"action": "delete", "entity": "custom_field", "changes": {
+                "entity": "contact", "key": "nationalId", "sensitive": true, "recordsCleared": 1}})
+        );
+        // The record stays writable, and defining the key again does not
+        // bring a deleted value back.
+        let r = srv
+            .ok(
+                "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Wei\"}) { lastName customFields } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(r["updateContact"]["customFields"], json!({"vin": "LSV1"}));
+        define("nationalId", false).await;
+        assert_eq!(stored(id.clone()).await, json!({"vin": "LSV1"}));
+
+        // A value no definition describes (stored before deletion cleared
+        // values) does not block the record's next write: that write drops
+        // it, and validators never see it.
+        let uid: uuid::Uuid = id.parse().unwrap();
+        crm_core::entity::contact::Entity::update_many()
+            .col_expr(
+                crm_core::entity::contact::Column::CustomFields,
+                sea_orm::sea_query::Expr::value(json!({"vin": "LSV1", "legacy": "x"})),
+            )
+            .filter(crm_core::entity::contact::Column::Id.eq(uid))
+            .exec(&srv.app.crm.db)
+            .await
+            .unwrap();
+        let r = srv
+            .ok(
+                "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Wang\"}) { customFields } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(r["updateContact"]["customFields"], json!({"vin": "LSV1"}));
+        assert_eq!(stored(id.clone()).await, json!({"vin": "LSV1"}));
+        // Sending a value for an undefined key is still an error.
+        let r = srv
+            .gql(
+                "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {legacy: \"y\"}}) { id } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(
+            field_paths(&r),
+            [(
+                "input.customFields.legacy".to_string(),
+                "UNKNOWN_FIELD".to_string()
+            )]
+        );
     }
 );

@@ -208,9 +208,9 @@ pub struct CustomFieldInput {
     /// Sensitive personal data (a national ID, say): callers and plugins
     /// without the `pii:read` scope see `********`, and every read that
     /// shows a value is audited. Values are stored encrypted; values that
-    /// records already hold under `key` (left by a removed definition) are
-    /// encrypted (or, for a field that is not sensitive, decrypted) with the
-    /// definition, in the same transaction.
+    /// records already hold under `key` are encrypted (or, for a field that
+    /// is not sensitive, decrypted) with the definition, in the same
+    /// transaction.
     #[graphql(default)]
     pub sensitive: bool,
 }
@@ -493,6 +493,8 @@ impl AdminMutation {
         ))
     }
 
+    /// Delete a custom field definition and, in the same transaction, the
+    /// values records hold under its key.
     async fn delete_custom_field(&self, ctx: &Context<'_>, id: ID) -> Result<super::Deleted> {
         Ok(super::Deleted {
             id: gid(
