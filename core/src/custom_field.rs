@@ -313,52 +313,100 @@ async fn rewrite_stored<C: ConnectionTrait>(
     entity: &str,
     mut f: impl FnMut(Uuid, &Value) -> Result<Option<Value>>,
 ) -> Result<u64> {
-    use crate::entity as e;
     let mut changed = 0u64;
-    macro_rules! entity {
-        ($m:ident) => {{
-            let mut after: Option<Uuid> = None;
-            loop {
-                let mut q = e::$m::Entity::find()
-                    .select_only()
-                    .column(e::$m::Column::Id)
-                    .column(e::$m::Column::CustomFields)
-                    .filter(e::$m::Column::TenantId.eq(tenant))
-                    .order_by_asc(e::$m::Column::Id)
-                    .limit(1000);
-                if let Some(a) = after {
-                    q = q.filter(e::$m::Column::Id.gt(a));
-                }
-                let rows: Vec<(Uuid, Value)> = q.into_tuple().all(db).await?;
-                let Some(last) = rows.last() else {
-                    break;
-                };
-                after = Some(last.0);
-                for (id, values) in &rows {
-                    if let Some(v) = f(*id, values)? {
-                        e::$m::Entity::update_many()
-                            .col_expr(
-                                e::$m::Column::CustomFields,
-                                sea_orm::sea_query::Expr::value(v),
-                            )
-                            .filter(e::$m::Column::Id.eq(*id))
-                            .exec(db)
-                            .await?;
-                        changed += 1;
-                    }
-                }
+    let mut after = None;
+    loop {
+        let rows = custom_fields_page(db, entity, Some(tenant), after, 1000).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = Some(last.id);
+        for r in &rows {
+            if let Some(v) = f(r.id, &r.values)? {
+                store_custom_fields(db, entity, r.id, v).await?;
+                changed += 1;
             }
-        }};
-    }
-    match entity {
-        "contact" => entity!(contact),
-        "company" => entity!(company),
-        "deal" => entity!(deal),
-        "activity" => entity!(activity),
-        "ticket" => entity!(ticket),
-        _ => {}
+        }
     }
     Ok(changed)
+}
+
+/// One record's stored custom fields.
+struct StoredFields {
+    id: Uuid,
+    tenant: Uuid,
+    values: Value,
+}
+
+/// Up to `limit` records of `entity` (of `tenant`, or of every tenant) with
+/// ids after `after`, in id order: their stored custom fields.
+async fn custom_fields_page<C: ConnectionTrait>(
+    db: &C,
+    entity: &str,
+    tenant: Option<Uuid>,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<StoredFields>> {
+    use crate::entity as e;
+    macro_rules! page {
+        ($m:ident) => {{
+            let mut q = e::$m::Entity::find()
+                .select_only()
+                .column(e::$m::Column::Id)
+                .column(e::$m::Column::TenantId)
+                .column(e::$m::Column::CustomFields)
+                .order_by_asc(e::$m::Column::Id)
+                .limit(limit);
+            if let Some(t) = tenant {
+                q = q.filter(e::$m::Column::TenantId.eq(t));
+            }
+            if let Some(a) = after {
+                q = q.filter(e::$m::Column::Id.gt(a));
+            }
+            q.into_tuple::<(Uuid, Uuid, Value)>().all(db).await?
+        }};
+    }
+    let rows = match entity {
+        "contact" => page!(contact),
+        "company" => page!(company),
+        "deal" => page!(deal),
+        "activity" => page!(activity),
+        "ticket" => page!(ticket),
+        _ => vec![],
+    };
+    Ok(rows
+        .into_iter()
+        .map(|(id, tenant, values)| StoredFields { id, tenant, values })
+        .collect())
+}
+
+/// Replace the stored custom fields of record `id` of `entity`.
+async fn store_custom_fields<C: ConnectionTrait>(
+    db: &C,
+    entity: &str,
+    id: Uuid,
+    values: Value,
+) -> Result<()> {
+    use crate::entity as e;
+    use sea_orm::sea_query::Expr;
+    macro_rules! store {
+        ($m:ident) => {
+            e::$m::Entity::update_many()
+                .col_expr(e::$m::Column::CustomFields, Expr::value(values))
+                .filter(e::$m::Column::Id.eq(id))
+                .exec(db)
+                .await?
+        };
+    }
+    match entity {
+        "contact" => store!(contact),
+        "company" => store!(company),
+        "deal" => store!(deal),
+        "activity" => store!(activity),
+        "ticket" => store!(ticket),
+        _ => return Ok(()),
+    };
+    Ok(())
 }
 
 /// Definitions of a tenant, optionally for one entity.
@@ -401,25 +449,20 @@ pub async fn remove(crm: &Crm, p: &Principal, id: Uuid) -> Result<Uuid> {
     .await?;
     // The values are gone: the audit log says which field, how many records
     // and who (never the values).
-    let now = crm.now();
-    crate::entity::audit_log::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(p.tenant_id),
-        actor_id: Set(p.user_id.or(p.key_id)),
-        actor_kind: Set(crate::events::actor_kind(p).to_string()),
-        action: Set("delete".to_string()),
-        entity: Set("custom_field".to_string()),
-        record_id: Set(Some(d.id)),
-        changes: Set(serde_json::json!({
+    crate::events::audit(
+        &*txn,
+        p,
+        crm.now(),
+        "delete",
+        "custom_field",
+        Some(d.id),
+        serde_json::json!({
             "entity": d.entity,
             "key": d.key,
             "sensitive": d.sensitive,
             "recordsCleared": records,
-        })),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&*txn)
+        }),
+    )
     .await?;
     txn.commit().await?;
     Ok(id)
@@ -531,7 +574,6 @@ pub async fn reseal_all(
     new: &crate::secrets::DataKey,
     mut progress: impl FnMut(u64),
 ) -> Result<Resealed> {
-    use crate::entity as e;
     use crate::secrets::{SEALED_PREFIX, field_aad};
     let mut done = Resealed::default();
     let mut scanned = 0u64;
@@ -564,52 +606,32 @@ pub async fn reseal_all(
             }
             Ok(changed.then_some(Value::Object(out)))
         };
-    macro_rules! entity {
-        ($m:ident, $name:literal) => {{
-            let mut after: Option<Uuid> = None;
-            loop {
-                let mut q = e::$m::Entity::find()
-                    .order_by_asc(e::$m::Column::Id)
-                    .limit(500);
-                if let Some(a) = after {
-                    q = q.filter(e::$m::Column::Id.gt(a));
+    for entity in ENTITIES {
+        let mut after = None;
+        loop {
+            let rows = custom_fields_page(&crm.db, entity, None, after, 500).await?;
+            let Some(last) = rows.last() else {
+                break;
+            };
+            after = Some(last.id);
+            scanned += rows.len() as u64;
+            let mut updates = vec![];
+            for r in &rows {
+                if let Some(v) = reseal(r.tenant, entity, r.id, &r.values)? {
+                    updates.push((r.id, v));
                 }
-                let rows = q.all(&crm.db).await?;
-                let Some(last) = rows.last() else {
-                    break;
-                };
-                after = Some(last.id);
-                scanned += rows.len() as u64;
-                let mut updates = vec![];
-                for r in &rows {
-                    if let Some(v) = reseal(r.tenant_id, $name, r.id, &r.custom_fields)? {
-                        updates.push((r.id, v));
-                    }
-                }
-                if !updates.is_empty() {
-                    let txn = crm.write_txn().await?;
-                    for (id, v) in updates {
-                        e::$m::Entity::update_many()
-                            .col_expr(
-                                e::$m::Column::CustomFields,
-                                sea_orm::sea_query::Expr::value(v),
-                            )
-                            .filter(e::$m::Column::Id.eq(id))
-                            .exec(&*txn)
-                            .await?;
-                        done.records += 1;
-                    }
-                    txn.commit().await?;
-                }
-                progress(scanned);
             }
-        }};
+            if !updates.is_empty() {
+                let txn = crm.write_txn().await?;
+                for (id, v) in updates {
+                    store_custom_fields(&*txn, entity, id, v).await?;
+                    done.records += 1;
+                }
+                txn.commit().await?;
+            }
+            progress(scanned);
+        }
     }
-    entity!(contact, "contact");
-    entity!(company, "company");
-    entity!(deal, "deal");
-    entity!(activity, "activity");
-    entity!(ticket, "ticket");
     Ok(done)
 }
 

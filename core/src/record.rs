@@ -459,36 +459,42 @@ where
     let id = K::id(&existing);
     let before = candidate_of::<K>(crm, p.tenant_id, &existing).await?;
     let mut cand = before.clone();
-    // Validators and validation work on plain values; `before` keeps the
-    // stored (sealed) ones for the change record. A stored value no
-    // definition describes (written before deleting a field cleared its
-    // values) is dropped by this write, unseen, rather than fail it.
-    if let Some(cf) = cand.get_mut("customFields") {
-        if cf.as_object().is_some_and(|o| !o.is_empty()) {
-            let defined = crate::custom_field::definitions(crm, p.tenant_id, Some(K::NAME)).await?;
-            if let Some(o) = cf.as_object_mut() {
-                o.retain(|k, _| defined.iter().any(|d| d.key == *k));
-            }
-        }
-        crate::custom_field::open_sealed(crm, p.tenant_id, K::NAME, cf)?;
-    }
     // A sensitive field sent back as it was shown masked keeps its value.
     let masked_back = patch
         .get("customFields")
         .and_then(Value::as_object)
         .is_some_and(|o| o.values().any(|v| v == crate::custom_field::MASK));
-    let sensitive = if masked_back {
-        crate::custom_field::sensitive_keys(&crm.db, p.tenant_id, K::NAME).await?
+    let has_stored = cand
+        .get("customFields")
+        .and_then(Value::as_object)
+        .is_some_and(|o| !o.is_empty());
+    let defs = if has_stored || masked_back {
+        crate::custom_field::definitions(crm, p.tenant_id, Some(K::NAME)).await?
     } else {
         vec![]
     };
+    let sensitive: Vec<&str> = defs
+        .iter()
+        .filter(|d| d.sensitive)
+        .map(|d| d.key.as_str())
+        .collect();
+    // Validators and validation work on plain values; `before` keeps the
+    // stored (sealed) ones for the change record. A stored value no
+    // definition describes (written before deleting a field cleared its
+    // values) is dropped by this write, unseen, rather than fail it.
+    if let Some(cf) = cand.get_mut("customFields") {
+        if let Some(o) = cf.as_object_mut() {
+            o.retain(|k, _| defs.iter().any(|d| d.key == *k));
+        }
+        crate::custom_field::open_sealed(crm, p.tenant_id, K::NAME, cf)?;
+    }
     for (k, v) in patch {
         if k == "customFields"
             && let (Some(Value::Object(cur)), Value::Object(new)) =
                 (cand.get_mut("customFields"), &v)
         {
             for (ck, cv) in new {
-                if cv == crate::custom_field::MASK && sensitive.contains(ck) {
+                if cv == crate::custom_field::MASK && sensitive.contains(&ck.as_str()) {
                     continue;
                 }
                 if cv.is_null() {

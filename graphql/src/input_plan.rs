@@ -271,7 +271,6 @@ impl InputPlan {
                     continue;
                 }
                 if reveal {
-                    let shown: Vec<String> = shown.iter().map(|k| k.to_string()).collect();
                     cf::open_sealed_with(key, tenant, entity, values)?;
                     if let Some((record_id, owner_entity, prefix)) = owner {
                         reads.push(SensitiveRead {
