@@ -491,12 +491,11 @@ pub async fn validate(
     let mut out = check_values(&defs, given)?;
     let mut errs = vec![];
     for d in defs.iter().filter(|d| d.sensitive) {
+        // A given value is plain (the API never shows a sealed form): one
+        // that merely looks sealed is sealed like any other text.
         let Some(v) = out.get_mut(&d.key) else {
             continue;
         };
-        if crate::secrets::is_sealed(v) {
-            continue;
-        }
         let aad = crate::secrets::field_aad(tenant, entity, &d.key);
         let kept = stored
             .and_then(|s| s.get(&d.key))
@@ -519,24 +518,106 @@ pub async fn validate(
     if errs.is_empty() { Ok(out) } else { Err(errs) }
 }
 
-/// Open every sealed value of `values` (a `customFields` object of `entity`
-/// in `tenant`) in place.
+/// Bring `values` (the `customFields` object a write is about to store for
+/// a record of `entity` in `tenant`) in line with the definitions as they
+/// are in the write's transaction `db`: a value whose field no longer
+/// exists is dropped, a plain value of a sensitive field is sealed, a
+/// sealed value of a field that is no longer sensitive is opened. A write
+/// validates its values before its transaction begins, so a field made
+/// sensitive or deleted meanwhile would otherwise leave a plain or orphaned
+/// value at rest. On PostgreSQL the definitions are read `FOR SHARE`, so
+/// deleting one waits for the write to commit (and then clears its value);
+/// SQLite writes take turns. Returns whether `values` changed.
+///
+/// # Errors
+/// `DATA_KEY_MISSING` on `input.customFields.<key>` when a value must be
+/// sealed and there is no data key.
+pub async fn conform<C: ConnectionTrait>(
+    crm: &Crm,
+    db: &C,
+    tenant: Uuid,
+    entity: &str,
+    values: &mut Value,
+) -> Result<bool> {
+    use crate::secrets::{field_aad, is_sealed};
+    let Some(o) = values.as_object_mut().filter(|o| !o.is_empty()) else {
+        return Ok(false);
+    };
+    let defs: Vec<(String, bool)> = def::Entity::find()
+        .select_only()
+        .column(def::Column::Key)
+        .column(def::Column::Sensitive)
+        .filter(def::Column::TenantId.eq(tenant))
+        .filter(def::Column::Entity.eq(entity))
+        .lock_shared()
+        .into_tuple()
+        .all(db)
+        .await?;
+    let sensitive = |k: &str| defs.iter().find(|(d, _)| d == k).map(|(_, s)| *s);
+    let before = o.len();
+    o.retain(|k, _| sensitive(k).is_some());
+    let mut changed = o.len() != before;
+    for (k, v) in o.iter_mut() {
+        if v.is_null() {
+            continue;
+        }
+        let aad = field_aad(tenant, entity, k);
+        match (sensitive(k) == Some(true), is_sealed(v)) {
+            (true, false) => {
+                let sealed = crm.data_key.seal(&aad, v).map_err(|m| {
+                    CoreError::Invalid(vec![FieldError::new(
+                        format!("input.customFields.{k}"),
+                        "DATA_KEY_MISSING",
+                        format!("{k} is sensitive and cannot be stored: {m}"),
+                    )])
+                })?;
+                *v = Value::String(sealed);
+                changed = true;
+            }
+            (false, true) => {
+                // A value that does not open is plain text that only looks
+                // sealed: it stays as it was given.
+                if let Ok(opened) = crm.data_key.open(&aad, v.as_str().unwrap_or_default()) {
+                    *v = opened;
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(changed)
+}
+
+/// Open the sealed values of the `sensitive` fields in `values` (a
+/// `customFields` object of `entity` in `tenant`) in place. Other fields are
+/// left as they are: their values are plain text at rest, even text that
+/// happens to look sealed.
 ///
 /// # Errors
 /// [`CoreError::Internal`] when one does not open (no key, another key).
-pub fn open_sealed(crm: &Crm, tenant: Uuid, entity: &str, values: &mut Value) -> Result<()> {
-    open_sealed_with(&crm.data_key, tenant, entity, values)
+pub fn open_sealed<S: AsRef<str>>(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    values: &mut Value,
+    sensitive: &[S],
+) -> Result<()> {
+    open_sealed_with(&crm.data_key, tenant, entity, values, sensitive)
 }
 
 /// [`open_sealed`] with data key `key`.
-pub fn open_sealed_with(
+pub fn open_sealed_with<S: AsRef<str>>(
     key: &crate::secrets::DataKey,
     tenant: Uuid,
     entity: &str,
     values: &mut Value,
+    sensitive: &[S],
 ) -> Result<()> {
     if let Some(o) = values.as_object_mut() {
         for (k, v) in o.iter_mut() {
+            if !sensitive.iter().any(|s| s.as_ref() == k) {
+                continue;
+            }
             if let Some(sealed) = v
                 .as_str()
                 .filter(|s| s.starts_with(crate::secrets::SEALED_PREFIX))

@@ -86,6 +86,31 @@ fn col<K: Kind>(name: &str) -> Result<ColumnOf<K>> {
         .map_err(|_| CoreError::Internal(format!("{} has no column {name}", K::NAME)))
 }
 
+/// [`crate::custom_field::conform`] on the custom fields `active` is about
+/// to store, in the write's transaction `db`; entities without custom fields
+/// pass untouched.
+async fn conform_custom_fields<K: Kind, C: ConnectionTrait>(
+    crm: &Crm,
+    db: &C,
+    tenant: Uuid,
+    active: &mut ActiveOf<K>,
+) -> Result<()>
+where
+    ActiveOf<K>: ActiveModelTrait,
+{
+    let Ok(c) = ColumnOf::<K>::from_str("custom_fields") else {
+        return Ok(());
+    };
+    let sea_orm::ActiveValue::Set(sea_orm::Value::Json(Some(values))) = active.get(c) else {
+        return Ok(());
+    };
+    let mut values = *values;
+    if crate::custom_field::conform(crm, db, tenant, K::NAME, &mut values).await? {
+        active.set(c, values.into());
+    }
+    Ok(())
+}
+
 /// Read one record of the caller's tenant; another tenant's id is `NOT_FOUND`.
 /// Ids of merged records resolve to their survivor.
 pub async fn get<K: Kind>(crm: &Crm, p: &Principal, id: Uuid) -> Result<ModelOf<K>> {
@@ -419,6 +444,7 @@ where
     active.set(col::<K>("created_at")?, now.into());
     active.set(col::<K>("updated_at")?, now.into());
     let txn = crm.write_txn().await?;
+    conform_custom_fields::<K, _>(crm, &*txn, p.tenant_id, &mut active).await?;
     let model = active
         .insert(&txn)
         .await
@@ -486,7 +512,7 @@ where
         if let Some(o) = cf.as_object_mut() {
             o.retain(|k, _| defs.iter().any(|d| d.key == *k));
         }
-        crate::custom_field::open_sealed(crm, p.tenant_id, K::NAME, cf)?;
+        crate::custom_field::open_sealed(crm, p.tenant_id, K::NAME, cf, &sensitive)?;
     }
     for (k, v) in patch {
         if k == "customFields"
@@ -527,6 +553,7 @@ where
     }
     active.set(col::<K>("updated_at")?, now.into());
     let txn = crm.write_txn().await?;
+    conform_custom_fields::<K, _>(crm, &*txn, p.tenant_id, &mut active).await?;
     let model = active
         .update(&txn)
         .await

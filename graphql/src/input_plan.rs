@@ -271,7 +271,7 @@ impl InputPlan {
                     continue;
                 }
                 if reveal {
-                    cf::open_sealed_with(key, tenant, entity, values)?;
+                    cf::open_sealed_with(key, tenant, entity, values, keys)?;
                     if let Some((record_id, owner_entity, prefix)) = owner {
                         reads.push(SensitiveRead {
                             entity: owner_entity.to_string(),

@@ -117,10 +117,45 @@ pub struct PluginHost {
     routes: Mutex<HashMap<Uuid, (std::time::Instant, Vec<Active>)>>,
     /// Bumped by every invalidation: a load that raced one is not cached.
     routes_generation: std::sync::atomic::AtomicU64,
-    /// Compiled input queries by (entity, query text).
-    plans: Mutex<HashMap<(&'static str, String), PlanSlot>>,
+    /// Compiled input queries.
+    plans: PlanCache,
     /// Run records and failure accounting, written off the request path.
     recorder: tokio::sync::mpsc::UnboundedSender<RecMsg>,
+}
+
+/// Most compiled input queries one process keeps.
+const MAX_PLANS: usize = 512;
+
+/// Compiled input queries by entity and query text, at most [`MAX_PLANS`]:
+/// query texts come from manifests, so upgrades add new ones over a
+/// process's life. A hit allocates nothing; a full cache is emptied
+/// (compiling again is cheap, and the queries of plugins no longer
+/// installed go with it).
+#[derive(Default)]
+struct PlanCache(Mutex<HashMap<&'static str, HashMap<String, PlanSlot>>>);
+
+impl PlanCache {
+    fn get(&self, entity: &'static str, input: &str) -> PlanSlot {
+        let mut plans = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(slot) = plans.get(entity).and_then(|m| m.get(input)) {
+            return slot.clone();
+        }
+        if plans.values().map(HashMap::len).sum::<usize>() >= MAX_PLANS {
+            plans.clear();
+        }
+        let slot = InputPlan::compile(entity, input).map(Arc::new);
+        plans
+            .entry(entity)
+            .or_default()
+            .insert(input.to_owned(), slot.clone());
+        slot
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let plans = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        plans.values().map(HashMap::len).sum()
+    }
 }
 
 /// How long a tenant's plugin routing is reused.
@@ -235,7 +270,7 @@ impl PluginHost {
             calls: Mutex::new(HashMap::new()),
             routes: Mutex::new(HashMap::new()),
             routes_generation: std::sync::atomic::AtomicU64::new(0),
-            plans: Mutex::new(HashMap::new()),
+            plans: PlanCache::default(),
             recorder: tx,
         });
         let weak = Arc::downgrade(&host);
@@ -464,14 +499,10 @@ impl PluginHost {
             })
     }
 
-    /// The compiled form of an input query (cached by entity and query
-    /// text); `None` when it needs the GraphQL executor.
+    /// The compiled form of an input query; `None` when it needs the
+    /// GraphQL executor.
     fn plan(&self, entity: &'static str, input: &str) -> Option<Arc<InputPlan>> {
-        let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
-        plans
-            .entry((entity, input.to_owned()))
-            .or_insert_with(|| InputPlan::compile(entity, input).map(Arc::new))
-            .clone()
+        self.plans.get(entity, input)
     }
 
     /// The input records of a score function with input query `input`: the
@@ -1886,6 +1917,26 @@ mod tests {
         assert_eq!(r["phone"], "+8613800138000");
         assert_eq!(r["customFields"]["vin"], "X");
         assert_eq!(r["customFields"]["a"], 1);
+    }
+
+    #[test]
+    fn plan_cache_hits_and_stays_bounded() {
+        let cache = PlanCache::default();
+        let plan = cache.get("contact", "{ title }").expect("compiles");
+        let again = cache.get("contact", "{ title }").expect("cached");
+        assert!(Arc::ptr_eq(&plan, &again), "a hit returns the cached plan");
+        // Another entity with the same text is its own entry.
+        let company = cache.get("company", "{ name }").expect("compiles");
+        assert!(!Arc::ptr_eq(&plan, &company));
+        assert_eq!(cache.len(), 2);
+        // Many distinct queries (an upgrade per day for years) never hold
+        // more than MAX_PLANS entries.
+        for i in 0..(MAX_PLANS * 2) {
+            cache.get("contact", &format!("{{ title a{i}: email }}"));
+            assert!(cache.len() <= MAX_PLANS);
+        }
+        // An emptied cache compiles again.
+        assert!(cache.get("contact", "{ title }").is_some());
     }
 
     /// The thread a call ran on.

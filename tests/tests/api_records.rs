@@ -1007,8 +1007,14 @@ both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
     let other = crm_core::secrets::DataKey::from_hex(&"ab".repeat(32));
     let mut values = row.custom_fields.clone();
     let wrong = srv.app.crm.clone().with_data_key(other);
-    let err = crm_core::custom_field::open_sealed(&wrong, srv.tenant, "contact", &mut values)
-        .unwrap_err();
+    let err = crm_core::custom_field::open_sealed(
+        &wrong,
+        srv.tenant,
+        "contact",
+        &mut values,
+        &["nationalId"],
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("another data key"), "{err}");
 });
 
@@ -1343,6 +1349,143 @@ both_backends!(
                 "input.customFields.legacy".to_string(),
                 "UNKNOWN_FIELD".to_string()
             )]
+        );
+    }
+);
+
+both_backends!(
+    a_write_racing_a_redefinition_leaves_no_plain_value_at_rest,
+    |srv: TestServer| async move {
+        use crm_core::entity::custom_field_def as def;
+        use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+        let stored = |id: String| {
+            let crm = srv.app.crm.clone();
+            async move {
+                let id: uuid::Uuid = id.parse().unwrap();
+                crm_core::entity::contact::Entity::find_by_id(id)
+                    .one(&crm.db)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .custom_fields
+            }
+        };
+        srv.ok(
+            "mutation { a: defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT}) { id } \
+             b: defineCustomField(input: {entity: \"contact\", key: \"note\", kind: TEXT}) { id } }",
+            json!({}),
+        )
+        .await;
+        // A value of a field that is not sensitive and only looks sealed is
+        // the caller's text, stored as given.
+        let c = contact(
+            &srv,
+            json!({"firstName": "Li", "customFields": {"note": "enc:v1:not-sealed"}}),
+        )
+        .await;
+        let id = c["id"].as_str().unwrap().to_string();
+        assert_eq!(
+            stored(id.clone()).await,
+            json!({"note": "enc:v1:not-sealed"})
+        );
+
+        // An update validates `nationalId` as a plain field while another
+        // transaction makes the field sensitive (delete and define again),
+        // and commits after it: the value must not land in plain text.
+        let crm = srv.app.crm.clone();
+        let redefine = crm.write_txn().await.unwrap();
+        def::Entity::delete_many()
+            .filter(def::Column::TenantId.eq(srv.tenant))
+            .filter(def::Column::Key.eq("nationalId"))
+            .exec(&*redefine)
+            .await
+            .unwrap();
+        let now = crm.now();
+        def::ActiveModel {
+            id: Set(uuid::Uuid::now_v7()),
+            tenant_id: Set(srv.tenant),
+            entity: Set("contact".into()),
+            key: Set("nationalId".into()),
+            label: Set("National ID".into()),
+            kind: Set("text".into()),
+            options: Set(json!([])),
+            required: Set(false),
+            sensitive: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&*redefine)
+        .await
+        .unwrap();
+        let update = srv.gql(
+            "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {nationalId: \"B2\"}}) { id } }",
+            json!({"id": id}),
+        );
+        let commit = async {
+            // The update validates against the committed (plain) definition,
+            // then waits for the redefinition: SQLite's write gate, or
+            // PostgreSQL's lock on the deleted definition row.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            redefine.commit().await.unwrap();
+        };
+        let (r, ()) = tokio::join!(update, commit);
+        assert!(r.get("errors").is_none(), "{r}");
+        let at_rest = stored(id.clone()).await;
+        assert_eq!(at_rest["note"], "enc:v1:not-sealed");
+        // SQLite's update sees the new definition and seals the value;
+        // PostgreSQL's saw the row it validated against deleted, so the
+        // value went with it (as deleting a field deletes its values).
+        match &at_rest["nationalId"] {
+            Value::Null => {}
+            v => assert!(crm_core::secrets::is_sealed(v), "plain at rest: {at_rest}"),
+        }
+        // Either way it reads masked, and a new write stores it sealed.
+        let r = srv
+            .ok(
+                "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {nationalId: \"C3\"}}) { customFields } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(r["updateContact"]["customFields"]["nationalId"], "********");
+        let at_rest = stored(id.clone()).await;
+        assert!(
+            crm_core::secrets::is_sealed(&at_rest["nationalId"]),
+            "{at_rest}"
+        );
+        // Text that looks sealed, given for a sensitive field, is sealed
+        // like any other value: the record stays readable and writable.
+        srv.ok(
+            "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {nationalId: \"enc:v1:forged\"}}) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+        let r = srv
+            .ok(
+                "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Wei\"}) { lastName } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(r["updateContact"]["lastName"], "Wei");
+        let dpo = srv
+            .ok(
+                "mutation { createApiKey(input: {name: \"dpo\", role: READ_ONLY, scopes: [\"pii:read\"]}) { key } }",
+                json!({}),
+            )
+            .await["createApiKey"]["key"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = srv
+            .gql_as(
+                &dpo,
+                "query($id: ID!) { contact(id: $id) { customFields } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(
+            r["data"]["contact"]["customFields"],
+            json!({"nationalId": "enc:v1:forged", "note": "enc:v1:not-sealed"}),
+            "{r}"
         );
     }
 );

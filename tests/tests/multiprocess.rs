@@ -302,13 +302,25 @@ async fn data_key_rotation_reseals_every_value() {
             .expect("read")
             .expect("row");
         let mut values = row.custom_fields.clone();
-        crm_core::custom_field::open_sealed(&with(&new), tenant.id, "contact", &mut values)
-            .expect("the new key opens it");
+        crm_core::custom_field::open_sealed(
+            &with(&new),
+            tenant.id,
+            "contact",
+            &mut values,
+            &["nationalId"],
+        )
+        .expect("the new key opens it");
         assert_eq!(values["nationalId"], number);
         let mut values = row.custom_fields.clone();
         assert!(
-            crm_core::custom_field::open_sealed(&with(&old), tenant.id, "contact", &mut values)
-                .is_err()
+            crm_core::custom_field::open_sealed(
+                &with(&old),
+                tenant.id,
+                "contact",
+                &mut values,
+                &["nationalId"]
+            )
+            .is_err()
         );
     }
 }

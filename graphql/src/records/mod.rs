@@ -46,7 +46,7 @@ pub async fn visible_custom_fields(
     let p = principal(ctx)?;
     if cf::reveals(p) {
         let mut opened = values.clone();
-        cf::open_sealed(crm(ctx), p.tenant_id, entity, &mut opened).gql()?;
+        cf::open_sealed(crm(ctx), p.tenant_id, entity, &mut opened, &sensitive).gql()?;
         loaders
             .sensitive_reads
             .load_one((Ent(entity), id, shown.join(",")))
