@@ -120,6 +120,23 @@ pub async fn get<K: Kind>(crm: &Crm, p: &Principal, id: Uuid) -> Result<ModelOf<
         .ok_or_else(|| CoreError::not_found(K::NAME, id))
 }
 
+/// Read record `id` (no merge redirects) in transaction `txn` and keep it
+/// from changing until the transaction ends: `FOR UPDATE` on PostgreSQL;
+/// SQLite's writes already take turns. For read-modify-write in one
+/// transaction.
+pub async fn find_locked<K: Kind, C: ConnectionTrait>(
+    txn: &C,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<ModelOf<K>>> {
+    Ok(K::Entity::find()
+        .filter(col::<K>("tenant_id")?.eq(tenant))
+        .filter(col::<K>("id")?.eq(id))
+        .lock_exclusive()
+        .one(txn)
+        .await?)
+}
+
 /// Like [`get`] without the permission check, on any connection (used inside transactions).
 pub async fn find<K: Kind, C: ConnectionTrait>(
     db: &C,
@@ -471,14 +488,47 @@ where
     Ok(model)
 }
 
+/// How many times an update starts over when the record changed under it.
+const UPDATE_ATTEMPTS: usize = 5;
+
 /// Apply a partial update (GraphQL-shaped JSON; `null` clears a field).
+///
+/// The update is validated (plugins included) against the record as read
+/// before its transaction; inside it the record is read again (`FOR UPDATE`
+/// on PostgreSQL; SQLite writes take turns) and, when another write changed
+/// it meanwhile, the update starts over from the new state, so concurrent
+/// updates of different fields both land. After [`UPDATE_ATTEMPTS`] such
+/// races it fails with `CONFLICT`.
 pub async fn update<K: Kind>(crm: &Crm, p: &Principal, id: Uuid, patch: Value) -> Result<ModelOf<K>>
 where
-    ModelOf<K>: IntoActiveModel<ActiveOf<K>>,
+    ModelOf<K>: IntoActiveModel<ActiveOf<K>> + PartialEq,
     ActiveOf<K>: ActiveModelBehavior + Send,
 {
     p.require(Action::Update, K::NAME)?;
     let patch = into_object(patch)?;
+    for _ in 0..UPDATE_ATTEMPTS {
+        if let Some(model) = update_once::<K>(crm, p, id, &patch).await? {
+            return Ok(model);
+        }
+    }
+    Err(CoreError::Conflict(format!(
+        "{} {id} kept changing while this update was applied ({UPDATE_ATTEMPTS} attempts); retry it",
+        K::NAME
+    )))
+}
+
+/// One attempt of [`update`]: `None` when the record changed after it was
+/// read (nothing written).
+async fn update_once<K: Kind>(
+    crm: &Crm,
+    p: &Principal,
+    id: Uuid,
+    patch: &Map<String, Value>,
+) -> Result<Option<ModelOf<K>>>
+where
+    ModelOf<K>: IntoActiveModel<ActiveOf<K>> + PartialEq,
+    ActiveOf<K>: ActiveModelBehavior + Send,
+{
     let existing = find::<K, _>(&crm.db, p.tenant_id, id)
         .await?
         .ok_or_else(|| CoreError::not_found(K::NAME, id))?;
@@ -517,7 +567,7 @@ where
     for (k, v) in patch {
         if k == "customFields"
             && let (Some(Value::Object(cur)), Value::Object(new)) =
-                (cand.get_mut("customFields"), &v)
+                (cand.get_mut("customFields"), v)
         {
             for (ck, cv) in new {
                 if cv == crate::custom_field::MASK && sensitive.contains(&ck.as_str()) {
@@ -531,7 +581,7 @@ where
             }
             continue;
         }
-        cand.insert(k, v);
+        cand.insert(k.clone(), v.clone());
     }
     cand.insert("updatedAt".into(), crate::json::ts(&crm.now()));
     run_validate_hooks(crm, p, K::NAME, &mut cand).await?;
@@ -553,6 +603,11 @@ where
     }
     active.set(col::<K>("updated_at")?, now.into());
     let txn = crm.write_txn().await?;
+    let current = find_locked::<K, _>(&*txn, p.tenant_id, id).await?;
+    if current.as_ref() != Some(&existing) {
+        txn.rollback().await?;
+        return Ok(None);
+    }
     conform_custom_fields::<K, _>(crm, &*txn, p.tenant_id, &mut active).await?;
     let model = active
         .update(&txn)
@@ -585,7 +640,7 @@ where
     crm.hooks()
         .after_commit(p.tenant_id, K::NAME, &[id], &scored)
         .await;
-    Ok(model)
+    Ok(Some(model))
 }
 
 fn cand_created_at(c: &Map<String, Value>) -> Option<crate::Timestamp> {

@@ -1489,3 +1489,84 @@ both_backends!(
         );
     }
 );
+
+both_backends!(
+    concurrent_updates_of_different_fields_both_land,
+    |srv: TestServer| async move {
+        use crm_core::entity::contact as row;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        let c = contact(
+            &srv,
+            json!({"firstName": "Li", "lastName": "Wei", "title": "Engineer"}),
+        )
+        .await;
+        let id = c["id"].as_str().unwrap().to_string();
+        let uid: uuid::Uuid = id.parse().unwrap();
+
+        // Another write changes the title and commits while an update of the
+        // last name, validated against the old row, waits for it (SQLite's
+        // write gate, PostgreSQL's row lock): the update starts over from
+        // the new row instead of writing the old title back.
+        let crm = srv.app.crm.clone();
+        let other = crm.write_txn().await.unwrap();
+        row::Entity::update_many()
+            .col_expr(row::Column::Title, sea_orm::sea_query::Expr::value("CTO"))
+            .col_expr(
+                row::Column::UpdatedAt,
+                sea_orm::sea_query::Expr::value(crm.now()),
+            )
+            .filter(row::Column::Id.eq(uid))
+            .exec(&*other)
+            .await
+            .unwrap();
+        let update = srv.gql(
+            "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Wang\"}) { title lastName } }",
+            json!({"id": id}),
+        );
+        let commit = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.commit().await.unwrap();
+        };
+        let (r, ()) = tokio::join!(update, commit);
+        assert_eq!(
+            r["data"]["updateContact"],
+            json!({"title": "CTO", "lastName": "Wang"}),
+            "{r}"
+        );
+        let stored = row::Entity::find_by_id(uid)
+            .one(&srv.app.crm.db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.title.as_deref(), stored.last_name.as_str()),
+            (Some("CTO"), "Wang")
+        );
+
+        // Many clients updating one record at once: every field lands.
+        let fields = [
+            ("firstName", "Bo"),
+            ("lastName", "Zhang"),
+            ("title", "Head of IT"),
+            ("email", "bo@example.com"),
+        ];
+        let updates = fields.iter().map(|(f, v)| {
+            srv.gql(
+                "mutation($id: ID!, $i: ContactInput!) { updateContact(id: $id, input: $i) { id } }",
+                json!({"id": id, "i": {*f: v}}),
+            )
+        });
+        for r in futures::future::join_all(updates).await {
+            assert!(r.get("errors").is_none(), "{r}");
+        }
+        let r = srv
+            .ok(
+                "query($id: ID!) { contact(id: $id) { firstName lastName title email } }",
+                json!({"id": id}),
+            )
+            .await;
+        for (f, v) in fields {
+            assert_eq!(r["contact"][f], v, "{r}");
+        }
+    }
+);
