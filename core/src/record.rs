@@ -603,12 +603,15 @@ where
     }
     active.set(col::<K>("updated_at")?, now.into());
     let txn = crm.write_txn().await?;
+    // Definitions before the record: deleting a custom field locks its
+    // definition and then the records holding values, so taking the locks
+    // in that order cannot deadlock with it on PostgreSQL.
+    conform_custom_fields::<K, _>(crm, &*txn, p.tenant_id, &mut active).await?;
     let current = find_locked::<K, _>(&*txn, p.tenant_id, id).await?;
     if current.as_ref() != Some(&existing) {
         txn.rollback().await?;
         return Ok(None);
     }
-    conform_custom_fields::<K, _>(crm, &*txn, p.tenant_id, &mut active).await?;
     let model = active
         .update(&txn)
         .await

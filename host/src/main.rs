@@ -422,6 +422,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo { plugins_dir } => {
             let app = App::open(&one_shot_config(&cli)).await?;
             let key = demo_start(&app, plugins_dir, true).await?;
+            app.plugins.flush_runs().await;
             if let Some(k) = key {
                 println!("{k}");
             }
@@ -433,7 +434,11 @@ async fn main() -> anyhow::Result<()> {
             key,
             batch_size,
         } => {
-            let crm = crm_core::Crm::connect(&cli.database).await?;
+            // The whole application, not just the database: imported rows
+            // go through the tenant's plugins (validators, scorers) as API
+            // writes do.
+            let app = App::open(&one_shot_config(&cli)).await?;
+            let crm = app.crm.clone();
             let p = match key {
                 Some(k) => crm_core::tenant::authenticate(&crm, k).await?,
                 None => {
@@ -460,8 +465,9 @@ async fn main() -> anyhow::Result<()> {
                 resume_from_line: None,
                 progress: true,
             };
-            let report = crm_host::import::import(&crm, &p, kind, file, opts).await?;
-            println!("{}", crm_host::import::render_report(&report));
+            let report = crm_host::import::import(&crm, &p, kind, file, opts).await;
+            app.plugins.flush_runs().await;
+            println!("{}", crm_host::import::render_report(&report?));
             Ok(())
         }
         Command::Plugin { command } => plugin_command(&cli, command).await,
@@ -561,6 +567,9 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             bar.finish_and_clear();
+            // Run records are written off the scoring path: wait for them
+            // before the process exits, or `pluginRuns` would miss them.
+            app.plugins.flush_runs().await;
             println!(
                 "rescored {}: {} of {} records in {} ms ({} failed batches)",
                 r.plugin, r.scored, r.records, r.duration_ms, r.failed_batches

@@ -324,3 +324,112 @@ async fn data_key_rotation_reseals_every_value() {
         );
     }
 }
+
+/// `crm plugin rescore` and `crm import` are processes that run plugins and
+/// exit: every call they made is in `pluginRuns` when they have exited (run
+/// records are written off the scoring path, so the commands wait for
+/// them), and imported rows are validated and scored like API writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_rescore_and_import_run_plugins_and_record_their_runs() {
+    use crm_core::entity::plugin_run;
+    let component = crm_tests::wasm::build_component("echo-score");
+    assert!(component.exists());
+    let (url, dir) = fresh_database(Backend::Sqlite).await;
+    let dir = dir.expect("a SQLite database lives in a directory");
+    let crm = crm_core::Crm::connect(&url).await.expect("connect");
+    let (tenant, key) = crm_core::tenant::create_tenant(&crm, "Cli", "US")
+        .await
+        .expect("tenant");
+    let p = crm_core::Principal::system(tenant.id);
+    for i in 0..600 {
+        crm_core::record::create::<crm_core::contact::Contact>(
+            &crm,
+            &p,
+            json!({"firstName": format!("C{i}")}),
+        )
+        .await
+        .expect("create");
+    }
+    let fixture = crm_tests::wasm::workspace_root().join("tests/fixtures/plugins/echo-score");
+    let crm_cli = |args: &[&str]| {
+        let out = std::process::Command::new(crm_tests::process::crm_binary())
+            .current_dir(&dir.0)
+            .args(args)
+            .env("CRM_DATABASE_URL", &url)
+            .env("CRM_PLUGIN_CACHE", dir.0.join("cache"))
+            .output()
+            .expect("crm runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    crm_cli(&[
+        "plugin",
+        "install",
+        fixture.to_str().expect("utf-8 path"),
+        "--enable-key",
+        &key,
+    ]);
+    let out = crm_cli(&["plugin", "rescore", "--key", &key, "echo-score"]);
+    assert!(out.contains("600 of 600 records"), "{out}");
+    let runs = plugin_run::Entity::find()
+        .filter(plugin_run::Column::PluginId.eq("echo-score"))
+        .filter(plugin_run::Column::Function.eq("score[echo]"))
+        .all(&crm.db)
+        .await
+        .expect("runs");
+    assert_eq!(runs.iter().map(|r| r.records).sum::<i32>(), 600, "{runs:?}");
+    assert!(runs.iter().all(|r| r.outcome == "ok"), "{runs:?}");
+
+    // `crm import` writes through the tenant's plugins as the API does:
+    // imported contacts are validated and scored, and the runs recorded.
+    let csv = dir.0.join("people.csv");
+    std::fs::write(
+        &csv,
+        "first_name,last_name,title\nMei,Chen,VP Sales\nBo,Li,Engineer\n",
+    )
+    .expect("csv");
+    let out = crm_cli(&[
+        "import",
+        "contacts",
+        csv.to_str().expect("utf-8 path"),
+        "--key",
+        &key,
+    ]);
+    assert!(out.contains('2'), "{out}");
+    let imported = crm_core::entity::contact::Entity::find()
+        .filter(crm_core::entity::contact::Column::TenantId.eq(tenant.id))
+        .filter(crm_core::entity::contact::Column::FirstName.is_in(["Mei", "Bo"]))
+        .all(&crm.db)
+        .await
+        .expect("contacts");
+    assert_eq!(imported.len(), 2);
+    for c in imported {
+        let score = crm_core::entity::score::Entity::find()
+            .filter(crm_core::entity::score::Column::RecordId.eq(c.id))
+            .filter(crm_core::entity::score::Column::PluginId.eq("echo-score"))
+            .one(&crm.db)
+            .await
+            .expect("score");
+        assert_eq!(
+            score.map(|s| s.value),
+            Some(42),
+            "{} was not scored",
+            c.first_name
+        );
+    }
+    let validated = plugin_run::Entity::find()
+        .filter(plugin_run::Column::PluginId.eq("echo-score"))
+        .filter(plugin_run::Column::Function.eq("validate[accept]"))
+        .all(&crm.db)
+        .await
+        .expect("runs");
+    assert_eq!(
+        validated.iter().map(|r| r.records).sum::<i32>(),
+        2,
+        "{validated:?}"
+    );
+}
