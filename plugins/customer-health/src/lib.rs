@@ -4,7 +4,10 @@
 //!
 //! - On every ticket event, new order and new activity, the company's health
 //!   is recomputed; a daily schedule recomputes every company, so health also
-//!   decays when nothing happens.
+//!   decays when nothing happens. It pages through the companies and keeps
+//!   its place ([`RESUME_KEY`]), so a run cut short by its deadline resumes
+//!   where it stopped when retried the same day (companies that failed in
+//!   the finished pages wait for the next day's run).
 //! - The score is stored as `health` (with a grade and the reasons) through
 //!   `setScore`, and the last value is kept in key-value storage
 //!   (`health:<companyId>`).
@@ -28,6 +31,10 @@ use serde_json::json;
 pub use config::Config;
 pub use rules::{Facts, SCORE_NAME, grade, health};
 
+/// Key-value entry of an unfinished daily run: `<day>|<cursor>` of the
+/// next page of companies (`day` is the run's UTC date, `YYYY-MM-DD`).
+pub const RESUME_KEY: &str = "daily:resume";
+
 /// The plugin: the `health-on-change` handler and the `daily` schedule.
 pub struct CustomerHealth;
 
@@ -49,7 +56,17 @@ impl Plugin for CustomerHealth {
 
     fn on_schedule(&self, ctx: &HandlerContext) -> Result<(), Error> {
         let cfg: Config = ctx.config()?;
-        let mut cursor: Option<String> = None;
+        // A run cut short (its deadline, a crash) resumes, when retried the
+        // same day, after the last page it finished instead of starting over:
+        // a tenant with more companies than one run's deadline covers still
+        // gets through them all.
+        let day = ctx.now().get(..10).unwrap_or_default().to_owned();
+        let mut cursor: Option<String> = host::kv::get(RESUME_KEY)?.and_then(|v| {
+            v.strip_prefix(&day)
+                .and_then(|rest| rest.strip_prefix('|'))
+                .map(str::to_owned)
+        });
+        let resumed = cursor.is_some();
         let (mut assessed, mut failed, mut last_error) = (0_usize, 0_usize, None);
         loop {
             let (ids, next) = crm::company_page(cursor.as_deref())?;
@@ -66,11 +83,18 @@ impl Plugin for CustomerHealth {
                 }
             }
             match next {
-                Some(next) if Some(&next) != cursor.as_ref() => cursor = Some(next),
+                Some(next) if Some(&next) != cursor.as_ref() => {
+                    host::kv::set(RESUME_KEY, &format!("{day}|{next}"))?;
+                    cursor = Some(next);
+                }
                 _ => break,
             }
         }
-        log::info(&format!("assessed {assessed} companies, {failed} failed"));
+        host::kv::delete(RESUME_KEY)?;
+        log::info(&format!(
+            "assessed {assessed} companies{}, {failed} failed",
+            if resumed { " (resumed)" } else { "" }
+        ));
         match last_error {
             Some(e) => Err(Error::new(
                 e.code,

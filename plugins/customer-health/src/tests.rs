@@ -246,6 +246,79 @@ fn the_daily_schedule_pages_through_every_company() {
     assert_eq!(fake.kv("health:co3").as_deref(), Some("100"));
 }
 
+/// Two pages of companies: co1, co2 then co3; every company healthy.
+fn two_pages(fake: &FakeHost) {
+    fake.on_query_with("companies(", |vars| match vars["c"].as_str() {
+        None => json!({ "companies": {
+            "edges": [{ "node": { "id": "co1" } }, { "node": { "id": "co2" } }],
+            "pageInfo": { "hasNextPage": true, "endCursor": "p2" },
+        }}),
+        Some(_) => json!({ "companies": {
+            "edges": [{ "node": { "id": "co3" } }],
+            "pageInfo": { "hasNextPage": false, "endCursor": "p3" },
+        }}),
+    });
+    fake.on_query_with("company(id:", |vars| {
+        company(vars["id"].as_str().unwrap_or_default(), Some(1), 0)
+    });
+}
+
+fn pages_read(fake: &FakeHost) -> Vec<Value> {
+    fake.queries()
+        .into_iter()
+        .filter(|q| q.text.contains("companies("))
+        .map(|q| q.variables["c"].clone())
+        .collect()
+}
+
+#[test]
+fn the_daily_schedule_keeps_its_place_page_by_page() {
+    let fake = FakeHost::new();
+    two_pages(&fake);
+    // What a run cut short before the second page would leave behind.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (probe, seen_in) = (fake.clone(), seen.clone());
+    fake.on_query_with("companies(", move |vars| {
+        if vars["c"] == "p2" {
+            *seen_in.lock().unwrap() = probe.kv(crate::RESUME_KEY);
+        }
+        json!({ "companies": {
+            "edges": [{ "node": { "id": if vars["c"].is_null() { "co1" } else { "co3" } } }],
+            "pageInfo": { "hasNextPage": vars["c"].is_null(), "endCursor": "p2" },
+        }})
+    });
+    harness(&fake).on_schedule("daily");
+    assert_eq!(seen.lock().unwrap().as_deref(), Some("2025-03-01|p2"));
+    // A finished run leaves no place behind.
+    assert_eq!(fake.kv(crate::RESUME_KEY), None);
+}
+
+#[test]
+fn a_retried_daily_run_resumes_where_it_stopped_the_same_day_only() {
+    let fake = FakeHost::new();
+    two_pages(&fake);
+    fake.set_kv(crate::RESUME_KEY, "2025-03-01|p2");
+    harness(&fake).on_schedule("daily");
+    assert_eq!(pages_read(&fake), [json!("p2")]);
+    assert_eq!(fake.mutations_containing("setScore").len(), 1);
+    assert_eq!(fake.kv(crate::RESUME_KEY), None);
+    assert!(
+        fake.logs()
+            .iter()
+            .any(|l| l.contains("assessed 1 companies (resumed)")),
+        "{:?}",
+        fake.logs()
+    );
+
+    // A place left by an earlier day's run is not today's: start over.
+    let fake = FakeHost::new();
+    two_pages(&fake);
+    fake.set_kv(crate::RESUME_KEY, "2025-02-28|p2");
+    harness(&fake).on_schedule("daily");
+    assert_eq!(pages_read(&fake), [Value::Null, json!("p2")]);
+    assert_eq!(fake.mutations_containing("setScore").len(), 3);
+}
+
 #[test]
 fn the_daily_schedule_carries_on_past_a_failing_company() {
     let fake = FakeHost::new();
