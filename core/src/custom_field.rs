@@ -508,14 +508,20 @@ pub async fn validate(
         }
         match crm.data_key.seal(&aad, v) {
             Ok(sealed) => *v = Value::String(sealed),
-            Err(m) => errs.push(FieldError::new(
-                format!("input.customFields.{}", d.key),
-                "DATA_KEY_MISSING",
-                format!("{} is sensitive and cannot be stored: {m}", d.key),
-            )),
+            Err(m) => errs.push(key_missing(&d.key, &m)),
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+/// The error of a sensitive value of field `key` that cannot be sealed
+/// (`why`: no data key).
+fn key_missing(key: &str, why: &str) -> FieldError {
+    FieldError::new(
+        format!("input.customFields.{key}"),
+        "DATA_KEY_MISSING",
+        format!("{key} is sensitive and cannot be stored: {why}"),
+    )
 }
 
 /// Bring `values` (the `customFields` object a write is about to store for
@@ -564,13 +570,10 @@ pub async fn conform<C: ConnectionTrait>(
         let aad = field_aad(tenant, entity, k);
         match (sensitive(k) == Some(true), is_sealed(v)) {
             (true, false) => {
-                let sealed = crm.data_key.seal(&aad, v).map_err(|m| {
-                    CoreError::Invalid(vec![FieldError::new(
-                        format!("input.customFields.{k}"),
-                        "DATA_KEY_MISSING",
-                        format!("{k} is sensitive and cannot be stored: {m}"),
-                    )])
-                })?;
+                let sealed = crm
+                    .data_key
+                    .seal(&aad, v)
+                    .map_err(|m| CoreError::Invalid(vec![key_missing(k, &m)]))?;
                 *v = Value::String(sealed);
                 changed = true;
             }

@@ -104,12 +104,8 @@ pub async fn merge_contacts(
     let ids = check_ids(survivor, merged)?;
     let now = crm.now();
     let txn = crm.write_txn().await?;
-    // The survivor (through a redirect if it was merged itself), locked
-    // so an update racing the merge is not overwritten by it.
-    let found = record::find::<crate::contact::Contact, _>(&txn, p.tenant_id, survivor)
-        .await?
-        .ok_or_else(|| CoreError::not_found("contact", survivor))?;
-    let mut s = record::find_locked::<crate::contact::Contact, _>(&*txn, p.tenant_id, found.id)
+    // Locked, so an update racing the merge is not overwritten by it.
+    let mut s = record::find_locked::<crate::contact::Contact, _>(&*txn, p.tenant_id, survivor)
         .await?
         .ok_or_else(|| CoreError::not_found("contact", survivor))?;
     for id in &ids {
@@ -180,12 +176,8 @@ pub async fn merge_companies(
     let ids = check_ids(survivor, merged)?;
     let now = crm.now();
     let txn = crm.write_txn().await?;
-    // The survivor (through a redirect if it was merged itself), locked
-    // so an update racing the merge is not overwritten by it.
-    let found = record::find::<crate::company::Company, _>(&txn, p.tenant_id, survivor)
-        .await?
-        .ok_or_else(|| CoreError::not_found("company", survivor))?;
-    let mut s = record::find_locked::<crate::company::Company, _>(&*txn, p.tenant_id, found.id)
+    // Locked, so an update racing the merge is not overwritten by it.
+    let mut s = record::find_locked::<crate::company::Company, _>(&*txn, p.tenant_id, survivor)
         .await?
         .ok_or_else(|| CoreError::not_found("company", survivor))?;
     for id in &ids {

@@ -120,21 +120,15 @@ pub async fn get<K: Kind>(crm: &Crm, p: &Principal, id: Uuid) -> Result<ModelOf<
         .ok_or_else(|| CoreError::not_found(K::NAME, id))
 }
 
-/// Read record `id` (no merge redirects) in transaction `txn` and keep it
-/// from changing until the transaction ends: `FOR UPDATE` on PostgreSQL;
-/// SQLite's writes already take turns. For read-modify-write in one
-/// transaction.
+/// [`find`] in transaction `txn`, keeping the record from changing until
+/// the transaction ends: `FOR UPDATE` on PostgreSQL; SQLite's writes
+/// already take turns. For read-modify-write in one transaction.
 pub async fn find_locked<K: Kind, C: ConnectionTrait>(
     txn: &C,
     tenant: Uuid,
     id: Uuid,
 ) -> Result<Option<ModelOf<K>>> {
-    Ok(K::Entity::find()
-        .filter(col::<K>("tenant_id")?.eq(tenant))
-        .filter(col::<K>("id")?.eq(id))
-        .lock_exclusive()
-        .one(txn)
-        .await?)
+    find_with::<K, C>(txn, tenant, id, true).await
 }
 
 /// Like [`get`] without the permission check, on any connection (used inside transactions).
@@ -143,10 +137,21 @@ pub async fn find<K: Kind, C: ConnectionTrait>(
     tenant: Uuid,
     id: Uuid,
 ) -> Result<Option<ModelOf<K>>> {
+    find_with::<K, C>(db, tenant, id, false).await
+}
+
+/// Record `id` (or the survivor it was merged into), locked if `lock`.
+async fn find_with<K: Kind, C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<ModelOf<K>>> {
     let by_id = |id: Uuid| -> Result<Select<K::Entity>> {
-        Ok(K::Entity::find()
+        let q = K::Entity::find()
             .filter(col::<K>("tenant_id")?.eq(tenant))
-            .filter(col::<K>("id")?.eq(id)))
+            .filter(col::<K>("id")?.eq(id));
+        Ok(if lock { q.lock_exclusive() } else { q })
     };
     if let Some(m) = by_id(id)?.one(db).await? {
         return Ok(Some(m));

@@ -438,11 +438,11 @@ async fn main() -> anyhow::Result<()> {
             // go through the tenant's plugins (validators, scorers) as API
             // writes do.
             let app = App::open(&one_shot_config(&cli)).await?;
-            let crm = app.crm.clone();
+            let crm = &app.crm;
             let p = match key {
-                Some(k) => crm_core::tenant::authenticate(&crm, k).await?,
+                Some(k) => crm_core::tenant::authenticate(crm, k).await?,
                 None => {
-                    let tenants = crm_core::tenant::tenants(&crm).await?;
+                    let tenants = crm_core::tenant::tenants(crm).await?;
                     match tenants.as_slice() {
                         [only] => crm_core::Principal::system(only.id),
                         [] => bail!(
@@ -465,7 +465,7 @@ async fn main() -> anyhow::Result<()> {
                 resume_from_line: None,
                 progress: true,
             };
-            let report = crm_host::import::import(&crm, &p, kind, file, opts).await;
+            let report = crm_host::import::import(crm, &p, kind, file, opts).await;
             app.plugins.flush_runs().await;
             println!("{}", crm_host::import::render_report(&report?));
             Ok(())

@@ -1018,6 +1018,30 @@ both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
     assert!(err.to_string().contains("another data key"), "{err}");
 });
 
+/// The custom fields contact `id` holds at rest (sealed values as sealed).
+async fn stored_custom_fields(srv: &TestServer, id: &str) -> Value {
+    use sea_orm::EntityTrait;
+    let id: uuid::Uuid = id.parse().unwrap();
+    crm_core::entity::contact::Entity::find_by_id(id)
+        .one(&srv.app.crm.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .custom_fields
+}
+
+/// Define the contact text field `key` over GraphQL; the definition's id.
+async fn define_contact_field(srv: &TestServer, key: &str, sensitive: bool) -> String {
+    srv.ok(
+        "mutation($k: String!, $s: Boolean!) { defineCustomField(input: {entity: \"contact\", key: $k, kind: TEXT, sensitive: $s}) { id } }",
+        json!({"k": key, "s": sensitive}),
+    )
+    .await["defineCustomField"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 both_backends!(data_key_rotation_resumes, |srv: TestServer| async move {
     use crm_core::secrets::DataKey;
     srv.ok(
@@ -1092,36 +1116,9 @@ both_backends!(
     redefining_a_field_seals_or_opens_stored_values,
     |srv: TestServer| async move {
         use crm_core::custom_field::{NewDefinition, define};
-        use crm_core::entity::contact as row;
         use crm_core::error::CoreError;
         use crm_core::secrets::DataKey;
         use sea_orm::EntityTrait;
-        let stored = |id: String| {
-            let crm = srv.app.crm.clone();
-            async move {
-                let id: uuid::Uuid = id.parse().unwrap();
-                row::Entity::find_by_id(id)
-                    .one(&crm.db)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .custom_fields["nationalId"]
-                    .clone()
-            }
-        };
-        let define_gql = |sensitive: bool| {
-            let srv = &srv;
-            async move {
-                srv.ok(
-                    "mutation($s: Boolean!) { defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT, sensitive: $s}) { id } }",
-                    json!({"s": sensitive}),
-                )
-                .await["defineCustomField"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            }
-        };
         // Values a definition finds in place predate it (stored before
         // deleting a field cleared its values, or by a write racing the
         // definition): forget the definition alone to leave them behind.
@@ -1147,20 +1144,23 @@ both_backends!(
             .to_string();
 
         // Values stored while the field was not sensitive (and left behind)...
-        let plain_def = define_gql(false).await;
+        let plain_def = define_contact_field(&srv, "nationalId", false).await;
         let c = contact(
             &srv,
             json!({"firstName": "Li", "customFields": {"nationalId": "A1"}}),
         )
         .await;
         let id = c["id"].as_str().unwrap().to_string();
-        assert_eq!(stored(id.clone()).await, json!("A1"));
+        assert_eq!(
+            stored_custom_fields(&srv, &id).await["nationalId"].clone(),
+            json!("A1")
+        );
 
         // ...are sealed when it is defined again as sensitive: no plain
         // value stays at rest, and they read as any sensitive value does.
         delete(plain_def).await;
-        let sensitive_def = define_gql(true).await;
-        let at_rest = stored(id.clone()).await;
+        let sensitive_def = define_contact_field(&srv, "nationalId", true).await;
+        let at_rest = stored_custom_fields(&srv, &id).await["nationalId"].clone();
         assert!(crm_core::secrets::is_sealed(&at_rest), "{at_rest}");
         let r = srv.gql(READ, json!({"id": id})).await;
         assert_eq!(
@@ -1175,8 +1175,11 @@ both_backends!(
 
         // Defining it as not sensitive opens them again.
         delete(sensitive_def).await;
-        let plain_again = define_gql(false).await;
-        assert_eq!(stored(id.clone()).await, json!("A1"));
+        let plain_again = define_contact_field(&srv, "nationalId", false).await;
+        assert_eq!(
+            stored_custom_fields(&srv, &id).await["nationalId"].clone(),
+            json!("A1")
+        );
         let r = srv.gql(READ, json!({"id": id})).await;
         assert_eq!(
             r["data"]["contact"]["customFields"]["nationalId"], "A1",
@@ -1216,11 +1219,14 @@ both_backends!(
             .await
             .unwrap();
         assert!(defs.is_empty(), "{defs:?}");
-        assert_eq!(stored(id.clone()).await, json!("A1"));
+        assert_eq!(
+            stored_custom_fields(&srv, &id).await["nationalId"].clone(),
+            json!("A1")
+        );
 
         // A sealed value that the current key does not open stops a
         // non-sensitive definition the same way, naming what to do.
-        let sealed_def = define_gql(true).await;
+        let sealed_def = define_contact_field(&srv, "nationalId", true).await;
         delete(sealed_def).await;
         let stranger = srv
             .app
@@ -1233,7 +1239,9 @@ both_backends!(
             codes(err),
             [("input.sensitive".to_string(), "SEALED_VALUES".to_string())]
         );
-        assert!(crm_core::secrets::is_sealed(&stored(id.clone()).await));
+        assert!(crm_core::secrets::is_sealed(
+            &stored_custom_fields(&srv, &id).await["nationalId"].clone()
+        ));
         let defs = crm_core::custom_field::definitions(&srv.app.crm, srv.tenant, Some("contact"))
             .await
             .unwrap();
@@ -1245,33 +1253,8 @@ both_backends!(
     deleting_a_field_deletes_its_values,
     |srv: TestServer| async move {
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-        let define = |key: &'static str, sensitive: bool| {
-            let srv = &srv;
-            async move {
-                srv.ok(
-                    "mutation($k: String!, $s: Boolean!) { defineCustomField(input: {entity: \"contact\", key: $k, kind: TEXT, sensitive: $s}) { id } }",
-                    json!({"k": key, "s": sensitive}),
-                )
-                .await["defineCustomField"]["id"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            }
-        };
-        let stored = |id: String| {
-            let crm = srv.app.crm.clone();
-            async move {
-                let id: uuid::Uuid = id.parse().unwrap();
-                crm_core::entity::contact::Entity::find_by_id(id)
-                    .one(&crm.db)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .custom_fields
-            }
-        };
-        let national = define("nationalId", true).await;
-        define("vin", false).await;
+        let national = define_contact_field(&srv, "nationalId", true).await;
+        define_contact_field(&srv, "vin", false).await;
         let c = contact(
             &srv,
             json!({"firstName": "Li", "customFields": {"nationalId": "A1", "vin": "LSV1"}}),
@@ -1287,9 +1270,12 @@ both_backends!(
             json!({"id": national}),
         )
         .await;
-        assert_eq!(stored(id.clone()).await, json!({"vin": "LSV1"}));
         assert_eq!(
-            stored(other["id"].as_str().unwrap().to_string()).await,
+            stored_custom_fields(&srv, &id).await,
+            json!({"vin": "LSV1"})
+        );
+        assert_eq!(
+            stored_custom_fields(&srv, other["id"].as_str().unwrap()).await,
             json!({})
         );
         let audit = srv
@@ -1312,8 +1298,11 @@ both_backends!(
             )
             .await;
         assert_eq!(r["updateContact"]["customFields"], json!({"vin": "LSV1"}));
-        define("nationalId", false).await;
-        assert_eq!(stored(id.clone()).await, json!({"vin": "LSV1"}));
+        define_contact_field(&srv, "nationalId", false).await;
+        assert_eq!(
+            stored_custom_fields(&srv, &id).await,
+            json!({"vin": "LSV1"})
+        );
 
         // A value no definition describes (stored before deletion cleared
         // values) does not block the record's next write: that write drops
@@ -1335,7 +1324,10 @@ both_backends!(
             )
             .await;
         assert_eq!(r["updateContact"]["customFields"], json!({"vin": "LSV1"}));
-        assert_eq!(stored(id.clone()).await, json!({"vin": "LSV1"}));
+        assert_eq!(
+            stored_custom_fields(&srv, &id).await,
+            json!({"vin": "LSV1"})
+        );
         // Sending a value for an undefined key is still an error.
         let r = srv
             .gql(
@@ -1358,18 +1350,6 @@ both_backends!(
     |srv: TestServer| async move {
         use crm_core::entity::custom_field_def as def;
         use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
-        let stored = |id: String| {
-            let crm = srv.app.crm.clone();
-            async move {
-                let id: uuid::Uuid = id.parse().unwrap();
-                crm_core::entity::contact::Entity::find_by_id(id)
-                    .one(&crm.db)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .custom_fields
-            }
-        };
         srv.ok(
             "mutation { a: defineCustomField(input: {entity: \"contact\", key: \"nationalId\", kind: TEXT}) { id } \
              b: defineCustomField(input: {entity: \"contact\", key: \"note\", kind: TEXT}) { id } }",
@@ -1385,7 +1365,7 @@ both_backends!(
         .await;
         let id = c["id"].as_str().unwrap().to_string();
         assert_eq!(
-            stored(id.clone()).await,
+            stored_custom_fields(&srv, &id).await,
             json!({"note": "enc:v1:not-sealed"})
         );
 
@@ -1430,7 +1410,7 @@ both_backends!(
         };
         let (r, ()) = tokio::join!(update, commit);
         assert!(r.get("errors").is_none(), "{r}");
-        let at_rest = stored(id.clone()).await;
+        let at_rest = stored_custom_fields(&srv, &id).await;
         assert_eq!(at_rest["note"], "enc:v1:not-sealed");
         // SQLite's update sees the new definition and seals the value;
         // PostgreSQL's saw the row it validated against deleted, so the
@@ -1447,7 +1427,7 @@ both_backends!(
             )
             .await;
         assert_eq!(r["updateContact"]["customFields"]["nationalId"], "********");
-        let at_rest = stored(id.clone()).await;
+        let at_rest = stored_custom_fields(&srv, &id).await;
         assert!(
             crm_core::secrets::is_sealed(&at_rest["nationalId"]),
             "{at_rest}"

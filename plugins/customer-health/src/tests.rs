@@ -209,16 +209,7 @@ fn host_failures_fail_the_run_with_their_code() {
 #[test]
 fn the_daily_schedule_pages_through_every_company() {
     let fake = FakeHost::new();
-    fake.on_query_with("companies(", |vars| match vars["c"].as_str() {
-        None => json!({ "companies": {
-            "edges": [{ "node": { "id": "co1" } }, { "node": { "id": "co2" } }],
-            "pageInfo": { "hasNextPage": true, "endCursor": "p2" },
-        }}),
-        Some(_) => json!({ "companies": {
-            "edges": [{ "node": { "id": "co3" } }],
-            "pageInfo": { "hasNextPage": false, "endCursor": "p3" },
-        }}),
-    });
+    fake.on_query_with("companies(", page_of_two);
     fake.on_query_with("company(id:", |vars| {
         let id = vars["id"].as_str().unwrap_or_default();
         // co2 is neglected, the others are fine.
@@ -232,13 +223,7 @@ fn the_daily_schedule_pages_through_every_company() {
 
     harness(&fake).on_schedule("daily");
 
-    let pages: Vec<Value> = fake
-        .queries()
-        .into_iter()
-        .filter(|q| q.text.contains("companies("))
-        .map(|q| q.variables["c"].clone())
-        .collect();
-    assert_eq!(pages, [Value::Null, json!("p2")]);
+    assert_eq!(pages_read(&fake), [Value::Null, json!("p2")]);
     assert_eq!(fake.mutations_containing("setScore").len(), 3);
     let tasks = tasks(&fake);
     assert_eq!(tasks.len(), 1);
@@ -246,9 +231,10 @@ fn the_daily_schedule_pages_through_every_company() {
     assert_eq!(fake.kv("health:co3").as_deref(), Some("100"));
 }
 
-/// Two pages of companies: co1, co2 then co3; every company healthy.
-fn two_pages(fake: &FakeHost) {
-    fake.on_query_with("companies(", |vars| match vars["c"].as_str() {
+/// The answer to a `companies(` query over two pages: co1, co2, then (after
+/// cursor `p2`) co3.
+fn page_of_two(vars: &Value) -> Value {
+    match vars["c"].as_str() {
         None => json!({ "companies": {
             "edges": [{ "node": { "id": "co1" } }, { "node": { "id": "co2" } }],
             "pageInfo": { "hasNextPage": true, "endCursor": "p2" },
@@ -257,7 +243,12 @@ fn two_pages(fake: &FakeHost) {
             "edges": [{ "node": { "id": "co3" } }],
             "pageInfo": { "hasNextPage": false, "endCursor": "p3" },
         }}),
-    });
+    }
+}
+
+/// Two pages of companies ([`page_of_two`]); every company healthy.
+fn two_pages(fake: &FakeHost) {
+    fake.on_query_with("companies(", page_of_two);
     fake.on_query_with("company(id:", |vars| {
         company(vars["id"].as_str().unwrap_or_default(), Some(1), 0)
     });
@@ -282,10 +273,7 @@ fn the_daily_schedule_keeps_its_place_page_by_page() {
         if vars["c"] == "p2" {
             *seen_in.lock().unwrap() = probe.kv(crate::RESUME_KEY);
         }
-        json!({ "companies": {
-            "edges": [{ "node": { "id": if vars["c"].is_null() { "co1" } else { "co3" } } }],
-            "pageInfo": { "hasNextPage": vars["c"].is_null(), "endCursor": "p2" },
-        }})
+        page_of_two(vars)
     });
     harness(&fake).on_schedule("daily");
     assert_eq!(seen.lock().unwrap().as_deref(), Some("2025-03-01|p2"));
