@@ -100,17 +100,19 @@ pub async fn delete_plugin(crm: &Crm, id: &str) -> Result<()> {
 }
 
 /// What enabling a plugin grants when the operator names no grants: every
-/// capability it asks for except `pii:read`, which is only ever granted by
-/// name (reading sensitive personal data needs an explicit permission).
+/// capability it asks for except `pii:read` and outbound HTTP
+/// (`http:<origin>`), which are only ever granted by name: reading
+/// sensitive personal data, and sending data out of the CRM, each need an
+/// explicit permission.
 ///
 /// ```
-/// let asked = ["read:contact".to_string(), "pii:read".to_string(), "kv".to_string()];
+/// let asked = ["read:contact", "pii:read", "kv", "http:https://erp.example.com"].map(String::from);
 /// assert_eq!(crm_core::plugin_store::implicit_grants(&asked), ["read:contact", "kv"]);
 /// ```
 pub fn implicit_grants(requested: &[String]) -> Vec<String> {
     requested
         .iter()
-        .filter(|c| *c != crate::custom_field::PII_READ)
+        .filter(|c| *c != crate::custom_field::PII_READ && !c.starts_with("http:"))
         .cloned()
         .collect()
 }

@@ -18,7 +18,8 @@
 use crate::app::Config;
 use crate::plugin::{
     CallContext, FailurePolicy, FunctionDecl, FunctionKind, Grants, HandlerContext, HostApi,
-    HostError, Invocation, LoadedPlugin, Manifest, PluginRuntime, RuntimeConfig, host_codes,
+    HostError, HttpRequest, HttpResponse, Invocation, LoadedPlugin, Manifest, OutboundHttp,
+    PluginRuntime, RuntimeConfig, host_codes,
 };
 use crm_core::plugin_api::{
     Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ScoredInTxn,
@@ -121,6 +122,8 @@ pub struct PluginHost {
     plans: PlanCache,
     /// Run records and failure accounting, written off the request path.
     recorder: tokio::sync::mpsc::UnboundedSender<RecMsg>,
+    /// Handlers' outbound HTTP (contract 0.3.0): one connection pool.
+    http: OutboundHttp,
 }
 
 /// Most compiled input queries one process keeps.
@@ -272,6 +275,8 @@ impl PluginHost {
             routes_generation: std::sync::atomic::AtomicU64::new(0),
             plans: PlanCache::default(),
             recorder: tx,
+            http: OutboundHttp::new()
+                .map_err(|e| anyhow::anyhow!("cannot start the outbound HTTP client: {e}"))?,
         });
         let weak = Arc::downgrade(&host);
         let on_suspend: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
@@ -1588,6 +1593,7 @@ impl PluginHost {
             principal: Principal::plugin(tenant, plugin.id(), grants.scopes().to_vec()),
             config: config.clone(),
             handle: tokio::runtime::Handle::current(),
+            http: self.http.clone(),
         });
         let ctx = HandlerContext {
             tenant: tenant.to_string(),
@@ -1650,6 +1656,7 @@ struct TenantHostApi {
     principal: Principal,
     config: Value,
     handle: tokio::runtime::Handle,
+    http: OutboundHttp,
 }
 
 impl TenantHostApi {
@@ -1751,6 +1758,15 @@ impl HostApi for TenantHostApi {
             .map_err(|e| self.internal("emit", e))?;
         crm.outbox_nudge.notify_waiters();
         Ok(())
+    }
+
+    fn http(
+        &self,
+        request: HttpRequest,
+        timeout: std::time::Duration,
+        max_body: usize,
+    ) -> Result<HttpResponse, HostError> {
+        self.http.send(&self.handle, request, timeout, max_body)
     }
 }
 

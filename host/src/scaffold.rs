@@ -94,4 +94,31 @@ mod tests {
         assert!(!super::valid_id("1abc"));
         assert!(!super::valid_id("a"));
     }
+
+    /// The template's manifest parses, and its contract is the one its
+    /// export macro builds (a mismatch is refused at install).
+    #[test]
+    fn the_template_is_a_valid_plugin_of_the_newest_contract() {
+        let dest = std::env::temp_dir().join(format!("crm-scaffold-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dest);
+        let files = super::scaffold("acme-score", &dest).unwrap_or_else(|e| panic!("{e:#}"));
+        assert!(
+            files.iter().any(|f| f.ends_with("plugin.toml")),
+            "{files:?}"
+        );
+        let read = |name: &str| {
+            std::fs::read_to_string(dest.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        let manifest =
+            crate::plugin::Manifest::parse(&read("plugin.toml")).unwrap_or_else(|e| panic!("{e}"));
+        let newest = crate::plugin::SUPPORTED.last().cloned();
+        assert_eq!(Some(manifest.contract.clone()), newest);
+        let macro_name = format!(
+            "export_plugin_v{}_{}!",
+            manifest.contract.major, manifest.contract.minor
+        );
+        assert!(read("src/lib.rs").contains(&macro_name), "{macro_name}");
+        assert!(read("Cargo.toml").contains("crm-plugin-sdk"));
+        let _ = std::fs::remove_dir_all(&dest);
+    }
 }

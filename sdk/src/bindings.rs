@@ -2,8 +2,9 @@
 //! module per contract version, from its snapshot in `wit/since_vX.Y.Z/`.
 //!
 //! Plugins do not use this module directly: implement [`crate::Plugin`] and
-//! call [`crate::export_plugin!`] (contract 0.1.0) or
-//! [`crate::export_plugin_v0_2!`] (contract 0.2.0). It is public because the
+//! call [`crate::export_plugin!`] (contract 0.1.0),
+//! [`crate::export_plugin_v0_2!`] (contract 0.2.0) or
+//! [`crate::export_plugin_v0_3!`] (contract 0.3.0). It is public because the
 //! export macros expand inside the plugin crate and name these types.
 //!
 //! Each world's exports are described to the component linker only by the
@@ -39,5 +40,21 @@ pub mod v0_2 {
         pub_export_macro: true,
         export_macro_name: "export",
         default_bindings_module: "crm_plugin_sdk::bindings::v0_2",
+    });
+}
+
+/// `crm:plugin@0.3.0`: 0.2.0 plus outbound HTTP for handlers.
+pub mod v0_3 {
+    wit_bindgen::generate!({
+        inline: "
+            package crm:plugin-sdk@0.3.0;
+            world plugin-v0-3 { include crm:plugin/plugin@0.3.0; }
+        ",
+        path: "wit/since_v0.3.0",
+        world: "crm:plugin-sdk/plugin-v0-3@0.3.0",
+        generate_all,
+        pub_export_macro: true,
+        export_macro_name: "export",
+        default_bindings_module: "crm_plugin_sdk::bindings::v0_3",
     });
 }

@@ -1,5 +1,6 @@
-//! The host API for handlers (contract 0.2.0): GraphQL as the plugin's own
-//! principal, key-value storage, configuration and custom events.
+//! The host API for handlers (contract 0.2.0 and later): GraphQL as the
+//! plugin's own principal, key-value storage, configuration and custom
+//! events. Outbound HTTP (contract 0.3.0) is in [`crate::http`].
 //!
 //! Every call is checked against the capabilities the tenant granted the
 //! plugin (see the crate README); a refused call fails with code
@@ -290,6 +291,14 @@ pub(crate) trait Backend {
     fn kv_delete(&self, key: &str) -> Result<(), HostError>;
     fn config(&self) -> Result<String, HostError>;
     fn emit(&self, kind: &str, payload: &str) -> Result<(), HostError>;
+    /// Outbound HTTP: only contract 0.3.0 and the fake host have it.
+    fn http(&self, _request: crate::http::Request) -> Result<crate::http::Response, HostError> {
+        Err(HostError::new(
+            "UNSUPPORTED",
+            "outbound HTTP needs contract 0.3.0: export the plugin with `export_plugin_v0_3!` \
+             and set contract = \"0.3.0\" in plugin.toml",
+        ))
+    }
 }
 
 thread_local! {
@@ -336,61 +345,107 @@ fn with_backend<T>(f: impl FnOnce(&dyn Backend) -> Result<T, HostError>) -> Resu
     }
 }
 
+/// `Backend::log` through a version's `log` import module `$wit_log` (the
+/// same WIT in every version).
+#[cfg(target_arch = "wasm32")]
+macro_rules! log_to_import {
+    ($wit_log:ident) => {
+        fn log(&self, level: Level, message: &str) {
+            let level = match level {
+                Level::Trace => $wit_log::Level::Trace,
+                Level::Debug => $wit_log::Level::Debug,
+                Level::Info => $wit_log::Level::Info,
+                Level::Warn => $wit_log::Level::Warn,
+                Level::Error => $wit_log::Level::Error,
+            };
+            $wit_log::log(level, message);
+        }
+    };
+}
+
+/// The `Backend` of one contract version's imports (0.2.0 and later share
+/// the `log` and `host` interfaces); `$extra` adds what the version adds.
+#[cfg(target_arch = "wasm32")]
+macro_rules! imports_since_v0_2 {
+    ($v:ident, $macro:literal { $($extra:tt)* }) => {
+        use super::{Backend, HostError};
+        use crate::bindings::$v::crm::plugin::{host as wit, log as wit_log, types};
+        use crate::log::Level;
+
+        #[doc = concat!("The contract's imports; only linked into components exported with `", $macro, "`, which installs it.")]
+        pub(crate) struct Imports;
+
+        fn err(e: types::HostError) -> HostError {
+            HostError::new(e.code, e.message)
+        }
+
+        impl Backend for Imports {
+            log_to_import!(wit_log);
+
+            fn query(&self, query: &str, variables: &str) -> Result<String, HostError> {
+                wit::query(query, variables).map_err(err)
+            }
+
+            fn mutate(&self, mutation: &str, variables: &str) -> Result<String, HostError> {
+                wit::mutate(mutation, variables).map_err(err)
+            }
+
+            fn kv_get(&self, key: &str) -> Result<Option<String>, HostError> {
+                wit::kv_get(key).map_err(err)
+            }
+
+            fn kv_set(&self, key: &str, value: &str) -> Result<(), HostError> {
+                wit::kv_set(key, value).map_err(err)
+            }
+
+            fn kv_delete(&self, key: &str) -> Result<(), HostError> {
+                wit::kv_delete(key).map_err(err)
+            }
+
+            fn config(&self) -> Result<String, HostError> {
+                Ok(wit::config())
+            }
+
+            fn emit(&self, kind: &str, payload: &str) -> Result<(), HostError> {
+                wit::emit(kind, payload).map_err(err)
+            }
+
+            $($extra)*
+        }
+    };
+}
+
 /// The host API of contract 0.2.0, through the component's imports.
 #[cfg(target_arch = "wasm32")]
 pub(crate) mod v0_2 {
-    use super::{Backend, HostError};
-    use crate::bindings::v0_2::crm::plugin::{host as wit, log as wit_log, types};
-    use crate::log::Level;
+    imports_since_v0_2!(v0_2, "export_plugin_v0_2!" {});
+}
 
-    /// The contract's imports; only linked into components exported with
-    /// `export_plugin_v0_2!`, which install it.
-    pub(crate) struct Imports;
-
-    fn err(e: types::HostError) -> HostError {
-        HostError::new(e.code, e.message)
-    }
-
-    impl Backend for Imports {
-        fn log(&self, level: Level, message: &str) {
-            let level = match level {
-                Level::Trace => wit_log::Level::Trace,
-                Level::Debug => wit_log::Level::Debug,
-                Level::Info => wit_log::Level::Info,
-                Level::Warn => wit_log::Level::Warn,
-                Level::Error => wit_log::Level::Error,
-            };
-            wit_log::log(level, message);
+/// The host API of contract 0.3.0 (0.2.0's plus `http`), through the
+/// component's imports.
+#[cfg(target_arch = "wasm32")]
+pub(crate) mod v0_3 {
+    imports_since_v0_2!(v0_3, "export_plugin_v0_3!" {
+        fn http(
+            &self,
+            request: crate::http::Request,
+        ) -> Result<crate::http::Response, HostError> {
+            use crate::bindings::v0_3::crm::plugin::http as wit_http;
+            let answer = wit_http::fetch(&wit_http::Request {
+                method: request.method,
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+                timeout_ms: request.timeout_ms,
+            })
+            .map_err(err)?;
+            Ok(crate::http::Response {
+                status: answer.status,
+                headers: answer.headers,
+                body: answer.body,
+            })
         }
-
-        fn query(&self, query: &str, variables: &str) -> Result<String, HostError> {
-            wit::query(query, variables).map_err(err)
-        }
-
-        fn mutate(&self, mutation: &str, variables: &str) -> Result<String, HostError> {
-            wit::mutate(mutation, variables).map_err(err)
-        }
-
-        fn kv_get(&self, key: &str) -> Result<Option<String>, HostError> {
-            wit::kv_get(key).map_err(err)
-        }
-
-        fn kv_set(&self, key: &str, value: &str) -> Result<(), HostError> {
-            wit::kv_set(key, value).map_err(err)
-        }
-
-        fn kv_delete(&self, key: &str) -> Result<(), HostError> {
-            wit::kv_delete(key).map_err(err)
-        }
-
-        fn config(&self) -> Result<String, HostError> {
-            Ok(wit::config())
-        }
-
-        fn emit(&self, kind: &str, payload: &str) -> Result<(), HostError> {
-            wit::emit(kind, payload).map_err(err)
-        }
-    }
+    });
 }
 
 /// Contract 0.1.0 has only `log`: the rest is unsupported.
@@ -411,16 +466,7 @@ pub(crate) mod v0_1 {
     }
 
     impl Backend for Imports {
-        fn log(&self, level: Level, message: &str) {
-            let level = match level {
-                Level::Trace => wit_log::Level::Trace,
-                Level::Debug => wit_log::Level::Debug,
-                Level::Info => wit_log::Level::Info,
-                Level::Warn => wit_log::Level::Warn,
-                Level::Error => wit_log::Level::Error,
-            };
-            wit_log::log(level, message);
-        }
+        log_to_import!(wit_log);
 
         fn query(&self, _: &str, _: &str) -> Result<String, HostError> {
             unsupported()

@@ -2,9 +2,10 @@
 //!
 //! A plugin is a WebAssembly component plus a `plugin.toml` manifest. This
 //! crate is the only dependency a plugin needs: implement [`Plugin`] (every
-//! method has a default), register the type with [`export_plugin_v0_2!`]
-//! (contract 0.2.0: functions, handlers and the [`host`] API) or
-//! [`export_plugin!`] (contract 0.1.0: functions only), and build with
+//! method has a default), register the type with [`export_plugin_v0_3!`]
+//! (contract 0.3.0: functions, handlers, the [`host`] API and outbound
+//! [`http`]), [`export_plugin_v0_2!`] (contract 0.2.0: the same without
+//! `http`) or [`export_plugin!`] (contract 0.1.0: functions only), and build with
 //! `cargo build --target wasm32-wasip2 --release`.
 //!
 //! ```
@@ -69,8 +70,9 @@
 //! assert_eq!(task["dueAt"], "2025-03-02T09:00:00Z");
 //! ```
 //!
-//! The contracts are `crm:plugin@0.1.0` (`wit/since_v0.1.0/plugin.wit`) and
-//! `crm:plugin@0.2.0` (`wit/since_v0.2.0/plugin.wit`). See the crate README
+//! The contracts are `crm:plugin@0.1.0` (`wit/since_v0.1.0/plugin.wit`),
+//! `crm:plugin@0.2.0` (`wit/since_v0.2.0/plugin.wit`) and
+//! `crm:plugin@0.3.0` (`wit/since_v0.3.0/plugin.wit`). See the crate README
 //! for the manifest format, capabilities, limits and failure policies.
 
 #[doc(hidden)]
@@ -83,6 +85,7 @@ mod decision;
 mod error;
 mod handler;
 pub mod host;
+pub mod http;
 pub mod log;
 pub mod models;
 mod score;
@@ -121,6 +124,14 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// assert_eq!(crm_plugin_sdk::CONTRACT_VERSION_V0_2, "0.2.0");
 /// ```
 pub const CONTRACT_VERSION_V0_2: &str = "0.2.0";
+
+/// The `crm:plugin` contract version [`export_plugin_v0_3!`] builds
+/// components against; write it as `contract` in `plugin.toml`.
+///
+/// ```
+/// assert_eq!(crm_plugin_sdk::CONTRACT_VERSION_V0_3, "0.3.0");
+/// ```
+pub const CONTRACT_VERSION_V0_3: &str = "0.3.0";
 
 /// A plugin: pure functions the host calls before a write (`validate`) and
 /// after one (`score`), and effectful handlers it runs from its job queue
@@ -446,14 +457,63 @@ macro_rules! export_plugin {
 ///
 /// crm_plugin_sdk::export_plugin_v0_2!(Listener);
 /// ```
-// rustfmt cannot parse `with_types_in` and would misplace that line.
-#[rustfmt::skip]
 #[macro_export]
 macro_rules! export_plugin_v0_2 {
     ($plugin:ty) => {
+        $crate::__export_since_v0_2!($plugin, v0_2);
+    };
+}
+
+/// Export a [`Plugin`] implementation as a component of contract 0.3.0:
+/// everything of [`export_plugin_v0_2!`] plus outbound HTTP for handlers
+/// ([`http`]). Write `contract = "0.3.0"` in `plugin.toml`, and list the
+/// origins handlers call under `[capabilities] http`.
+///
+/// Use it once, at the root of the plugin crate (`crate-type = ["cdylib", "rlib"]`).
+/// Natively (in `cargo test`) it only type-checks; the exports exist in the
+/// `wasm32` build.
+///
+/// ```
+/// use crm_plugin_sdk::{http, Error, Event, HandlerContext, Plugin};
+///
+/// struct ErpSync;
+///
+/// impl Plugin for ErpSync {
+///     fn new() -> Self {
+///         ErpSync
+///     }
+///
+///     fn on_event(&self, ctx: &HandlerContext, event: &Event) -> Result<(), Error> {
+///         let base = ctx.config_value()["erpUrl"].as_str().unwrap_or("https://erp.example.com");
+///         http::Request::post(format!("{base}/orders"))
+///             .header("idempotency-key", &event.id)
+///             .json(&event.payload)
+///             .send()?
+///             .error_for_status()?;
+///         Ok(())
+///     }
+/// }
+///
+/// crm_plugin_sdk::export_plugin_v0_3!(ErpSync);
+/// ```
+#[macro_export]
+macro_rules! export_plugin_v0_3 {
+    ($plugin:ty) => {
+        $crate::__export_since_v0_2!($plugin, v0_3);
+    };
+}
+
+/// The exports of contract 0.2.0 and later (`functions`, `handlers`), whose
+/// shapes are the same in each, for bindings module `$v`.
+// rustfmt cannot parse `with_types_in` and would misplace that line.
+#[doc(hidden)]
+#[rustfmt::skip]
+#[macro_export]
+macro_rules! __export_since_v0_2 {
+    ($plugin:ty, $v:ident) => {
         const _: () = {
-            use $crate::bindings::v0_2::exports::crm::plugin::functions as __fns;
-            use $crate::bindings::v0_2::exports::crm::plugin::handlers as __hds;
+            use $crate::bindings::$v::exports::crm::plugin::functions as __fns;
+            use $crate::bindings::$v::exports::crm::plugin::handlers as __hds;
 
             // Only constructed by the wasm exports.
             #[allow(dead_code)]
@@ -465,7 +525,7 @@ macro_rules! export_plugin_v0_2 {
                     records: ::std::vec::Vec<__fns::Json>,
                 ) -> ::core::result::Result<::std::vec::Vec<__fns::Decision>, __fns::PluginError>
                 {
-                    $crate::__private::v0_2::validate::<$plugin>(ctx, records)
+                    $crate::__private::$v::validate::<$plugin>(ctx, records)
                 }
 
                 fn score(
@@ -475,7 +535,7 @@ macro_rules! export_plugin_v0_2 {
                     ::std::vec::Vec<::std::vec::Vec<__fns::ScoreValue>>,
                     __fns::PluginError,
                 > {
-                    $crate::__private::v0_2::score::<$plugin>(ctx, records)
+                    $crate::__private::$v::score::<$plugin>(ctx, records)
                 }
             }
 
@@ -484,25 +544,25 @@ macro_rules! export_plugin_v0_2 {
                     ctx: __hds::HandlerContext,
                     event: __hds::Event,
                 ) -> ::core::result::Result<(), __hds::PluginError> {
-                    $crate::__private::v0_2::on_event::<$plugin>(ctx, event)
+                    $crate::__private::$v::on_event::<$plugin>(ctx, event)
                 }
 
                 fn on_schedule(
                     ctx: __hds::HandlerContext,
                 ) -> ::core::result::Result<(), __hds::PluginError> {
-                    $crate::__private::v0_2::on_schedule::<$plugin>(ctx)
+                    $crate::__private::$v::on_schedule::<$plugin>(ctx)
                 }
 
                 fn action(
                     ctx: __hds::HandlerContext,
                     input: __hds::Json,
                 ) -> ::core::result::Result<__hds::Json, __hds::PluginError> {
-                    $crate::__private::v0_2::action::<$plugin>(ctx, input)
+                    $crate::__private::$v::action::<$plugin>(ctx, input)
                 }
             }
 
             #[cfg(target_arch = "wasm32")]
-            $crate::bindings::v0_2::export!(__CrmPluginExport with_types_in $crate::bindings::v0_2);
+            $crate::bindings::$v::export!(__CrmPluginExport with_types_in $crate::bindings::$v);
         };
     };
 }

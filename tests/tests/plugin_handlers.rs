@@ -12,8 +12,8 @@
 use base64::Engine;
 use crm_core::entity::{audit_log, event, task};
 use crm_host::plugin::{
-    Grants, HandlerContext, HostApi, HostError, LoadedPlugin, Manifest, PluginRuntime,
-    RuntimeConfig, codes,
+    Grants, HandlerContext, HostApi, HostError, HttpRequest, HttpResponse, LoadedPlugin, Manifest,
+    PluginRuntime, RuntimeConfig, codes,
 };
 use crm_tests::server::{TestServer, error_code};
 use crm_tests::wasm::{build_component, workspace_root};
@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------- helpers
 
 const PROBE: &str = "handler-probe";
+const HTTP_PROBE: &str = "http-probe";
 /// The longest a queued handler may take to show its effect (the queue is
 /// driven by the test and by the server's own runner).
 const WAIT: Duration = Duration::from_secs(10);
@@ -411,6 +412,228 @@ crm_tests::both_backends!(
     }
 );
 
+// ------------------------------------------------------------ outbound HTTP
+
+/// What the fake ERP received: method, path and query, headers, body.
+#[derive(Debug, Clone)]
+struct Received {
+    method: String,
+    uri: String,
+    headers: axum::http::HeaderMap,
+    body: String,
+}
+
+/// A stand-in for a partner's ERP on 127.0.0.1: `/orders` answers 201 with
+/// JSON, `/slow` takes 3 s, `/big` sends 5 MiB, `/moved` redirects to
+/// `/orders`. Every request is recorded.
+async fn fake_erp() -> (String, Arc<Mutex<Vec<Received>>>) {
+    use axum::response::IntoResponse;
+    let seen: Arc<Mutex<Vec<Received>>> = Arc::default();
+    let record = seen.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let record = record.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .unwrap_or_default();
+            record.lock().unwrap().push(Received {
+                method: parts.method.to_string(),
+                uri: parts.uri.to_string(),
+                headers: parts.headers.clone(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+            match parts.uri.path() {
+                "/orders" => (
+                    axum::http::StatusCode::CREATED,
+                    [("content-type", "application/json")],
+                    r#"{"id":"SO-1"}"#,
+                )
+                    .into_response(),
+                "/slow" => {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    "late".into_response()
+                }
+                "/big" => vec![b'x'; 5 << 20].into_response(),
+                "/moved" => {
+                    (axum::http::StatusCode::FOUND, [("location", "/orders")], "").into_response()
+                }
+                _ => axum::http::StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}"), seen)
+}
+
+async fn fetch(srv: &TestServer, input: Value) -> Value {
+    let r = srv
+        .gql(ACTION, json!({"p": HTTP_PROBE, "a": "fetch", "i": input}))
+        .await;
+    assert!(r.get("errors").is_none(), "{r}");
+    r["data"]["runPluginAction"]["output"].clone()
+}
+
+crm_tests::both_backends!(
+    handlers_send_http_to_granted_origins_only,
+    |srv: TestServer| async move {
+        let (erp, seen) = fake_erp().await;
+        let r = install(&srv, &fixture_manifest(HTTP_PROBE), HTTP_PROBE).await;
+        assert!(r.get("errors").is_none(), "install: {r}");
+        assert_eq!(r["data"]["installPlugin"]["contract"], "0.3.0", "{r}");
+
+        // Enabled without naming grants: outbound HTTP is never implied.
+        let e = srv
+            .ok(
+                "mutation($id: String!, $c: JSON) { enablePlugin(id: $id, config: $c) { status grants capabilities } }",
+                json!({"id": HTTP_PROBE, "c": {"url": format!("{erp}/orders")}}),
+            )
+            .await["enablePlugin"]
+            .clone();
+        assert_eq!(
+            e["capabilities"],
+            json!([
+                "read:contact",
+                "read:deal",
+                "http:http://127.0.0.1:*",
+                "http:https://erp.example.com"
+            ]),
+            "{e}"
+        );
+        assert_eq!(e["grants"], json!(["read:contact", "read:deal"]), "{e}");
+        let refused = fetch(
+            &srv,
+            json!({"method": "GET", "url": format!("{erp}/orders")}),
+        )
+        .await;
+        assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
+        assert!(seen.lock().unwrap().is_empty(), "nothing left the CRM");
+
+        // Granted by name.
+        srv.ok(
+            "mutation($id: String!, $c: JSON, $g: [String!]) { enablePlugin(id: $id, config: $c, grants: $g) { status } }",
+            json!({"id": HTTP_PROBE, "c": {"url": format!("{erp}/orders")},
+                   "g": ["read:contact", "http:http://127.0.0.1:*"]}),
+        )
+        .await;
+        let created = fetch(
+            &srv,
+            json!({"method": "POST", "url": format!("{erp}/orders?token=s3cret"),
+                   "headers": {"content-type": "application/json", "x-api-key": "k1"},
+                   "body": "{\"sku\":\"A-1\"}"}),
+        )
+        .await;
+        assert_eq!(created["status"], 201, "{created}");
+        assert_eq!(created["body"], r#"{"id":"SO-1"}"#);
+        assert!(
+            created["headers"]
+                .as_array()
+                .is_some_and(|h| h.contains(&json!(["content-type", "application/json"]))),
+            "{created}"
+        );
+        {
+            let seen = seen.lock().unwrap();
+            assert_eq!(seen.len(), 1, "{seen:?}");
+            assert_eq!(seen[0].method, "POST");
+            assert_eq!(seen[0].uri, "/orders?token=s3cret");
+            assert_eq!(seen[0].headers["x-api-key"], "k1");
+            assert_eq!(seen[0].body, r#"{"sku":"A-1"}"#);
+        }
+        // Not granted (asked for, though): refused, nothing sent.
+        let erp_denied = fetch(
+            &srv,
+            json!({"method": "GET", "url": "https://erp.example.com/x"}),
+        )
+        .await;
+        assert_eq!(erp_denied["error"]["code"], "FORBIDDEN", "{erp_denied}");
+
+        // A redirect is an answer, not followed.
+        let moved = fetch(
+            &srv,
+            json!({"method": "GET", "url": format!("{erp}/moved")}),
+        )
+        .await;
+        assert_eq!(moved["status"], 302, "{moved}");
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            2,
+            "the Location was not fetched"
+        );
+
+        // Too slow, too big, nobody there: each a host error the plugin sees.
+        let slow = fetch(
+            &srv,
+            json!({"method": "GET", "url": format!("{erp}/slow"), "timeoutMs": 300}),
+        )
+        .await;
+        assert_eq!(slow["error"]["code"], "TIMEOUT", "{slow}");
+        let big = fetch(&srv, json!({"method": "GET", "url": format!("{erp}/big")})).await;
+        assert_eq!(big["error"]["code"], "LIMIT_EXCEEDED", "{big}");
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let down = fetch(
+            &srv,
+            json!({"method": "GET", "url": format!("http://127.0.0.1:{closed}/")}),
+        )
+        .await;
+        assert_eq!(down["error"]["code"], "UNAVAILABLE", "{down}");
+
+        // Every call is in the run's log, without its query string.
+        let runs = srv.ok(RUNS, json!({"p": HTTP_PROBE})).await["pluginRuns"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let logs: Vec<&str> = runs
+            .iter()
+            .filter_map(|r| r["log"].as_str())
+            .flat_map(str::lines)
+            .collect();
+        assert!(
+            logs.iter()
+                .any(|l| l.starts_with(&format!("[http] POST {erp}/orders -> 201 in "))),
+            "{logs:?}"
+        );
+        assert!(
+            logs.iter().any(|l| l.contains("/slow -> TIMEOUT after")),
+            "{logs:?}"
+        );
+        assert!(
+            logs.iter()
+                .any(|l| l.contains("http-fetch refused: FORBIDDEN")),
+            "{logs:?}"
+        );
+        assert!(!logs.iter().any(|l| l.contains("s3cret")), "{logs:?}");
+
+        // A committed event reaches the ERP through the queue, once per
+        // event, with the event id as its idempotency key.
+        let contact = create_contact(&srv, "Grace").await;
+        let forwarded = eventually!(&srv, "the forwarded event", {
+            let seen = seen.lock().unwrap();
+            seen.iter()
+                .find(|r| r.body.contains(&contact.to_string()))
+                .cloned()
+        });
+        let event = events_of(&srv, "contact.created")
+            .await
+            .into_iter()
+            .find(|e| e.record_id == Some(contact))
+            .expect("the event");
+        assert_eq!(
+            forwarded.headers["idempotency-key"],
+            event.id.to_string().as_str()
+        );
+        let body: Value = serde_json::from_str(&forwarded.body).expect("JSON");
+        assert_eq!(body["kind"], "contact.created");
+        assert_eq!(forwarded.headers["content-type"], "application/json");
+    }
+);
+
 // ------------------------------------------------------------------ the runtime alone
 
 fn runtime() -> &'static PluginRuntime {
@@ -425,11 +648,14 @@ fn load(package: &'static str) -> Arc<LoadedPlugin> {
         .unwrap_or_else(|e| panic!("{package} loads: {e}"))
 }
 
-/// A host that keeps kv and events in memory and answers GraphQL with `{}`.
+/// A host that keeps kv and events in memory, answers GraphQL with `{}`
+/// and outbound HTTP with 200 "ok", recording each request and the timeout
+/// it was given.
 #[derive(Default)]
 struct FakeHost {
     kv: Mutex<HashMap<String, String>>,
     calls: Mutex<Vec<String>>,
+    http: Mutex<Vec<(HttpRequest, Duration)>>,
 }
 
 impl FakeHost {
@@ -472,6 +698,19 @@ impl HostApi for FakeHost {
     fn emit(&self, kind: &str, _: &Value) -> Result<(), HostError> {
         self.called(format!("emit {kind}"));
         Ok(())
+    }
+    fn http(
+        &self,
+        request: HttpRequest,
+        timeout: Duration,
+        _max_body: usize,
+    ) -> Result<HttpResponse, HostError> {
+        self.http.lock().unwrap().push((request, timeout));
+        Ok(HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: b"ok".to_vec(),
+        })
     }
 }
 
@@ -657,6 +896,192 @@ fn entry_points_must_exist_and_handlers_stop_at_their_deadline() {
         .action(&probe, &handler_ctx(&probe, "echo", ALL), &json!({}), host)
         .result
         .expect("echo");
+}
+
+/// `fetch` action of the http-probe fixture with `input`, through `host`.
+fn probe_fetch(
+    host: &Arc<FakeHost>,
+    grants: &[&str],
+    deadline: Option<Duration>,
+    input: Value,
+) -> Value {
+    let probe = load(HTTP_PROBE);
+    let mut ctx = handler_ctx(&probe, "fetch", grants);
+    ctx.deadline = deadline;
+    let call = runtime().action(&probe, &ctx, &input, host.clone());
+    call.result.expect("the fetch action answers")
+}
+
+#[test]
+fn outbound_http_is_checked_before_it_reaches_the_host() {
+    let host = Arc::new(FakeHost::default());
+    let granted = &["http:http://127.0.0.1:*"];
+    let fetch = |grants: &[&str], input: Value| probe_fetch(&host, grants, None, input);
+
+    // Granted origin: reaches the host, as sent.
+    let ok = fetch(
+        granted,
+        json!({"method": "post", "url": "http://127.0.0.1:8080/orders?x=1",
+               "headers": {"Authorization": "Bearer t"}, "body": "{}"}),
+    );
+    assert_eq!(ok["status"], 200, "{ok}");
+    assert_eq!(ok["body"], "ok");
+    {
+        let seen = host.http.lock().unwrap();
+        assert_eq!(seen.len(), 1);
+        let (request, _) = &seen[0];
+        assert_eq!(request.method, "POST");
+        assert_eq!(request.url.as_str(), "http://127.0.0.1:8080/orders?x=1");
+        assert_eq!(
+            request.headers,
+            [("Authorization".to_owned(), "Bearer t".to_owned())]
+        );
+        assert_eq!(request.body.as_deref(), Some(&b"{}"[..]));
+    }
+
+    // Everything else is refused by the runtime: the host is never asked.
+    for (grants, input, code, says) in [
+        (
+            &[][..],
+            json!({"method": "GET", "url": "http://127.0.0.1:8080/"}),
+            "FORBIDDEN",
+            "lacks grant http:http://127.0.0.1:8080",
+        ),
+        (
+            granted,
+            json!({"method": "GET", "url": "https://erp.example.com/"}),
+            "FORBIDDEN",
+            "lacks grant http:https://erp.example.com",
+        ),
+        (
+            granted,
+            json!({"method": "GET", "url": "http://localhost:8080/"}),
+            "FORBIDDEN",
+            "lacks grant http:http://localhost:8080",
+        ),
+        (
+            granted,
+            json!({"method": "GET", "url": "http://user:pw@127.0.0.1:8080/"}),
+            "BAD_REQUEST",
+            "carries credentials",
+        ),
+        (
+            granted,
+            json!({"method": "GET", "url": "/relative"}),
+            "BAD_REQUEST",
+            "not an absolute URL",
+        ),
+        (
+            granted,
+            json!({"method": "TRACE", "url": "http://127.0.0.1:8080/"}),
+            "BAD_REQUEST",
+            "is not one of GET",
+        ),
+        (
+            granted,
+            json!({"method": "GET", "url": "http://127.0.0.1:8080/", "headers": {"Host": "erp.example.com"}}),
+            "BAD_REQUEST",
+            "set by the host",
+        ),
+        (
+            granted,
+            json!({"method": "GET", "url": "http://127.0.0.1:8080/", "headers": {"x-a": "line\nbreak"}}),
+            "BAD_REQUEST",
+            "not a valid header value",
+        ),
+    ] {
+        let answer = fetch(grants, input.clone());
+        assert_eq!(answer["error"]["code"], code, "{input}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{input}: {message}");
+    }
+    assert_eq!(
+        host.http.lock().unwrap().len(),
+        1,
+        "nothing refused reached the host"
+    );
+
+    // A body over the limit is refused too.
+    let big = "x".repeat(RuntimeConfig::default().http_body_limit + 1);
+    let answer = fetch(
+        granted,
+        json!({"method": "POST", "url": "http://127.0.0.1:8080/", "body": big}),
+    );
+    assert_eq!(
+        answer["error"]["code"], "BAD_REQUEST",
+        "{}",
+        answer["error"]
+    );
+    assert_eq!(host.http.lock().unwrap().len(), 1);
+
+    // The host never waits past the handler's deadline, whatever is asked.
+    let capped = probe_fetch(
+        &host,
+        granted,
+        Some(Duration::from_millis(800)),
+        json!({"method": "GET", "url": "http://127.0.0.1:8080/", "timeoutMs": 60000}),
+    );
+    assert_eq!(capped["status"], 200, "{capped}");
+    let shorter = probe_fetch(
+        &host,
+        granted,
+        None,
+        json!({"method": "GET", "url": "http://127.0.0.1:8080/", "timeoutMs": 250}),
+    );
+    assert_eq!(shorter["status"], 200, "{shorter}");
+    let seen = host.http.lock().unwrap();
+    assert!(seen[1].1 <= Duration::from_millis(800), "{:?}", seen[1].1);
+    assert!(seen[1].1 > Duration::from_millis(100), "{:?}", seen[1].1);
+    assert_eq!(seen[2].1, Duration::from_millis(250));
+}
+
+#[test]
+fn functions_get_no_outbound_http_and_older_contracts_refuse_it() {
+    let probe = load(HTTP_PROBE);
+    let ctx = crm_host::plugin::CallContext {
+        tenant: "t".into(),
+        entity: "deal".into(),
+        config: json!({}),
+        fuel_per_record: None,
+    };
+    let call = runtime().score(&probe, &ctx, &["{}".to_owned()]);
+    let scores = call.result.expect("scores");
+    assert_eq!(
+        scores[0][0].reasons,
+        ["FORBIDDEN: host calls are not allowed in functions (validate/score); use a handler"]
+    );
+    assert!(
+        call.stats
+            .log
+            .iter()
+            .any(|l| l.starts_with("[host] http-fetch refused: FORBIDDEN")),
+        "{:?}",
+        call.stats.log
+    );
+
+    // A manifest asking for http under contract 0.2.0 is refused at the key.
+    let old =
+        fixture_manifest(HTTP_PROBE).replace(r#"contract = "0.3.0""#, r#"contract = "0.2.0""#);
+    let err = Manifest::parse(&old).expect_err("http needs 0.3.0");
+    let issue = err
+        .errors
+        .iter()
+        .find(|i| i.path == "capabilities.http")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(
+        issue
+            .message
+            .contains(r#"requires contract "0.3.0" or later"#),
+        "{issue:?}"
+    );
+    let bad =
+        fixture_manifest(HTTP_PROBE).replace("https://erp.example.com", "erp.example.com/api");
+    let err = Manifest::parse(&bad).expect_err("not an origin");
+    assert!(
+        err.errors.iter().any(|i| i.path == "capabilities.http[1]"
+            && i.message.contains("write scheme://host[:port]")),
+        "{err}"
+    );
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! the host API modules ask [`Grants::allows`] and nothing else.
 //!
 //! Capabilities are strings: `read:<entity>`, `write:<entity>`, `pii:read`,
-//! `kv`, `emit`. An operator's grant of `*` means "everything it asks for".
+//! `kv`, `emit`, and `http:<origin>` for outbound HTTP (contract 0.3.0) to
+//! an [`Origin`] such as `https://erp.example.com`, `https://*.example.com`
+//! or `http://127.0.0.1:*`. An operator's grant of `*` means "everything it
+//! asks for".
 //!
 //! ```
 //! use crm_host::plugin::{Grants, Manifest};
@@ -39,6 +42,8 @@ pub const KV: &str = "kv";
 pub const EMIT: &str = "emit";
 /// Grant of reading sensitive personal fields unmasked.
 pub const PII_READ: &str = "pii:read";
+/// Prefix of the grants of outbound HTTP: `http:<origin>`.
+pub const HTTP_PREFIX: &str = "http:";
 
 /// The effective capabilities of a plugin in one tenant.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,7 +54,7 @@ pub struct Grants {
 impl Grants {
     /// What `manifest` asks for, in a stable order: `read:<e>` for every
     /// readable entity (capabilities and function entities), `write:<e>`,
-    /// `pii:read`, `kv`, `emit`.
+    /// `pii:read`, `kv`, `emit`, then `http:<origin>` per origin.
     pub fn requested(manifest: &Manifest) -> Vec<String> {
         let caps = &manifest.capabilities;
         let mut out: Vec<String> = Vec::new();
@@ -76,6 +81,9 @@ impl Grants {
         if caps.emit {
             add(EMIT.to_owned());
         }
+        for origin in &caps.http {
+            add(format!("{HTTP_PREFIX}{origin}"));
+        }
         out
     }
 
@@ -95,9 +103,140 @@ impl Grants {
         self.granted.iter().any(|g| g == capability)
     }
 
+    /// Whether a granted `http:<origin>` covers `url` (its scheme, host and
+    /// port; path and query do not matter).
+    pub fn allows_url(&self, url: &reqwest::Url) -> bool {
+        self.granted
+            .iter()
+            .filter_map(|g| g.strip_prefix(HTTP_PREFIX))
+            .filter_map(|o| Origin::parse(o).ok())
+            .any(|o| o.matches(url))
+    }
+
     /// The granted capabilities, as principal scopes.
     pub fn scopes(&self) -> &[String] {
         &self.granted
+    }
+}
+
+/// An origin a plugin may send HTTP requests to: `scheme://host[:port]`.
+///
+/// - The scheme is `https` or `http`.
+/// - The host is a DNS name or an IP address (IPv6 in brackets); a leading
+///   `*.` matches any subdomain (not the domain itself).
+/// - The port is a number or `*` (any); without one, the scheme's default.
+/// - No user, path, query or fragment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    scheme: String,
+    /// Lower-case; for a wildcard, the suffix after `*.`.
+    host: String,
+    wildcard: bool,
+    /// `None`: any port.
+    port: Option<u16>,
+}
+
+impl Origin {
+    /// Parse an origin, saying what is wrong with it otherwise.
+    pub fn parse(text: &str) -> Result<Origin, String> {
+        let Some((scheme, rest)) = text.split_once("://") else {
+            return Err(format!(
+                "{text:?} is not an origin: write scheme://host[:port], e.g. \"https://erp.example.com\""
+            ));
+        };
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "https" => 443,
+            "http" => 80,
+            _ => return Err(format!("{text:?}: the scheme must be https or http")),
+        };
+        if rest.contains(['/', '?', '#', '@']) {
+            return Err(format!(
+                "{text:?}: an origin has no user, path, query or fragment (scheme://host[:port])"
+            ));
+        }
+        let (host, port) = match rest.rsplit_once(':') {
+            // An IPv6 address without a port has colons but ends in `]`.
+            Some((host, port)) if !port.ends_with(']') => (host, Some(port)),
+            _ => (rest, None),
+        };
+        let port = match port {
+            None => Some(default_port),
+            Some("*") => None,
+            Some(p) => match p.parse::<u16>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(format!("{text:?}: the port must be 1-65535 or *")),
+            },
+        };
+        let (wildcard, host) = match host.strip_prefix("*.") {
+            Some(suffix) => (true, suffix),
+            None => (false, host),
+        };
+        let host = host.to_ascii_lowercase();
+        let valid_name = !host.is_empty()
+            && host.len() <= 253
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        let valid_ipv6 = !wildcard
+            && host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+        if !(valid_name || valid_ipv6) {
+            return Err(format!(
+                "{text:?}: {host:?} is not a host name or IP address (a wildcard is only a leading `*.`)"
+            ));
+        }
+        if wildcard && !host.contains('.') {
+            return Err(format!(
+                "{text:?}: a wildcard must keep at least two labels (`*.example.com`, not `*.com`)"
+            ));
+        }
+        Ok(Origin {
+            scheme,
+            host,
+            wildcard,
+            port,
+        })
+    }
+
+    /// Whether `url` is on this origin.
+    pub fn matches(&self, url: &reqwest::Url) -> bool {
+        if url.scheme() != self.scheme {
+            return false;
+        }
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host_ok = if self.wildcard {
+            host.strip_suffix(&self.host)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+        } else {
+            host == self.host
+        };
+        host_ok
+            && match self.port {
+                None => true,
+                Some(p) => url.port_or_known_default() == Some(p),
+            }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let star = if self.wildcard { "*." } else { "" };
+        write!(f, "{}://{star}{}", self.scheme, self.host)?;
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        match self.port {
+            None => write!(f, ":*"),
+            Some(p) if p == default => Ok(()),
+            Some(p) => write!(f, ":{p}"),
+        }
     }
 }
 
@@ -147,5 +286,91 @@ mod tests {
         let all = Grants::new(&m, &["*".into()]);
         assert_eq!(all.scopes(), ["read:contact", "read:deal", "kv"]);
         assert!(!all.allows("*"));
+    }
+
+    fn url(text: &str) -> reqwest::Url {
+        reqwest::Url::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn origins_parse_to_one_spelling_or_say_what_is_wrong() {
+        for (text, canonical) in [
+            ("https://ERP.example.com", "https://erp.example.com"),
+            ("https://erp.example.com:443", "https://erp.example.com"),
+            (
+                "https://erp.example.com:8443",
+                "https://erp.example.com:8443",
+            ),
+            ("http://127.0.0.1:*", "http://127.0.0.1:*"),
+            ("https://*.example.com", "https://*.example.com"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("http://[::1]", "http://[::1]"),
+        ] {
+            let origin = Origin::parse(text).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(origin.to_string(), canonical);
+        }
+        for (text, says) in [
+            ("erp.example.com", "write scheme://host[:port]"),
+            ("ftp://erp.example.com", "https or http"),
+            ("https://erp.example.com/api", "no user, path"),
+            ("https://user@erp.example.com", "no user, path"),
+            ("https://erp.example.com:0", "1-65535"),
+            ("https://erp.example.com:http", "1-65535"),
+            ("https://*.com", "at least two labels"),
+            ("https://erp.*.com", "not a host name"),
+            ("https://", "not a host name"),
+            ("https://exa mple.com", "not a host name"),
+        ] {
+            let err = Origin::parse(text).expect_err(text);
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn origins_match_scheme_host_and_port_only() {
+        let erp = Origin::parse("https://erp.example.com").unwrap_or_else(|e| panic!("{e}"));
+        assert!(erp.matches(&url("https://erp.example.com/orders?id=1")));
+        assert!(erp.matches(&url("https://ERP.example.com:443/")));
+        assert!(!erp.matches(&url("http://erp.example.com/")), "scheme");
+        assert!(!erp.matches(&url("https://erp.example.com:8443/")), "port");
+        assert!(!erp.matches(&url("https://erp.example.com.evil.net/")));
+        assert!(!erp.matches(&url("https://evilerp.example.com/")));
+
+        let any = Origin::parse("https://*.example.com").unwrap_or_else(|e| panic!("{e}"));
+        assert!(any.matches(&url("https://eu.erp.example.com/")));
+        assert!(
+            !any.matches(&url("https://example.com/")),
+            "not the domain itself"
+        );
+        assert!(!any.matches(&url("https://badexample.com/")));
+
+        let local = Origin::parse("http://127.0.0.1:*").unwrap_or_else(|e| panic!("{e}"));
+        assert!(local.matches(&url("http://127.0.0.1:39211/hook")));
+        assert!(!local.matches(&url("http://127.0.0.2:39211/hook")));
+    }
+
+    #[test]
+    fn http_grants_are_per_origin() {
+        let m = manifest(
+            "0.3.0",
+            "http = [\"https://erp.example.com\", \"http://127.0.0.1:*\"]",
+        );
+        assert_eq!(
+            Grants::requested(&m),
+            [
+                "read:deal",
+                "http:https://erp.example.com",
+                "http:http://127.0.0.1:*"
+            ]
+        );
+        let g = Grants::new(&m, &["http:https://erp.example.com".into()]);
+        assert!(g.allows_url(&url("https://erp.example.com/v1/orders")));
+        assert!(
+            !g.allows_url(&url("http://127.0.0.1:8080/")),
+            "asked for, not granted"
+        );
+        let all = Grants::new(&m, &["*".into()]);
+        assert!(all.allows_url(&url("http://127.0.0.1:8080/")));
+        assert!(!all.allows_url(&url("https://other.example.com/")));
     }
 }

@@ -3,7 +3,7 @@
 //! The version is read from the component itself — the names of its
 //! exported interfaces, e.g. `crm:plugin/functions@0.1.0` — never trusted
 //! from the manifest alone. Each supported version has its own bindings
-//! module (`bindings::v0_1_0`, `bindings::v0_2_0`); a version the host has no bindings for is
+//! module (`bindings::v0_1_0`, `bindings::v0_2_0`, ...); a version the host has no bindings for is
 //! refused with a message saying what to do.
 
 use semver::Version;
@@ -18,7 +18,11 @@ pub const PACKAGE: &str = "crm:plugin";
 /// Adding a version: snapshot its WIT in `sdk/wit/since_vX.Y.Z/`, add
 /// `bindings/vX_Y_Z.rs` and its arm in `bindings::Pre` and `bindings::Linkers`,
 /// then append it here.
-pub const SUPPORTED: &[Version] = &[Version::new(0, 1, 0), Version::new(0, 2, 0)];
+pub const SUPPORTED: &[Version] = &[
+    Version::new(0, 1, 0),
+    Version::new(0, 2, 0),
+    Version::new(0, 3, 0),
+];
 
 /// Why a component's contract version is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,7 +149,7 @@ mod tests {
         let err = from_export_names(&["crm:plugin/functions@9.0.0"]).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("crm:plugin@9.0.0"), "{text}");
-        assert!(text.contains("crm:plugin@0.1.0, 0.2.0"), "{text}");
+        assert!(text.contains("crm:plugin@0.1.0, 0.2.0, 0.3.0"), "{text}");
         assert!(
             text.contains("rebuild the plugin against crm-plugin-sdk 0.1"),
             "{text}"

@@ -43,6 +43,9 @@ pub struct RuntimeConfig {
     /// footprint (a Rust guest's 1 MiB stack plus its heap) avoids a system
     /// call, TLB shootdowns and page faults on every call.
     pub keep_resident: usize,
+    /// Largest request or response body of one outbound HTTP call
+    /// (contract 0.3.0 `http.fetch`), in bytes.
+    pub http_body_limit: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -57,6 +60,7 @@ impl Default for RuntimeConfig {
             max_instances: 256,
             handler_fuel: u64::MAX / 2,
             keep_resident: 2 << 20,
+            http_body_limit: 4 << 20,
         }
     }
 }

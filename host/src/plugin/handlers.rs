@@ -227,6 +227,8 @@ impl PluginRuntime {
             plugin: id.to_owned(),
             grants: ctx.grants.clone(),
             api: host,
+            deadline: started + limits.deadline,
+            http_body_limit: cfg.http_body_limit,
         });
         let ran = self.call_guest(plugin, &limits, access, |pre, store| {
             call(pre, store, &input)

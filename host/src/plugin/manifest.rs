@@ -151,6 +151,8 @@ pub const MAX_DEADLINE_MS: u64 = 60_000;
 
 /// The first contract version with handlers, schedules, actions and the host API.
 pub const HANDLERS_SINCE: Version = Version::new(0, 2, 0);
+/// The first contract with outbound HTTP (`[capabilities] http`).
+pub const HTTP_SINCE: Version = Version::new(0, 3, 0);
 
 /// Which entry point of the `functions` interface a declaration uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -200,6 +202,10 @@ pub struct Capabilities {
     /// Whether handlers may emit `plugin.<id>.<kind>` events (0.2.0).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub emit: bool,
+    /// Origins handlers may send HTTP requests to (0.3.0), each in the one
+    /// spelling of [`crate::plugin::capabilities::Origin`]'s `Display`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<String>,
 }
 
 /// One key of the configuration schema (`[config.<key>]`).

@@ -11,18 +11,19 @@
 //! - [`manifest`]: parse and check `plugin.toml`; effective configuration.
 //! - [`contract`]: which contract version a component was built for.
 //! - `bindings`: one module per contract version (`bindings::v0_1_0`,
-//!   `bindings::v0_2_0`) and the dispatch between them.
+//!   `bindings::v0_2_0`, `bindings::v0_3_0`) and the dispatch between them.
 //! - `engine`: the `wasmtime::Engine`, [`RuntimeConfig`], the epoch ticker.
 //! - `cache`: compiled components, in memory and on disk.
 //! - `sandbox`: what a call's store holds (empty WASI, limiter, run log,
 //!   host access).
 //! - `capabilities`: [`Grants`], what a plugin may do in a tenant (asked ∩ granted).
-//! - `host_api`: the host API of contract 0.2.0, one module per capability
-//!   (`graphql`, `kv`, `events`, `config`), each owning its check; the
-//!   embedder implements [`HostApi`].
+//! - `host_api`: the host API of contracts 0.2.0 and 0.3.0, one module per
+//!   capability (`graphql`, `kv`, `events`, `config`, `http`), each owning
+//!   its check; the embedder implements [`HostApi`] ([`OutboundHttp`] is
+//!   the standard way to send what `http` allowed).
 //! - `invoke`: [`PluginRuntime`]: load, validate, score; failure codes.
 //! - `handlers`: [`PluginRuntime::on_event`], [`PluginRuntime::on_schedule`],
-//!   [`PluginRuntime::action`] (contract 0.2.0).
+//!   [`PluginRuntime::action`] (contracts 0.2.0 and 0.3.0).
 //! - `bench`: the per-call micro-benchmark.
 //!
 //! Architecture invariant: nothing a plugin does can panic or stop the
@@ -64,10 +65,12 @@ mod sandbox;
 pub use bench::bench_instance_call;
 pub use cache::{CacheStats, LoadSource};
 pub use capabilities::Grants;
+pub use capabilities::Origin;
 pub use contract::{ContractError, SUPPORTED};
 pub use engine::{EPOCH_TICK, RuntimeConfig};
 pub use error::RuntimeError;
 pub use handlers::HandlerContext;
+pub use host_api::http::{HttpRequest, HttpResponse, METHODS as HTTP_METHODS, OutboundHttp};
 pub use host_api::{HostApi, HostError, host_codes};
 pub use invoke::{CallContext, Invocation, LoadedPlugin, PluginRuntime, RunStats, codes};
 pub use manifest::{

@@ -4,6 +4,7 @@
 
 pub mod v0_1;
 pub mod v0_2;
+pub mod v0_3;
 
 use serde_json::Value;
 
@@ -169,3 +170,93 @@ macro_rules! into_wit {
     };
 }
 pub(crate) use into_wit;
+
+/// The glue of one contract version from 0.2.0 on (`functions` and
+/// `handlers` have the same shapes in each), for the bindings module `$v`
+/// the caller imported as `wit`; `crate::host::$v::Imports` is installed.
+macro_rules! since_v0_2 {
+    ($v:ident) => {
+        super::into_wit!();
+
+        /// Parse the call's context and records, then run `validate_batch`.
+        pub fn validate<P: Plugin>(
+            ctx: wit::CallContext,
+            records: Vec<String>,
+        ) -> Result<Vec<wit::Decision>, wit::PluginError> {
+            let _host = install();
+            let (c, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records);
+            let c = c.with_function(ctx.function);
+            Ok(run_validate(&P::new(), &c, &records)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        }
+
+        /// Parse the call's context and records, then run `score_batch`.
+        pub fn score<P: Plugin>(
+            ctx: wit::CallContext,
+            records: Vec<String>,
+        ) -> Result<Vec<Vec<wit::ScoreValue>>, wit::PluginError> {
+            let _host = install();
+            let (c, records) = prepare(&ctx.tenant, &ctx.entity, &ctx.config, records);
+            let c = c.with_function(ctx.function);
+            Ok(run_score(&P::new(), &c, &records)?
+                .into_iter()
+                .map(|scores| scores.into_iter().map(Into::into).collect())
+                .collect())
+        }
+
+        /// Parse the context and the event, then run `on_event`.
+        pub fn on_event<P: Plugin>(
+            ctx: wit::HandlerContext,
+            e: wit::Event,
+        ) -> Result<(), wit::PluginError> {
+            let _host = install();
+            let ctx = handler_context(ctx.tenant, &ctx.config, ctx.now, ctx.name)?;
+            let e = event(
+                e.id,
+                e.kind,
+                e.entity,
+                e.record_id,
+                &e.payload,
+                e.created_at,
+            )?;
+            Ok(P::new().on_event(&ctx, &e)?)
+        }
+
+        /// Parse the context, then run `on_schedule`.
+        pub fn on_schedule<P: Plugin>(ctx: wit::HandlerContext) -> Result<(), wit::PluginError> {
+            let _host = install();
+            let ctx = handler_context(ctx.tenant, &ctx.config, ctx.now, ctx.name)?;
+            Ok(P::new().on_schedule(&ctx)?)
+        }
+
+        /// Parse the context and the input, then run `action`; its result goes back as JSON text.
+        pub fn action<P: Plugin>(
+            ctx: wit::HandlerContext,
+            input: String,
+        ) -> Result<String, wit::PluginError> {
+            let _host = install();
+            let ctx = handler_context(ctx.tenant, &ctx.config, ctx.now, ctx.name)?;
+            let input = action_input(&input)?;
+            Ok(P::new().action(&ctx, &input)?.to_string())
+        }
+
+        /// Route `log` and the host API to this version's imports. Only this glue
+        /// names them, so only a component exported with this version's macro
+        /// imports this version's `crm:plugin/host` and `crm:plugin/log`.
+        #[cfg(target_arch = "wasm32")]
+        fn install() -> Option<Installed> {
+            Some(crate::host::install(std::rc::Rc::new(
+                crate::host::$v::Imports,
+            )))
+        }
+
+        // Natively the imports are stubs: keep whatever the test installed.
+        #[cfg(not(target_arch = "wasm32"))]
+        fn install() -> Option<Installed> {
+            None
+        }
+    };
+}
+pub(crate) use since_v0_2;

@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 
 use crate::host::{self, Backend, HostError};
+use crate::http;
 use crate::log::Level;
 
 type Answer = Arc<dyn Fn(&Value) -> Result<Value, HostError> + Send + Sync>;
+type HttpAnswer = Arc<dyn Fn(&http::Request) -> Result<http::Response, HostError> + Send + Sync>;
 
 /// A fake CRM behind [`crate::host`]: answers queries and mutations from
 /// canned responses and records every call, key-value write, emitted event
@@ -55,6 +57,9 @@ struct State {
     kv: BTreeMap<String, String>,
     emitted: Vec<Emitted>,
     logs: Vec<String>,
+    /// (method, URL prefix, answer).
+    http_answers: Vec<(String, String, HttpAnswer)>,
+    http_requests: Vec<http::Request>,
 }
 
 /// One query or mutation a plugin made.
@@ -293,6 +298,100 @@ impl FakeHost {
         state.mutations.clear();
         state.emitted.clear();
         state.logs.clear();
+        state.http_requests.clear();
+    }
+
+    /// Answer outbound HTTP requests with `method` (any case) whose URL
+    /// starts with `url_prefix` with `response`. The most recently
+    /// registered match wins; a request without one fails with
+    /// `UNAVAILABLE`, as an unreachable server would.
+    ///
+    /// ```
+    /// use crm_plugin_sdk::{http, testing::FakeHost};
+    ///
+    /// let fake = FakeHost::new();
+    /// fake.on_http("GET", "https://erp.example.com/stock/", http::Response::new(200).with_body("7"));
+    /// let stock = fake.run(|| http::Request::get("https://erp.example.com/stock/A-1").send())?;
+    /// assert_eq!(stock.text()?, "7");
+    /// let missing = fake.run(|| http::Request::get("https://other.example.com/").send());
+    /// assert_eq!(missing.unwrap_err().code, "UNAVAILABLE");
+    /// # Ok::<(), crm_plugin_sdk::Error>(())
+    /// ```
+    pub fn on_http(
+        &self,
+        method: &str,
+        url_prefix: impl Into<String>,
+        response: http::Response,
+    ) -> &Self {
+        self.on_http_with(method, url_prefix, move |_| Ok(response.clone()))
+    }
+
+    /// Answer outbound HTTP requests like [`FakeHost::on_http`], computing
+    /// the answer (or the host error, e.g. `TIMEOUT`) from the request.
+    ///
+    /// ```
+    /// use crm_plugin_sdk::{http, host::HostError, testing::FakeHost};
+    ///
+    /// let fake = FakeHost::new();
+    /// fake.on_http_with("POST", "https://erp.example.com/", |_| {
+    ///     Err(HostError::new("TIMEOUT", "no complete answer within 5000 ms"))
+    /// });
+    /// let sent = fake.run(|| http::Request::post("https://erp.example.com/orders").send());
+    /// assert_eq!(sent.unwrap_err().code, "TIMEOUT");
+    /// ```
+    pub fn on_http_with(
+        &self,
+        method: &str,
+        url_prefix: impl Into<String>,
+        answer: impl Fn(&http::Request) -> Result<http::Response, HostError> + Send + Sync + 'static,
+    ) -> &Self {
+        self.lock().http_answers.push((
+            method.to_ascii_uppercase(),
+            url_prefix.into(),
+            Arc::new(answer),
+        ));
+        self
+    }
+
+    /// Every outbound HTTP request made so far, in order.
+    ///
+    /// ```
+    /// use crm_plugin_sdk::{http, testing::FakeHost};
+    ///
+    /// let fake = FakeHost::new();
+    /// fake.on_http("DELETE", "https://erp.example.com/", http::Response::new(204));
+    /// fake.run(|| http::Request::delete("https://erp.example.com/orders/7").send())?;
+    /// assert_eq!(fake.http_requests()[0].url(), "https://erp.example.com/orders/7");
+    /// # Ok::<(), crm_plugin_sdk::host::HostError>(())
+    /// ```
+    pub fn http_requests(&self) -> Vec<http::Request> {
+        self.lock().http_requests.clone()
+    }
+
+    fn http(&self, request: http::Request) -> Result<http::Response, HostError> {
+        let answer = {
+            let mut state = self.lock();
+            state.http_requests.push(request.clone());
+            let method = request.method().to_ascii_uppercase();
+            state
+                .http_answers
+                .iter()
+                .rev()
+                .find(|(m, prefix, _)| *m == method && request.url().starts_with(prefix.as_str()))
+                .map(|(_, _, answer)| Arc::clone(answer))
+        };
+        // Called without the lock: an answer may use the fake too.
+        match answer {
+            Some(answer) => answer(&request),
+            None => Err(HostError::new(
+                "UNAVAILABLE",
+                format!(
+                    "FakeHost has no answer for {} {} (add one with on_http)",
+                    request.method(),
+                    request.url()
+                ),
+            )),
+        }
     }
 
     /// Run `f` with this fake behind [`crate::host`] and [`crate::log`]
@@ -394,6 +493,10 @@ impl Backend for Fake {
 
     fn config(&self) -> Result<String, HostError> {
         Ok(self.config.clone())
+    }
+
+    fn http(&self, request: http::Request) -> Result<http::Response, HostError> {
+        self.host.http(request)
     }
 
     fn emit(&self, kind: &str, payload: &str) -> Result<(), HostError> {

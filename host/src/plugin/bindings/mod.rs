@@ -5,10 +5,13 @@
 //! [`GuestOutcome`] of raw decisions, scores or JSON text, which
 //! [`super::invoke`] then checks (sizes, JSON, batch length).
 //!
-//! Contract 0.1.0 has functions only; 0.2.0 adds handlers and the host API.
+//! Contract 0.1.0 has functions only; 0.2.0 adds handlers and the host API;
+//! 0.3.0 adds outbound HTTP.
 
+mod common;
 pub(crate) mod v0_1_0;
 pub(crate) mod v0_2_0;
+pub(crate) mod v0_3_0;
 
 use crm_core::plugin_api::{PluginFieldError, ScoreValue};
 use semver::Version;
@@ -22,12 +25,14 @@ use super::sandbox::StoreState;
 pub(crate) enum Pre {
     V0_1_0(v0_1_0::PluginPre<StoreState>),
     V0_2_0(v0_2_0::PluginPre<StoreState>),
+    V0_3_0(v0_3_0::PluginPre<StoreState>),
 }
 
 /// One linker per supported contract version: WASI plus that version's imports.
 pub(crate) struct Linkers {
     v0_1_0: Linker<StoreState>,
     v0_2_0: Linker<StoreState>,
+    v0_3_0: Linker<StoreState>,
 }
 
 impl Linkers {
@@ -38,7 +43,14 @@ impl Linkers {
         let mut v0_2_0 = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut v0_2_0)?;
         v0_2_0::add_to_linker(&mut v0_2_0)?;
-        Ok(Linkers { v0_1_0, v0_2_0 })
+        let mut v0_3_0 = Linker::new(engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut v0_3_0)?;
+        v0_3_0::add_to_linker(&mut v0_3_0)?;
+        Ok(Linkers {
+            v0_1_0,
+            v0_2_0,
+            v0_3_0,
+        })
     }
 
     /// Type-check `component`'s imports and exports against `contract` and
@@ -48,6 +60,8 @@ impl Linkers {
             Ok(Pre::V0_1_0(v0_1_0::pre(&self.v0_1_0, component)?))
         } else if *contract == v0_2_0::VERSION {
             Ok(Pre::V0_2_0(v0_2_0::pre(&self.v0_2_0, component)?))
+        } else if *contract == v0_3_0::VERSION {
+            Ok(Pre::V0_3_0(v0_3_0::pre(&self.v0_3_0, component)?))
         } else {
             // `contract::detect` only returns supported versions.
             Err(wasmtime::format_err!(
@@ -117,6 +131,7 @@ impl Pre {
         match self {
             Pre::V0_1_0(pre) => v0_1_0::validate(pre, store, input),
             Pre::V0_2_0(pre) => v0_2_0::validate(pre, store, input),
+            Pre::V0_3_0(pre) => v0_3_0::validate(pre, store, input),
         }
     }
 
@@ -129,6 +144,7 @@ impl Pre {
         match self {
             Pre::V0_1_0(pre) => v0_1_0::score(pre, store, input),
             Pre::V0_2_0(pre) => v0_2_0::score(pre, store, input),
+            Pre::V0_3_0(pre) => v0_3_0::score(pre, store, input),
         }
     }
 
@@ -136,7 +152,7 @@ impl Pre {
     pub(crate) fn has_handlers(&self) -> bool {
         match self {
             Pre::V0_1_0(_) => false,
-            Pre::V0_2_0(_) => true,
+            Pre::V0_2_0(_) | Pre::V0_3_0(_) => true,
         }
     }
 
@@ -150,6 +166,7 @@ impl Pre {
         match self {
             Pre::V0_1_0(_) => Err(no_handlers()),
             Pre::V0_2_0(pre) => v0_2_0::on_event(pre, store, input, event),
+            Pre::V0_3_0(pre) => v0_3_0::on_event(pre, store, input, event),
         }
     }
 
@@ -162,6 +179,7 @@ impl Pre {
         match self {
             Pre::V0_1_0(_) => Err(no_handlers()),
             Pre::V0_2_0(pre) => v0_2_0::on_schedule(pre, store, input),
+            Pre::V0_3_0(pre) => v0_3_0::on_schedule(pre, store, input),
         }
     }
 
@@ -175,6 +193,7 @@ impl Pre {
         match self {
             Pre::V0_1_0(_) => Err(no_handlers()),
             Pre::V0_2_0(pre) => v0_2_0::action(pre, store, input, action_input),
+            Pre::V0_3_0(pre) => v0_3_0::action(pre, store, input, action_input),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! The host API of contract 0.2.0, one module per host capability (the
-//! Spin factors model): [`graphql`] (`query`, `mutate`), [`kv`] (`kv-get`,
-//! `kv-set`, `kv-delete`), [`events`] (`emit`) and [`config`]. Each module
+//! The host API of contracts 0.2.0 and 0.3.0, one module per host
+//! capability (the Spin factors model): [`graphql`] (`query`, `mutate`),
+//! [`kv`] (`kv-get`, `kv-set`, `kv-delete`), [`events`] (`emit`),
+//! [`config`], and [`http`] (`fetch`, 0.3.0). Each module
 //! owns its permission check, asking [`Grants`] whether the capability was
 //! granted; what a call then does is up to the embedder's [`HostApi`].
 //!
@@ -16,10 +17,12 @@
 pub(crate) mod config;
 pub(crate) mod events;
 pub(crate) mod graphql;
+pub(crate) mod http;
 pub(crate) mod kv;
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -35,6 +38,14 @@ pub mod host_codes {
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
     /// Anything else that went wrong on the host's side.
     pub const HOST_ERROR: &str = "HOST_ERROR";
+    /// An outbound HTTP call did not finish in time (its own timeout or the
+    /// handler's deadline).
+    pub const TIMEOUT: &str = "TIMEOUT";
+    /// An outbound HTTP response body was larger than the host accepts.
+    pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
+    /// An outbound HTTP call failed to connect or broke off (DNS, TCP, TLS,
+    /// protocol); worth retrying later.
+    pub const UNAVAILABLE: &str = "UNAVAILABLE";
 }
 
 /// Why a host call was refused or failed; the guest receives it as its
@@ -92,6 +103,16 @@ pub trait HostApi: Send + Sync {
     fn config(&self) -> Value;
     /// Emit the event `plugin.<plugin id>.<kind>`.
     fn emit(&self, kind: &str, payload: &Value) -> Result<(), HostError>;
+    /// Send an outbound HTTP request whose origin the runtime has already
+    /// checked against the grants, giving up after `timeout` and refusing a
+    /// response body over `max_body` bytes. [`http::OutboundHttp`] is the
+    /// standard implementation.
+    fn http(
+        &self,
+        request: http::HttpRequest,
+        timeout: Duration,
+        max_body: usize,
+    ) -> Result<http::HttpResponse, HostError>;
 }
 
 /// What one call's host imports may reach.
@@ -109,6 +130,11 @@ pub(crate) struct HostGate {
     pub(crate) plugin: String,
     pub(crate) grants: Grants,
     pub(crate) api: Arc<dyn HostApi>,
+    /// When the handler's wall-clock deadline passes: no host call waits
+    /// beyond it.
+    pub(crate) deadline: Instant,
+    /// [`super::RuntimeConfig::http_body_limit`].
+    pub(crate) http_body_limit: usize,
 }
 
 impl HostGate {

@@ -10,9 +10,10 @@ use serde_json::{Map, Value};
 use super::config::check_value;
 use super::{
     ActionDecl, Capabilities, ConfigField, ConfigType, FailurePolicy, FunctionDecl, FunctionKind,
-    HANDLER_DEADLINE_MS, HANDLERS_SINCE, HandlerDecl, MAX_DEADLINE_MS, Manifest, ManifestError,
-    ManifestIssue, SCHEDULE_DEADLINE_MS, ScheduleDecl, type_name,
+    HANDLER_DEADLINE_MS, HANDLERS_SINCE, HTTP_SINCE, HandlerDecl, MAX_DEADLINE_MS, Manifest,
+    ManifestError, ManifestIssue, SCHEDULE_DEADLINE_MS, ScheduleDecl, type_name,
 };
+use crate::plugin::capabilities::Origin;
 
 const TOP_KEYS: &[&str] = &[
     "id",
@@ -48,7 +49,7 @@ const FUNCTION_KEYS: &[&str] = &[
     "on-failure",
     "fuel-per-record",
 ];
-const CAPABILITY_KEYS: &[&str] = &["read", "pii-read", "write", "kv", "emit"];
+const CAPABILITY_KEYS: &[&str] = &["read", "pii-read", "write", "kv", "emit", "http"];
 const CONFIG_FIELD_KEYS: &[&str] = &["type", "default", "description", "values"];
 
 /// Collects issues; every accessor reports what is wrong and returns `None`.
@@ -279,6 +280,7 @@ fn check_root(c: &mut Checker, root: &Value) -> Option<Manifest> {
     check_has_entry_points(c, top, contract.as_ref());
     if let Some(contract) = &contract {
         check_contract_allows(c, top, contract);
+        check_http_allowed(c, top, contract);
     }
     let capabilities = match top.get("capabilities") {
         None => Some(Capabilities::default()),
@@ -379,6 +381,26 @@ fn check_contract_allows(c: &mut Checker, top: &Map<String, Value>, contract: &V
         if caps.get(key) == Some(&Value::Bool(true)) {
             c.issue(&format!("capabilities.{key}"), needs.clone());
         }
+    }
+}
+
+/// Outbound HTTP needs contract 0.3.0; say so at `capabilities.http`.
+fn check_http_allowed(c: &mut Checker, top: &Map<String, Value>, contract: &Version) {
+    if *contract >= HTTP_SINCE {
+        return;
+    }
+    let asks = top
+        .get("capabilities")
+        .and_then(|caps| caps.get("http"))
+        .is_some_and(|v| matches!(v, Value::Array(items) if !items.is_empty()));
+    if asks {
+        c.issue(
+            "capabilities.http",
+            format!(
+                "requires contract \"{HTTP_SINCE}\" or later, but contract = \"{contract}\"; \
+                 set contract = \"{HTTP_SINCE}\" and export the plugin with crm_plugin_sdk::export_plugin_v0_3!"
+            ),
+        );
     }
 }
 
@@ -722,13 +744,52 @@ fn check_capabilities(c: &mut Checker, value: &Value) -> Option<Capabilities> {
     let pii_read = flag("pii-read");
     let kv = flag("kv");
     let emit = flag("emit");
+    let http = match table.get("http") {
+        None => Some(Vec::new()),
+        Some(v) => check_origins(c, v, "capabilities.http"),
+    };
     Some(Capabilities {
         read: read?,
         pii_read: pii_read?,
         write: write?,
         kv: kv?,
         emit: emit?,
+        http: http?,
     })
+}
+
+/// Origins for outbound HTTP, each in its one spelling, without repeats.
+fn check_origins(c: &mut Checker, value: &Value, path: &str) -> Option<Vec<String>> {
+    let Value::Array(items) = value else {
+        c.expected(
+            path,
+            "an array of origins such as \"https://erp.example.com\"",
+            value,
+        );
+        return None;
+    };
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    let mut ok = true;
+    for (i, item) in items.iter().enumerate() {
+        let item_path = format!("{path}[{i}]");
+        let Some(text) = c.string(item, &item_path) else {
+            ok = false;
+            continue;
+        };
+        match Origin::parse(text) {
+            Ok(origin) => {
+                let origin = origin.to_string();
+                if !out.contains(&origin) {
+                    out.push(origin);
+                }
+            }
+            Err(message) => {
+                c.issue(&item_path, message);
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 fn check_config(c: &mut Checker, value: &Value) -> Option<BTreeMap<String, ConfigField>> {
