@@ -329,6 +329,16 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
             .on_schedule(tenant, &s("plugin"), &s("schedule"))
             .await
             .map_err(|f| f.to_string()),
+        crate::webhook::JOB_KIND => crm
+            .hooks()
+            .on_webhook(
+                tenant,
+                &s("plugin"),
+                &s("webhook"),
+                p.get("request").unwrap_or(&Value::Null),
+            )
+            .await
+            .map_err(|f| f.to_string()),
         "workflow.start" => {
             let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
             let w = match crate::workflow::get(crm, tenant, wf).await {

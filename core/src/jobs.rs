@@ -29,7 +29,7 @@ pub const DEAD: &str = "dead";
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub tenant: Option<Uuid>,
-    /// What runs it: `plugin.event`, `plugin.schedule`, `workflow.start`, `workflow.resume`,
+    /// What runs it: `plugin.event`, `plugin.schedule`, `plugin.webhook`, `workflow.start`, `workflow.resume`,
     /// `workflow.timer`, `sales.conversion_check`, `test.touch`.
     pub kind: String,
     pub payload: Value,

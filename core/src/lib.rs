@@ -41,6 +41,7 @@ pub mod tag;
 pub mod task;
 pub mod tenant;
 pub mod ticket;
+pub mod webhook;
 pub mod workflow;
 
 pub use auth::{Principal, Role};

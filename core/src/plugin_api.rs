@@ -162,6 +162,18 @@ pub trait PluginHooks: Send + Sync {
         Err(no_runtime(plugin))
     }
 
+    /// Run a plugin's on-webhook handler for a queued delivery (from the job
+    /// queue; `request` is the JSON [`crate::webhook::accept`] stored).
+    async fn on_webhook(
+        &self,
+        _tenant: Uuid,
+        plugin: &str,
+        _webhook: &str,
+        _request: &serde_json::Value,
+    ) -> Result<(), PluginFailure> {
+        Err(no_runtime(plugin))
+    }
+
     /// Run a plugin's on-schedule handler (from the job queue).
     async fn on_schedule(
         &self,

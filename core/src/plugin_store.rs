@@ -78,11 +78,16 @@ pub async fn plugin(crm: &Crm, id: &str) -> Result<plugin::Model> {
         .ok_or_else(|| CoreError::not_found("plugin", id))
 }
 
-/// Remove a plugin everywhere (its enablements cascade; scores stay until records change).
+/// Remove a plugin everywhere: its enablements, scores and webhook URLs (a
+/// reinstall does not revive an old URL).
 pub async fn delete_plugin(crm: &Crm, id: &str) -> Result<()> {
     let txn = crm.write_txn().await?;
     tenant_plugin::Entity::delete_many()
         .filter(tenant_plugin::Column::PluginId.eq(id))
+        .exec(&txn)
+        .await?;
+    crate::entity::plugin_webhook::Entity::delete_many()
+        .filter(crate::entity::plugin_webhook::Column::PluginId.eq(id))
         .exec(&txn)
         .await?;
     score::Entity::delete_many()

@@ -98,19 +98,25 @@ fn slug(s: &str) -> String {
     if s.is_empty() { "tenant".into() } else { s }
 }
 
-fn hash(key: &str) -> String {
+pub(crate) fn hash(key: &str) -> String {
     let d = Sha256::digest(key.as_bytes());
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A fresh random API key.
 pub fn generate_key() -> String {
+    random_token("crm_", 32)
+}
+
+/// `prefix` and `len` random characters from an alphabet without look-alikes
+/// (no 0/O, 1/l/I): API keys, webhook URL tokens.
+pub(crate) fn random_token(prefix: &str, len: usize) -> String {
     const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut rng = rand::rng();
-    let body: String = (0..32)
+    let body: String = (0..len)
         .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
         .collect();
-    format!("crm_{body}")
+    format!("{prefix}{body}")
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -65,6 +65,15 @@ impl PluginAdminError {
     }
 }
 
+/// A webhook's secret URL, relative to the server (`/hooks/whk_...`).
+#[derive(SimpleObject, Clone, Debug)]
+pub struct PluginWebhookUrl {
+    pub plugin: String,
+    pub webhook: String,
+    /// Append to the server's public address: `https://crm.example.com/hooks/whk_...`.
+    pub path: String,
+}
+
 /// Result of re-running a scorer over every record.
 #[derive(SimpleObject, Clone, Debug, Default)]
 pub struct RescoreReport {
@@ -460,8 +469,8 @@ impl PluginMutation {
     }
 
     /// Enable a plugin for the caller's tenant with configuration overrides and
-    /// granted capabilities (default: everything it asks for but `pii:read`,
-    /// which is granted only by name).
+    /// granted capabilities (default: everything it asks for but `pii:read`
+    /// and `http:<origin>`, which are granted only by name).
     async fn enable_plugin(
         &self,
         ctx: &Context<'_>,
@@ -493,6 +502,29 @@ impl PluginMutation {
             .find(|i| i.id == id);
         info.map(|info| Plugin { info })
             .ok_or_else(|| crate::error::to_gql_error(crm_core::CoreError::not_found("plugin", id)))
+    }
+
+    /// Create the secret URL of a webhook the plugin declares
+    /// (`[[webhooks]]`, contract 0.3.0) for the caller's tenant, replacing
+    /// any earlier one (which stops working at once). The URL is shown only
+    /// here: give it to the sending system as your server's address plus
+    /// `path`. Requests to it are answered `202` and run the plugin's
+    /// `on-webhook` handler from the job queue.
+    async fn create_plugin_webhook_url(
+        &self,
+        ctx: &Context<'_>,
+        plugin: String,
+        webhook: String,
+    ) -> Result<PluginWebhookUrl> {
+        require_admin(ctx)?;
+        let token = crm_core::webhook::rotate(crm(ctx), principal(ctx)?, &plugin, &webhook)
+            .await
+            .gql()?;
+        Ok(PluginWebhookUrl {
+            path: format!("/hooks/{token}"),
+            plugin,
+            webhook,
+        })
     }
 
     async fn disable_plugin(&self, ctx: &Context<'_>, id: String) -> Result<Plugin> {

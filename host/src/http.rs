@@ -1,5 +1,6 @@
 //! HTTP: `/graphql` (POST and GET per GraphQL-over-HTTP, GraphiQL for browsers,
-//! graphql-ws subscriptions on the same path), `/healthz`, `/metrics`.
+//! graphql-ws subscriptions on the same path), `/hooks/<token>[/<path>]`
+//! (plugin webhooks), `/healthz`, `/metrics`.
 
 use crate::app::App;
 use async_graphql::http::GraphiQLSource;
@@ -16,6 +17,8 @@ use std::time::Instant;
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/hooks/{token}", axum::routing::any(webhook))
+        .route("/hooks/{token}/{*rest}", axum::routing::any(webhook))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(app)
@@ -202,6 +205,94 @@ async fn graphql_get(State(app): State<App>, req: axum::extract::Request) -> Res
                 StatusCode::BAD_REQUEST,
                 body,
                 wants_graphql_response(&headers),
+            )
+        }
+    }
+}
+
+/// A request to a plugin webhook's secret URL: checked, queued as one job
+/// and answered `202 {"id": <delivery id>}` before the plugin runs.
+async fn webhook(State(app): State<App>, req: axum::extract::Request) -> Response {
+    use crm_core::webhook::{Delivery, MAX_BODY, Refusal, accept};
+    let refuse = |status: StatusCode, code: &str, message: String| {
+        respond(
+            status,
+            serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]}),
+            false,
+        )
+    };
+    let (parts, body) = req.into_parts();
+    let method = parts.method.as_str().to_owned();
+    if !matches!(method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") {
+        let mut r = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_REQUEST",
+            format!("a webhook takes POST, PUT, PATCH or DELETE, not {method}"),
+        );
+        r.headers_mut().insert(
+            header::ALLOW,
+            HeaderValue::from_static("POST, PUT, PATCH, DELETE"),
+        );
+        return r;
+    }
+    let rest = parts.uri.path().strip_prefix("/hooks/").unwrap_or_default();
+    let (token, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let Ok(body) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "LIMIT_EXCEEDED",
+            format!("a webhook body is at most {MAX_BODY} bytes"),
+        );
+    };
+    let delivery = Delivery {
+        method,
+        path: path.to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    match accept(&app.crm, token, delivery).await {
+        Ok(id) => (
+            StatusCode::ACCEPTED,
+            [(header::CONTENT_TYPE, "application/json")],
+            serde_json::json!({"id": id}).to_string(),
+        )
+            .into_response(),
+        Err(Refusal::Unknown) => refuse(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "no webhook has this URL (it may have been rotated); ask the CRM's operator for the \
+             current one (createPluginWebhookUrl)"
+                .into(),
+        ),
+        Err(e @ Refusal::Inactive(_)) => {
+            let mut r = refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                e.to_string(),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
+        Err(Refusal::Failed(e)) => {
+            tracing::error!(error = %e, "webhook delivery could not be queued");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                e.code(),
+                "the delivery could not be queued; retry it".into(),
             )
         }
     }

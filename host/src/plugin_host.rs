@@ -1404,6 +1404,41 @@ impl PluginHooks for PluginHost {
         .await
     }
 
+    async fn on_webhook(
+        &self,
+        tenant: Uuid,
+        plugin: &str,
+        webhook: &str,
+        request: &Value,
+    ) -> Result<(), PluginFailure> {
+        let Ready(a) = self.enablement(tenant, plugin).await? else {
+            // Unlike an event, a delivery exists nowhere else: keep it
+            // queued (retried, then dead-lettered for an operator's retryJob).
+            return Err(PluginFailure {
+                plugin: plugin.to_string(),
+                code: "UNAVAILABLE".into(),
+                message: format!(
+                    "plugin {plugin} is not active for this tenant; the webhook delivery is kept \
+                     (enable the plugin, then retry the job if it was dead-lettered)"
+                ),
+            });
+        };
+        if a.plugin.manifest.webhook(webhook).is_none() {
+            tracing::info!(%plugin, %webhook, "dropping a delivery for a webhook the plugin no longer declares");
+            return Ok(());
+        }
+        let request = request.clone();
+        self.run_handler(
+            tenant,
+            a,
+            format!("on-webhook[{webhook}]"),
+            "",
+            webhook,
+            move |rt, p, ctx, host| rt.on_webhook(p, ctx, &request, host),
+        )
+        .await
+    }
+
     async fn on_schedule(
         &self,
         tenant: Uuid,

@@ -14,6 +14,7 @@ mod m20261123_000005_platform;
 mod m20261123_000006_plugins;
 mod m20261123_000007_automation;
 mod m20261124_000008_sensitive_fields;
+mod m20261124_000009_plugin_webhooks;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_plugins::Migration),
             Box::new(m20261123_000007_automation::Migration),
             Box::new(m20261124_000008_sensitive_fields::Migration),
+            Box::new(m20261124_000009_plugin_webhooks::Migration),
         ]
     }
 }

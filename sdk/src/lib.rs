@@ -93,12 +93,14 @@ pub mod testing;
 #[cfg(test)]
 mod tests;
 pub mod time;
+mod webhook;
 
 pub use context::{Context, Record};
 pub use decision::{Decision, FieldError, FieldPatch};
 pub use error::Error;
 pub use handler::{Event, HandlerContext};
 pub use score::Score;
+pub use webhook::WebhookRequest;
 
 /// The data-cleaning rules the host uses too (E.164 phones, e-mails, names),
 /// so a plugin normalises exactly as the CRM does.
@@ -368,6 +370,36 @@ pub trait Plugin {
             format!("unknown action {:?}", ctx.name()),
         ))
     }
+
+    /// A manifest `[[webhooks]]` entry received a request (`ctx.name()` is
+    /// the webhook's name), delivered from the job queue after the sender
+    /// was answered. Defaults to failing with `UNKNOWN_WEBHOOK`. Contract
+    /// 0.3.0.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{host, Error, HandlerContext, Plugin, WebhookRequest};
+    /// struct StockSync;
+    /// impl Plugin for StockSync {
+    ///     fn new() -> Self {
+    ///         StockSync
+    ///     }
+    ///     fn on_webhook(&self, _ctx: &HandlerContext, request: &WebhookRequest) -> Result<(), Error> {
+    ///         let change = request.json()?;
+    ///         host::emit("stock_changed", change)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// An [`Error`] fails the delivery's run; the CRM retries it with
+    /// backoff (the same `request.id` each time), then dead-letters it.
+    fn on_webhook(&self, ctx: &HandlerContext, _request: &WebhookRequest) -> Result<(), Error> {
+        Err(Error::new(
+            "UNKNOWN_WEBHOOK",
+            format!("unknown webhook {:?}", ctx.name()),
+        ))
+    }
 }
 
 /// Export a [`Plugin`] implementation as a component of contract 0.1.0:
@@ -460,14 +492,15 @@ macro_rules! export_plugin {
 #[macro_export]
 macro_rules! export_plugin_v0_2 {
     ($plugin:ty) => {
-        $crate::__export_since_v0_2!($plugin, v0_2);
+        $crate::__export_since_v0_2!($plugin, v0_2, {});
     };
 }
 
 /// Export a [`Plugin`] implementation as a component of contract 0.3.0:
 /// everything of [`export_plugin_v0_2!`] plus outbound HTTP for handlers
-/// ([`http`]). Write `contract = "0.3.0"` in `plugin.toml`, and list the
-/// origins handlers call under `[capabilities] http`.
+/// ([`http`]) and webhooks ([`Plugin::on_webhook`]). Write
+/// `contract = "0.3.0"` in `plugin.toml`, list the origins handlers call
+/// under `[capabilities] http` and the webhooks under `[[webhooks]]`.
 ///
 /// Use it once, at the root of the plugin crate (`crate-type = ["cdylib", "rlib"]`).
 /// Natively (in `cargo test`) it only type-checks; the exports exist in the
@@ -499,18 +532,26 @@ macro_rules! export_plugin_v0_2 {
 #[macro_export]
 macro_rules! export_plugin_v0_3 {
     ($plugin:ty) => {
-        $crate::__export_since_v0_2!($plugin, v0_3);
+        $crate::__export_since_v0_2!($plugin, v0_3, {
+            fn on_webhook(
+                ctx: __hds::HandlerContext,
+                request: __hds::WebhookRequest,
+            ) -> ::core::result::Result<(), __hds::PluginError> {
+                $crate::__private::v0_3::on_webhook::<$plugin>(ctx, request)
+            }
+        });
     };
 }
 
 /// The exports of contract 0.2.0 and later (`functions`, `handlers`), whose
-/// shapes are the same in each, for bindings module `$v`.
+/// shapes are the same in each, for bindings module `$v`; `$extra` adds the
+/// handler exports a version adds.
 // rustfmt cannot parse `with_types_in` and would misplace that line.
 #[doc(hidden)]
 #[rustfmt::skip]
 #[macro_export]
 macro_rules! __export_since_v0_2 {
-    ($plugin:ty, $v:ident) => {
+    ($plugin:ty, $v:ident, { $($extra:tt)* }) => {
         const _: () = {
             use $crate::bindings::$v::exports::crm::plugin::functions as __fns;
             use $crate::bindings::$v::exports::crm::plugin::handlers as __hds;
@@ -559,6 +600,8 @@ macro_rules! __export_since_v0_2 {
                 ) -> ::core::result::Result<__hds::Json, __hds::PluginError> {
                     $crate::__private::$v::action::<$plugin>(ctx, input)
                 }
+
+                $($extra)*
             }
 
             #[cfg(target_arch = "wasm32")]

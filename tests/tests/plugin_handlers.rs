@@ -499,12 +499,18 @@ crm_tests::both_backends!(
             json!([
                 "read:contact",
                 "read:deal",
+                "kv",
+                "emit",
                 "http:http://127.0.0.1:*",
                 "http:https://erp.example.com"
             ]),
             "{e}"
         );
-        assert_eq!(e["grants"], json!(["read:contact", "read:deal"]), "{e}");
+        assert_eq!(
+            e["grants"],
+            json!(["read:contact", "read:deal", "kv", "emit"]),
+            "{e}"
+        );
         let refused = fetch(
             &srv,
             json!({"method": "GET", "url": format!("{erp}/orders")}),
@@ -631,6 +637,169 @@ crm_tests::both_backends!(
         let body: Value = serde_json::from_str(&forwarded.body).expect("JSON");
         assert_eq!(body["kind"], "contact.created");
         assert_eq!(forwarded.headers["content-type"], "application/json");
+    }
+);
+
+const WEBHOOK_URL: &str = "mutation($p: String!, $w: String!) { createPluginWebhookUrl(plugin: $p, webhook: $w) { plugin webhook path } }";
+
+/// Send a request to a webhook path of the test server; status and JSON body.
+async fn hook(
+    srv: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let base = srv.url().trim_end_matches("/graphql").to_owned();
+    let r = reqwest::Client::new()
+        .request(method, format!("{base}{path}"))
+        .header("content-type", "application/json")
+        .header("x-erp-signature", "sig-1")
+        .body(body)
+        .send()
+        .await
+        .expect("webhook request");
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    let body = r.json().await.unwrap_or(Value::Null);
+    (status, body, headers)
+}
+
+crm_tests::both_backends!(
+    webhooks_queue_deliveries_for_the_plugin,
+    |srv: TestServer| async move {
+        install_and_enable(&srv, HTTP_PROBE, Some(vec!["read:contact", "kv", "emit"])).await;
+        let undeclared = srv
+            .gql(WEBHOOK_URL, json!({"p": HTTP_PROBE, "w": "nope"}))
+            .await;
+        assert_eq!(error_code(&undeclared), "BAD_USER_INPUT", "{undeclared}");
+        let created = srv
+            .ok(WEBHOOK_URL, json!({"p": HTTP_PROBE, "w": "erp-events"}))
+            .await["createPluginWebhookUrl"]
+            .clone();
+        let path = created["path"].as_str().expect("path").to_owned();
+        assert!(path.starts_with("/hooks/whk_"), "{created}");
+
+        // Accepted at once, delivered from the queue with what was sent.
+        let body = br#"{"sku":"A-1","stock":7}"#.to_vec();
+        let (status, answer, _) = hook(
+            &srv,
+            reqwest::Method::POST,
+            &format!("{path}/stock?source=erp"),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+        let id = answer["id"].as_str().expect("delivery id").to_owned();
+        let key = format!("webhook:{id}");
+        let stored = eventually!(&srv, "the delivery", {
+            crm_core::plugin_store::kv_get(&srv.app.crm, srv.tenant, HTTP_PROBE, &key)
+                .await
+                .expect("kv")
+        });
+        let stored: Value = serde_json::from_str(&stored).expect("JSON");
+        assert_eq!(stored["id"], id.as_str());
+        assert_eq!(stored["method"], "POST");
+        assert_eq!(stored["path"], "/stock");
+        assert_eq!(stored["query"], "source=erp");
+        assert_eq!(stored["contentType"], "application/json");
+        assert_eq!(stored["body"], r#"{"sku":"A-1","stock":7}"#);
+        let emitted = events_of(&srv, "plugin.http-probe.webhook_received").await;
+        assert_eq!(emitted.len(), 1);
+
+        // Refused before anything is queued.
+        let (status, _, allow) = hook(&srv, reqwest::Method::GET, &path, vec![]).await;
+        assert_eq!(status, 405);
+        assert_eq!(allow["allow"], "POST, PUT, PATCH, DELETE");
+        let (status, answer, _) = hook(
+            &srv,
+            reqwest::Method::POST,
+            "/hooks/whk_not-a-real-token",
+            vec![],
+        )
+        .await;
+        assert_eq!(status, 404, "{answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "NOT_FOUND");
+        let (status, answer, _) = hook(
+            &srv,
+            reqwest::Method::POST,
+            &path,
+            vec![b'x'; crm_core::webhook::MAX_BODY + 1],
+        )
+        .await;
+        assert_eq!(status, 413, "{answer}");
+
+        // A failing run is recorded and the delivery stays queued for a retry.
+        let (status, answer, _) = hook(
+            &srv,
+            reqwest::Method::POST,
+            &format!("{path}?fail=1"),
+            body.clone(),
+        )
+        .await;
+        assert_eq!(status, 202, "{answer}");
+        let failed = eventually!(&srv, "the failed run", {
+            let d = srv.ok(RUNS, json!({"p": HTTP_PROBE})).await;
+            d["pluginRuns"].as_array().and_then(|runs| {
+                runs.iter()
+                    .find(|r| r["entryPoint"] == "on-webhook[erp-events]" && r["outcome"] != "ok")
+                    .cloned()
+            })
+        });
+        assert!(
+            failed["error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("ERP_REJECTED"),
+            "{failed}"
+        );
+        let job = crm_core::entity::job::Entity::find()
+            .filter(crm_core::entity::job::Column::Kind.eq(crm_core::webhook::JOB_KIND))
+            .filter(crm_core::entity::job::Column::LastError.is_not_null())
+            .one(&srv.app.crm.db)
+            .await
+            .expect("jobs")
+            .expect("the failed delivery's job");
+        assert_eq!(job.status, crm_core::jobs::QUEUED, "waiting for its retry");
+
+        // Rotating the URL retires the old one.
+        let rotated = srv
+            .ok(WEBHOOK_URL, json!({"p": HTTP_PROBE, "w": "erp-events"}))
+            .await["createPluginWebhookUrl"]["path"]
+            .as_str()
+            .expect("path")
+            .to_owned();
+        assert_ne!(rotated, path);
+        let (status, _, _) = hook(&srv, reqwest::Method::POST, &path, body.clone()).await;
+        assert_eq!(status, 404);
+        let (status, _, _) = hook(&srv, reqwest::Method::PUT, &rotated, body.clone()).await;
+        assert_eq!(status, 202);
+        let audit = audit_log::Entity::find()
+            .filter(audit_log::Column::TenantId.eq(srv.tenant))
+            .filter(audit_log::Column::Action.eq("webhook.rotated"))
+            .all(&srv.app.crm.db)
+            .await
+            .expect("audit");
+        assert_eq!(audit.len(), 2, "{audit:?}");
+
+        // A disabled plugin's URL asks the sender to come back later.
+        srv.ok(
+            "mutation($id: String!) { disablePlugin(id: $id) { status } }",
+            json!({"id": HTTP_PROBE}),
+        )
+        .await;
+        let (status, answer, headers) = hook(&srv, reqwest::Method::POST, &rotated, body).await;
+        assert_eq!(status, 503, "{answer}");
+        assert_eq!(headers["retry-after"], "60");
+
+        // Uninstalling forgets the URL: a reinstall does not revive it.
+        srv.ok(
+            "mutation($id: String!) { uninstallPlugin(id: $id) }",
+            json!({"id": HTTP_PROBE}),
+        )
+        .await;
+        install_and_enable(&srv, HTTP_PROBE, Some(vec!["read:contact", "kv", "emit"])).await;
+        let (status, _, _) = hook(&srv, reqwest::Method::POST, &rotated, vec![]).await;
+        assert_eq!(status, 404);
     }
 );
 

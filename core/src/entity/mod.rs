@@ -15,6 +15,7 @@ pub mod pipeline;
 pub mod plugin;
 pub mod plugin_kv;
 pub mod plugin_run;
+pub mod plugin_webhook;
 pub mod product;
 pub mod record_redirect;
 pub mod score;

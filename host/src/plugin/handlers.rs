@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime::Store;
 
-use super::bindings::{EventInput, GuestOutcome, HandlerInput, Pre};
+use super::bindings::{EventInput, GuestOutcome, HandlerInput, Pre, WebhookInput};
 use super::capabilities::Grants;
 use super::host_api::{HostAccess, HostApi, HostGate};
 use super::invoke::{
@@ -63,6 +63,7 @@ enum Entry {
     Event,
     Schedule,
     Action,
+    Webhook,
 }
 
 impl Entry {
@@ -71,6 +72,7 @@ impl Entry {
             Entry::Event => "handlers",
             Entry::Schedule => "schedules",
             Entry::Action => "actions",
+            Entry::Webhook => "webhooks",
         }
     }
 
@@ -79,6 +81,7 @@ impl Entry {
             Entry::Event => "on-event",
             Entry::Schedule => "on-schedule",
             Entry::Action => "action",
+            Entry::Webhook => "on-webhook",
         }
     }
 }
@@ -101,6 +104,38 @@ impl PluginRuntime {
             Entry::Event,
             host,
             |pre, store, input| pre.on_event(store, input, &event),
+            Ok,
+        )
+    }
+
+    /// Run the `on-webhook` export as webhook `ctx.name` for a queued
+    /// delivery: the JSON [`crm_core::webhook::accept`] stored (`id`,
+    /// `method`, `path`, `query`, `headers` as `[name, value]` pairs,
+    /// `bodyBase64`, `receivedAt`).
+    pub fn on_webhook(
+        &self,
+        plugin: &LoadedPlugin,
+        ctx: &HandlerContext,
+        request: &Value,
+        host: Arc<dyn HostApi>,
+    ) -> Invocation<()> {
+        let request = match webhook_input(request) {
+            Ok(r) => r,
+            Err(message) => {
+                return Invocation {
+                    result: Err(
+                        Failure::new(codes::BAD_OUTPUT, message).into_plugin_failure(plugin.id())
+                    ),
+                    stats: RunStats::default(),
+                };
+            }
+        };
+        self.run_handler(
+            plugin,
+            ctx,
+            Entry::Webhook,
+            host,
+            |pre, store, input| pre.on_webhook(store, input, &request),
             Ok,
         )
     }
@@ -168,7 +203,7 @@ impl PluginRuntime {
     ) -> Invocation<T> {
         let started = Instant::now();
         let id = plugin.id();
-        let records = usize::from(matches!(entry, Entry::Event));
+        let records = usize::from(matches!(entry, Entry::Event | Entry::Webhook));
         let refuse = |f: Failure| Invocation {
             result: Err(f.into_plugin_failure(id)),
             stats: RunStats {
@@ -188,11 +223,22 @@ impl PluginRuntime {
                 ),
             ));
         }
+        if matches!(entry, Entry::Webhook) && !plugin.compiled.pre.has_webhooks() {
+            return refuse(Failure::new(
+                codes::UNSUPPORTED,
+                format!(
+                    "the component was built against contract crm:plugin@{}, which has no \
+                     webhooks; rebuild it with crm_plugin_sdk::export_plugin_v0_3! and contract = \"0.3.0\"",
+                    plugin.contract
+                ),
+            ));
+        }
         let manifest = &plugin.manifest;
         let declared = match entry {
             Entry::Event => manifest.handler(&ctx.name).map(|h| h.deadline_ms),
             Entry::Schedule => manifest.schedule(&ctx.name).map(|s| s.deadline_ms),
             Entry::Action => manifest.action(&ctx.name).map(|_| ACTION_DEADLINE_MS),
+            Entry::Webhook => manifest.webhook(&ctx.name).map(|w| w.deadline_ms),
         };
         let Some(deadline_ms) = declared else {
             return refuse(Failure::new(
@@ -271,6 +317,38 @@ fn event_input(event: &Value) -> EventInput {
         payload: event.get("payload").unwrap_or(&Value::Null).to_string(),
         created_at: text("createdAt"),
     }
+}
+
+/// The guest's view of a queued delivery, from the JSON the host stored.
+fn webhook_input(request: &Value) -> Result<WebhookInput, String> {
+    use base64::Engine;
+    let text = |key: &str| request[key].as_str().unwrap_or_default().to_owned();
+    let headers = request["headers"]
+        .as_array()
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter_map(|pair| {
+                    Some((
+                        pair.get(0)?.as_str()?.to_owned(),
+                        pair.get(1)?.as_str()?.to_owned(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(request["bodyBase64"].as_str().unwrap_or_default())
+        .map_err(|e| format!("the queued webhook request's body is not base64: {e}"))?;
+    Ok(WebhookInput {
+        id: text("id"),
+        method: text("method"),
+        path: text("path"),
+        query: text("query"),
+        headers,
+        body,
+        received_at: text("receivedAt"),
+    })
 }
 
 #[cfg(test)]

@@ -84,6 +84,9 @@ pub struct Manifest {
     /// `[[actions]]`: run on request through `runPluginAction` (contract 0.2.0).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub actions: Vec<ActionDecl>,
+    /// `[[webhooks]]`: run for requests to the plugin's secret URLs (contract 0.3.0).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookDecl>,
     pub capabilities: Capabilities,
     /// Configuration schema: one field per key.
     pub config: BTreeMap<String, ConfigField>,
@@ -139,6 +142,18 @@ pub struct ActionDecl {
     pub description: Option<String>,
 }
 
+/// One `[[webhooks]]` entry: the `on-webhook` export, for requests to the
+/// webhook's URL (`/hooks/<token>`, created per tenant by an operator).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct WebhookDecl {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Wall-clock deadline of one delivery's run ([`HANDLER_DEADLINE_MS`] by default).
+    pub deadline_ms: u64,
+}
+
 /// Deadline of a handler run unless its `deadline-ms` says otherwise.
 pub const HANDLER_DEADLINE_MS: u64 = 5_000;
 /// Deadline of a schedule run unless its `deadline-ms` says otherwise.
@@ -151,7 +166,7 @@ pub const MAX_DEADLINE_MS: u64 = 60_000;
 
 /// The first contract version with handlers, schedules, actions and the host API.
 pub const HANDLERS_SINCE: Version = Version::new(0, 2, 0);
-/// The first contract with outbound HTTP (`[capabilities] http`).
+/// The first contract with outbound HTTP (`[capabilities] http`) and webhooks.
 pub const HTTP_SINCE: Version = Version::new(0, 3, 0);
 
 /// Which entry point of the `functions` interface a declaration uses.
@@ -355,6 +370,11 @@ impl Manifest {
     /// The declaration of action `name`.
     pub fn action(&self, name: &str) -> Option<&ActionDecl> {
         self.actions.iter().find(|a| a.name == name)
+    }
+
+    /// The `[[webhooks]]` entry named `name`.
+    pub fn webhook(&self, name: &str) -> Option<&WebhookDecl> {
+        self.webhooks.iter().find(|w| w.name == name)
     }
 
     /// Handlers subscribed to event `kind` (exact, or a prefix ending in `.`).

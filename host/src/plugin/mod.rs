@@ -75,7 +75,7 @@ pub use host_api::{HostApi, HostError, host_codes};
 pub use invoke::{CallContext, Invocation, LoadedPlugin, PluginRuntime, RunStats, codes};
 pub use manifest::{
     ActionDecl, Capabilities, ConfigField, ConfigType, FailurePolicy, FunctionDecl, FunctionKind,
-    HandlerDecl, Manifest, ManifestError, ManifestIssue, ScheduleDecl,
+    HandlerDecl, Manifest, ManifestError, ManifestIssue, ScheduleDecl, WebhookDecl,
 };
 /// Versions of contracts and plugins.
 pub use semver::Version;

@@ -65,7 +65,7 @@ use serde_json::{Map, Value};
 
 pub use self::fake_host::{Emitted, FakeHost, HostCall};
 use crate::__private::{action_input, event, handler_context, prepare, run_score, run_validate};
-use crate::{Context, Decision, Error, Event, HandlerContext, Plugin, Score};
+use crate::{Context, Decision, Error, Event, HandlerContext, Plugin, Score, WebhookRequest};
 
 /// Runs a plugin natively with a given tenant, entity and configuration.
 ///
@@ -491,6 +491,47 @@ impl<P: Plugin> Harness<P> {
         // Through JSON text, as the result reaches the host.
         serde_json::from_str(&output)
             .map_err(|e| Error::new("BAD_OUTPUT", format!("action result is not JSON: {e}")))
+    }
+
+    /// Deliver `request` to webhook `name` (contract 0.3.0).
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::{FakeHost, Harness}, Error, HandlerContext, Plugin, WebhookRequest};
+    /// struct Hook;
+    /// impl Plugin for Hook {
+    ///     fn new() -> Self {
+    ///         Hook
+    ///     }
+    ///     fn on_webhook(&self, _ctx: &HandlerContext, r: &WebhookRequest) -> Result<(), Error> {
+    ///         crm_plugin_sdk::host::kv::set(&format!("seen:{}", r.id), r.text()?)?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let fake = FakeHost::new();
+    /// Harness::<Hook>::new().with_host(&fake).on_webhook("stock", WebhookRequest::new("POST", "7"));
+    /// assert_eq!(fake.kv("seen:delivery-1").as_deref(), Some("7"));
+    /// ```
+    ///
+    /// # Panics
+    /// When the handler fails; use [`Harness::try_on_webhook`] to test failures.
+    pub fn on_webhook(&self, name: &str, request: WebhookRequest) {
+        self.try_on_webhook(name, request)
+            .unwrap_or_else(|e| panic!("on_webhook failed: {e}"));
+    }
+
+    /// Deliver `request` to webhook `name`, returning the handler's error.
+    ///
+    /// ```
+    /// # use crm_plugin_sdk::{testing::Harness, Plugin, WebhookRequest};
+    /// # struct P; impl Plugin for P { fn new() -> Self { P } }
+    /// let err = Harness::<P>::new().try_on_webhook("nope", WebhookRequest::new("POST", "")).unwrap_err();
+    /// assert_eq!(err.code, "UNKNOWN_WEBHOOK");
+    /// ```
+    ///
+    /// # Errors
+    /// The [`Error`] the handler returned.
+    pub fn try_on_webhook(&self, name: &str, request: WebhookRequest) -> Result<(), Error> {
+        self.run_handler(name, |ctx| P::new().on_webhook(&ctx, &request))
     }
 
     /// Run a handler as the glue does: the context through JSON text, the

@@ -105,6 +105,17 @@ pub(crate) struct EventInput {
     pub created_at: String,
 }
 
+/// A queued webhook delivery as the handler receives it (contract 0.3.0).
+pub(crate) struct WebhookInput {
+    pub id: String,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub received_at: String,
+}
+
 /// The guest's own `plugin-error`.
 pub(crate) struct GuestError {
     pub code: String,
@@ -180,6 +191,26 @@ impl Pre {
             Pre::V0_1_0(_) => Err(no_handlers()),
             Pre::V0_2_0(pre) => v0_2_0::on_schedule(pre, store, input),
             Pre::V0_3_0(pre) => v0_3_0::on_schedule(pre, store, input),
+        }
+    }
+
+    /// Whether the contract has webhooks (`on-webhook`, 0.3.0).
+    pub(crate) fn has_webhooks(&self) -> bool {
+        matches!(self, Pre::V0_3_0(_))
+    }
+
+    /// Instantiate in `store` and call `on-webhook`.
+    pub(crate) fn on_webhook(
+        &self,
+        store: &mut Store<StoreState>,
+        input: &HandlerInput<'_>,
+        request: &WebhookInput,
+    ) -> wasmtime::Result<GuestOutcome<()>> {
+        match self {
+            Pre::V0_3_0(pre) => v0_3_0::on_webhook(pre, store, input, request),
+            Pre::V0_1_0(_) | Pre::V0_2_0(_) => Err(wasmtime::format_err!(
+                "contracts before 0.3.0 have no webhooks"
+            )),
         }
     }
 

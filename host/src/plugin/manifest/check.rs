@@ -11,7 +11,7 @@ use super::config::check_value;
 use super::{
     ActionDecl, Capabilities, ConfigField, ConfigType, FailurePolicy, FunctionDecl, FunctionKind,
     HANDLER_DEADLINE_MS, HANDLERS_SINCE, HTTP_SINCE, HandlerDecl, MAX_DEADLINE_MS, Manifest,
-    ManifestError, ManifestIssue, SCHEDULE_DEADLINE_MS, ScheduleDecl, type_name,
+    ManifestError, ManifestIssue, SCHEDULE_DEADLINE_MS, ScheduleDecl, WebhookDecl, type_name,
 };
 use crate::plugin::capabilities::Origin;
 
@@ -25,18 +25,21 @@ const TOP_KEYS: &[&str] = &[
     "handlers",
     "schedules",
     "actions",
+    "webhooks",
     "capabilities",
     "config",
 ];
 const HANDLER_KEYS: &[&str] = &["name", "events", "deadline-ms"];
 const SCHEDULE_KEYS: &[&str] = &["name", "cron", "deadline-ms"];
 const ACTION_KEYS: &[&str] = &["name", "description"];
+const WEBHOOK_KEYS: &[&str] = &["name", "description", "deadline-ms"];
 /// The entry-point tables, in the order their names are checked for uniqueness.
 const ENTRY_POINT_TABLES: &[(&str, &str)] = &[
     ("functions", "function"),
     ("handlers", "handler"),
     ("schedules", "schedule"),
     ("actions", "action"),
+    ("webhooks", "webhook"),
 ];
 /// What capabilities may name besides the pluggable entities: records a
 /// handler reads or writes through GraphQL without being attached to them.
@@ -276,6 +279,10 @@ fn check_root(c: &mut Checker, root: &Value) -> Option<Manifest> {
         None => Some(Vec::new()),
         Some(v) => check_entries(c, v, "actions", check_action),
     };
+    let webhooks = match top.get("webhooks") {
+        None => Some(Vec::new()),
+        Some(v) => check_entries(c, v, "webhooks", check_webhook),
+    };
     check_unique_names(c, top);
     check_has_entry_points(c, top, contract.as_ref());
     if let Some(contract) = &contract {
@@ -301,6 +308,7 @@ fn check_root(c: &mut Checker, root: &Value) -> Option<Manifest> {
         handlers: handlers?,
         schedules: schedules?,
         actions: actions?,
+        webhooks: webhooks?,
         capabilities: capabilities?,
         config: config?,
     })
@@ -351,7 +359,7 @@ fn check_has_entry_points(c: &mut Checker, top: &Map<String, Value>, contract: O
     match contract {
         Some(v) if *v >= HANDLERS_SINCE => c.issue(
             "functions",
-            "at least one entry point is required: [[functions]], [[handlers]], [[schedules]] or [[actions]]",
+            "at least one entry point is required: [[functions]], [[handlers]], [[schedules]], [[actions]] or [[webhooks]]",
         ),
         _ => c.issue("functions", "at least one [[functions]] entry is required"),
     }
@@ -366,7 +374,8 @@ fn check_contract_allows(c: &mut Checker, top: &Map<String, Value>, contract: &V
         "requires contract \"{HANDLERS_SINCE}\" or later, but contract = \"{contract}\"; \
          set contract = \"{HANDLERS_SINCE}\" and export the plugin with crm_plugin_sdk::export_plugin_v0_2!"
     );
-    for (table, _) in &ENTRY_POINT_TABLES[1..] {
+    // Webhooks say that they need 0.3.0 (check_http_allowed).
+    for (table, _) in &ENTRY_POINT_TABLES[1..ENTRY_POINT_TABLES.len() - 1] {
         if entry_count(top, table) > 0 {
             c.issue(table, needs.clone());
         }
@@ -384,23 +393,25 @@ fn check_contract_allows(c: &mut Checker, top: &Map<String, Value>, contract: &V
     }
 }
 
-/// Outbound HTTP needs contract 0.3.0; say so at `capabilities.http`.
+/// Outbound HTTP and webhooks need contract 0.3.0; say so at
+/// `capabilities.http` and `webhooks`.
 fn check_http_allowed(c: &mut Checker, top: &Map<String, Value>, contract: &Version) {
     if *contract >= HTTP_SINCE {
         return;
     }
+    let needs = format!(
+        "requires contract \"{HTTP_SINCE}\" or later, but contract = \"{contract}\"; \
+         set contract = \"{HTTP_SINCE}\" and export the plugin with crm_plugin_sdk::export_plugin_v0_3!"
+    );
     let asks = top
         .get("capabilities")
         .and_then(|caps| caps.get("http"))
         .is_some_and(|v| matches!(v, Value::Array(items) if !items.is_empty()));
     if asks {
-        c.issue(
-            "capabilities.http",
-            format!(
-                "requires contract \"{HTTP_SINCE}\" or later, but contract = \"{contract}\"; \
-                 set contract = \"{HTTP_SINCE}\" and export the plugin with crm_plugin_sdk::export_plugin_v0_3!"
-            ),
-        );
+        c.issue("capabilities.http", needs.clone());
+    }
+    if entry_count(top, "webhooks") > 0 {
+        c.issue("webhooks", needs);
     }
 }
 
@@ -578,6 +589,21 @@ fn check_action(c: &mut Checker, value: &Value, path: &str) -> Option<ActionDecl
     Some(ActionDecl {
         name: name?,
         description: description?,
+    })
+}
+
+fn check_webhook(c: &mut Checker, value: &Value, path: &str) -> Option<WebhookDecl> {
+    let table = c.table(value, path)?;
+    c.unknown_keys(table, path, WEBHOOK_KEYS);
+    let name = entry_name(c, table, path, "webhook");
+    let description = c
+        .optional_string(table, path, "description")
+        .map(|d| d.map(str::to_owned));
+    let deadline_ms = deadline_ms(c, table, path, HANDLER_DEADLINE_MS);
+    Some(WebhookDecl {
+        name: name?,
+        description: description?,
+        deadline_ms: deadline_ms?,
     })
 }
 

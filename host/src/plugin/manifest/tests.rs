@@ -157,7 +157,7 @@ fn every_mistake_is_reported_with_its_path() {
         "#,
     );
     for expected in [
-        r#"plugin.toml: homepage: unknown key (expected one of: id, version, contract, description, component, functions, handlers, schedules, actions, capabilities, config)"#,
+        r#"plugin.toml: homepage: unknown key (expected one of: id, version, contract, description, component, functions, handlers, schedules, actions, webhooks, capabilities, config)"#,
         r#"plugin.toml: id: "Lead Scoring" is not a valid id ([a-z][a-z0-9-]{1,62})"#,
         r#"plugin.toml: description: missing required key"#,
         r#"plugin.toml: functions[0].kind: unknown kind "scor" (expected "validate" or "score")"#,
@@ -214,7 +214,7 @@ fn missing_keys_and_wrong_shapes() {
         "#,
     );
     for expected in [
-        "plugin.toml: released: unknown key (expected one of: id, version, contract, description, component, functions, handlers, schedules, actions, capabilities, config)",
+        "plugin.toml: released: unknown key (expected one of: id, version, contract, description, component, functions, handlers, schedules, actions, webhooks, capabilities, config)",
         "plugin.toml: functions[0].name: missing required key",
         "plugin.toml: functions[0].entities: at least one entity is required",
         "plugin.toml: functions[0].input: unbalanced braces: 1 '{' not closed",
@@ -409,7 +409,7 @@ fn old_contracts_cannot_declare_handlers() {
     assert_eq!(
         lines,
         [
-            "plugin.toml: functions: at least one entry point is required: [[functions]], [[handlers]], [[schedules]] or [[actions]]"
+            "plugin.toml: functions: at least one entry point is required: [[functions]], [[handlers]], [[schedules]], [[actions]] or [[webhooks]]"
         ]
     );
 }
@@ -492,4 +492,50 @@ fn handler_mistakes_are_reported_with_their_paths() {
         "{lines:#?}"
     );
     assert_eq!(lines.len(), 19, "{lines:#?}");
+}
+
+#[test]
+fn webhooks_need_contract_0_3_and_are_checked() {
+    let text = |contract: &str, webhook: &str| {
+        format!(
+            "id = \"hooks\"\nversion = \"0.1.0\"\ncontract = \"{contract}\"\ndescription = \"\"\n\
+             [[actions]]\nname = \"sync\"\n[[webhooks]]\n{webhook}\n"
+        )
+    };
+    let ok = Manifest::parse(&text(
+        "0.3.0",
+        "name = \"erp-events\"\ndescription = \"From the ERP\"",
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let hook = ok.webhook("erp-events").expect("declared");
+    assert_eq!(hook.deadline_ms, HANDLER_DEADLINE_MS);
+    assert_eq!(hook.description.as_deref(), Some("From the ERP"));
+
+    let old = errors_of(&text("0.2.0", "name = \"erp-events\""));
+    assert_eq!(
+        old,
+        [
+            "plugin.toml: webhooks: requires contract \"0.3.0\" or later, but contract = \"0.2.0\"; \
+             set contract = \"0.3.0\" and export the plugin with crm_plugin_sdk::export_plugin_v0_3!"
+        ]
+    );
+    let bad = errors_of(&text(
+        "0.3.0",
+        "name = \"sync\"\ndeadline-ms = 0\nsecret = \"x\"",
+    ));
+    assert!(
+        bad.iter()
+            .any(|l| l.starts_with("plugin.toml: webhooks[0].secret: unknown key")),
+        "{bad:#?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|l| l.starts_with("plugin.toml: webhooks[0].deadline-ms:")),
+        "{bad:#?}"
+    );
+    assert!(
+        bad.iter().any(|l| l
+            == "plugin.toml: webhooks[0].name: duplicate webhook name \"sync\" (also actions[0])"),
+        "{bad:#?}"
+    );
 }
