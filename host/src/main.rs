@@ -209,13 +209,14 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
 }
 
 /// Enable plugin `id` for `p`'s tenant with default configuration, granting
-/// everything its manifest asks for but `pii:read` (granted only by name,
-/// through `enablePlugin(grants:)`); returns the grants.
+/// everything its manifest asks for but `pii:read` and `http:<origin>`
+/// (granted only by name, through `enablePlugin(grants:)`); returns the
+/// grants and what was asked for but withheld.
 async fn enable_requested(
     app: &App,
     p: &crm_core::Principal,
     id: &str,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<(Vec<String>, Vec<String>)> {
     use crm_graphql::PluginAdmin;
     let requested = app
         .plugins
@@ -232,7 +233,11 @@ async fn enable_requested(
     )
     .await?;
     app.plugins.invalidate_routes();
-    Ok(grants)
+    let withheld = requested
+        .into_iter()
+        .filter(|c| !grants.contains(c))
+        .collect();
+    Ok((grants, withheld))
 }
 
 const DEMO_KEY_FILE: &str = ".crm/demo-key";
@@ -523,13 +528,21 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             );
             if let Some(k) = enable_key {
                 let p = crm_core::tenant::authenticate(&app.crm, k).await?;
-                let grants = enable_requested(&app, &p, &info.id).await?;
+                let (grants, withheld) = enable_requested(&app, &p, &info.id).await?;
                 eprintln!(
                     "enabled {} for tenant {} with grants {}",
                     info.id,
                     p.tenant_id,
                     grants.join(", ")
                 );
+                if !withheld.is_empty() {
+                    eprintln!(
+                        "not granted, as they are only ever granted by name: {}\n  grant them with \
+                         enablePlugin(id: \"{}\", grants: [...]) listing every grant the plugin should have",
+                        withheld.join(", "),
+                        info.id
+                    );
+                }
             }
             Ok(())
         }

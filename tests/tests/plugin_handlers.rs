@@ -1114,7 +1114,7 @@ fn outbound_http_is_checked_before_it_reaches_the_host() {
             &[][..],
             json!({"method": "GET", "url": "http://127.0.0.1:8080/"}),
             "FORBIDDEN",
-            "lacks grant http:http://127.0.0.1:8080",
+            "lacks grant http:http://127.0.0.1:* (which covers http://127.0.0.1:8080); the tenant's operator grants it by name",
         ),
         (
             granted,
@@ -1126,7 +1126,7 @@ fn outbound_http_is_checked_before_it_reaches_the_host() {
             granted,
             json!({"method": "GET", "url": "http://localhost:8080/"}),
             "FORBIDDEN",
-            "lacks grant http:http://localhost:8080",
+            "may not send requests to http://localhost:8080: no origin in [capabilities] http",
         ),
         (
             granted,

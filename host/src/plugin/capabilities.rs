@@ -49,6 +49,9 @@ pub const HTTP_PREFIX: &str = "http:";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
     granted: Vec<String>,
+    /// The origins the manifest asks for (granted or not), to say which
+    /// grant a refused request needs.
+    asked_http: Vec<String>,
 }
 
 impl Grants {
@@ -95,6 +98,7 @@ impl Grants {
                 .into_iter()
                 .filter(|c| everything || granted.contains(c))
                 .collect(),
+            asked_http: manifest.capabilities.http.clone(),
         }
     }
 
@@ -111,6 +115,15 @@ impl Grants {
             .filter_map(|g| g.strip_prefix(HTTP_PREFIX))
             .filter_map(|o| Origin::parse(o).ok())
             .any(|o| o.matches(url))
+    }
+
+    /// The first origin the manifest asks for that covers `url`, granted or
+    /// not: the grant an operator would give (`http:<origin>`).
+    pub fn asked_origin_for(&self, url: &reqwest::Url) -> Option<&str> {
+        self.asked_http
+            .iter()
+            .find(|o| Origin::parse(o).is_ok_and(|o| o.matches(url)))
+            .map(String::as_str)
     }
 
     /// The granted capabilities, as principal scopes.
@@ -365,6 +378,12 @@ mod tests {
         );
         let g = Grants::new(&m, &["http:https://erp.example.com".into()]);
         assert!(g.allows_url(&url("https://erp.example.com/v1/orders")));
+        assert_eq!(
+            g.asked_origin_for(&url("http://127.0.0.1:8080/")),
+            Some("http://127.0.0.1:*"),
+            "the grant to give names the manifest's origin, not the URL's"
+        );
+        assert_eq!(g.asked_origin_for(&url("https://other.example.com/")), None);
         assert!(
             !g.allows_url(&url("http://127.0.0.1:8080/")),
             "asked for, not granted"

@@ -128,14 +128,19 @@ fn check(gate: &HostGate, request: Request) -> Result<(HttpRequest, Duration), H
     }
     if !gate.grants.allows_url(&url) {
         let origin = url.origin().ascii_serialization();
-        return Err(HostError::new(
-            host_codes::FORBIDDEN,
-            format!(
-                "plugin {} lacks grant http:{origin} (ask for it in [capabilities] http of \
-                 plugin.toml; the tenant's operator grants it with enablePlugin)",
-                gate.plugin
+        let plugin = &gate.plugin;
+        let message = match gate.grants.asked_origin_for(&url) {
+            Some(asked) => format!(
+                "plugin {plugin} lacks grant http:{asked} (which covers {origin}); the tenant's \
+                 operator grants it by name: enablePlugin(id: \"{plugin}\", grants: [..., \"http:{asked}\"])"
             ),
-        ));
+            None => format!(
+                "plugin {plugin} may not send requests to {origin}: no origin in [capabilities] \
+                 http of its plugin.toml covers it (add one, e.g. \"{origin}\", and have the \
+                 operator grant it)"
+            ),
+        };
+        return Err(HostError::new(host_codes::FORBIDDEN, message));
     }
     for (name, value) in &request.headers {
         if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
