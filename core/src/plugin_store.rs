@@ -131,9 +131,17 @@ pub async fn enable(
     grants: Value,
 ) -> Result<tenant_plugin::Model> {
     p.require(Action::Administer, "plugin")?;
-    plugin(crm, plugin_id).await?;
+    let installed = plugin(crm, plugin_id).await?;
     let now = crm.now();
     let existing = tenant_plugin(crm, p.tenant_id, plugin_id).await?;
+    let config = seal_secrets(
+        crm,
+        p.tenant_id,
+        plugin_id,
+        &installed.manifest,
+        config,
+        existing.as_ref().map(|e| &e.config),
+    )?;
     let m = tenant_plugin::ActiveModel {
         tenant_id: Set(p.tenant_id),
         plugin_id: Set(plugin_id.to_string()),
@@ -163,6 +171,100 @@ pub async fn enable(
     .await?;
     txn.commit().await?;
     Ok(saved)
+}
+
+/// Keys of type `secret` in `manifest`'s configuration schema (the manifest
+/// as stored: JSON).
+pub fn secret_keys(manifest: &Value) -> Vec<String> {
+    manifest["config"]
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(_, f)| f["type"] == "secret")
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Seal the secret keys of `config` (tenant overrides about to be stored).
+/// A secret given as `********` (what a client reads back) or as any
+/// sealed-looking text keeps the value stored before, if any.
+fn seal_secrets(
+    crm: &Crm,
+    tenant: Uuid,
+    plugin_id: &str,
+    manifest: &Value,
+    mut config: Value,
+    existing: Option<&Value>,
+) -> Result<Value> {
+    use crate::secrets::{config_aad, is_sealed};
+    let Some(fields) = config.as_object_mut() else {
+        return Ok(config);
+    };
+    for key in secret_keys(manifest) {
+        let Some(value) = fields.get(&key).cloned() else {
+            continue;
+        };
+        if value.as_str() == Some(crate::custom_field::MASK) || is_sealed(&value) {
+            match existing.and_then(|e| e.get(&key)).filter(|e| is_sealed(e)) {
+                Some(stored) => fields.insert(key, stored.clone()),
+                None => fields.remove(&key),
+            };
+            continue;
+        }
+        let sealed = crm
+            .data_key
+            .seal(&config_aad(tenant, plugin_id, &key), &value)
+            .map_err(|why| {
+                CoreError::invalid(
+                    format!("config.{key}"),
+                    "DATA_KEY_MISSING",
+                    format!("{key} is a secret and cannot be stored: {why}"),
+                )
+            })?;
+        fields.insert(key, Value::String(sealed));
+    }
+    Ok(config)
+}
+
+/// `config` as API clients see it: secrets as `********`.
+pub fn masked_config(mut config: Value) -> Value {
+    if let Some(fields) = config.as_object_mut() {
+        for value in fields.values_mut() {
+            if crate::secrets::is_sealed(value) {
+                *value = Value::String(crate::custom_field::MASK.into());
+            }
+        }
+    }
+    config
+}
+
+/// `config` as the plugin gets it: secrets opened. One that cannot be
+/// opened (the data key changed) is left out, and logged: the plugin sees
+/// it missing rather than as ciphertext.
+pub fn open_config(crm: &Crm, tenant: Uuid, plugin_id: &str, mut config: Value) -> Value {
+    if let Some(fields) = config.as_object_mut() {
+        fields.retain(|key, value| {
+            if !crate::secrets::is_sealed(value) {
+                return true;
+            }
+            let aad = crate::secrets::config_aad(tenant, plugin_id, key);
+            match value.as_str().map(|s| crm.data_key.open(&aad, s)) {
+                Some(Ok(plain)) => {
+                    *value = plain;
+                    true
+                }
+                Some(Err(e)) => {
+                    tracing::error!(plugin = plugin_id, %tenant, key, error = %e, "cannot open a secret of the plugin's configuration");
+                    false
+                }
+                None => false,
+            }
+        });
+    }
+    config
 }
 
 pub async fn disable(crm: &Crm, p: &Principal, plugin_id: &str) -> Result<tenant_plugin::Model> {

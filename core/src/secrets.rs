@@ -251,6 +251,12 @@ pub fn is_sealed(v: &Value) -> bool {
     v.as_str().is_some_and(|s| s.starts_with(SEALED_PREFIX))
 }
 
+/// The associated data of secret configuration key `key` of plugin
+/// `plugin` in `tenant`: a sealed secret opens only where it was set.
+pub fn config_aad(tenant: uuid::Uuid, plugin: &str, key: &str) -> String {
+    format!("{tenant}/plugin:{plugin}/config.{key}")
+}
+
 /// The associated data of field `key` of `entity` in `tenant`.
 pub fn field_aad(tenant: uuid::Uuid, entity: &str, key: &str) -> String {
     format!("{tenant}/{entity}/{key}")

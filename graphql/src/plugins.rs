@@ -269,14 +269,15 @@ impl Plugin {
                 .and_then(|t| t.status_reason),
         )
     }
-    /// The tenant's configuration overrides.
+    /// The tenant's configuration overrides; secrets (`type = "secret"`)
+    /// read `********` (sending that back keeps the stored value).
     async fn config(&self, ctx: &Context<'_>) -> Result<Json<serde_json::Value>> {
         let p = principal(ctx)?;
         Ok(Json(
             crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
                 .await
                 .gql()?
-                .map(|t| t.config)
+                .map(|t| crm_core::plugin_store::masked_config(t.config))
                 .unwrap_or(serde_json::json!({})),
         ))
     }

@@ -432,9 +432,11 @@ impl PluginHost {
             match self.ensure_loaded(&t.plugin_id, hash).await {
                 Ok(plugin) => {
                     let grants = Grants::new(&plugin.manifest, &granted(&t.grants));
+                    let config =
+                        plugin_store::open_config(&self.crm, t.tenant_id, &t.plugin_id, t.config);
                     out.push(Active {
                         plugin,
-                        config: t.config,
+                        config,
                         grants,
                     });
                 }
@@ -945,7 +947,10 @@ impl PluginHost {
             })?;
         let plugin = self.ensure_loaded(plugin_id, &hash).await?;
         let grants = Grants::new(&plugin.manifest, &granted(&tp.grants));
-        let config = Self::effective(&plugin, &tp.config);
+        let config = Self::effective(
+            &plugin,
+            &plugin_store::open_config(&self.crm, tenant, plugin_id, tp.config),
+        );
         let mut report = RescoreReport {
             plugin: plugin_id.to_string(),
             ..Default::default()
@@ -1583,9 +1588,10 @@ impl PluginHost {
             .await
             .map_err(|e| unavailable(e.message))?;
         let grants = Grants::new(&plugin.manifest, &granted(&tp.grants));
+        let config = plugin_store::open_config(&self.crm, tenant, id, tp.config);
         Ok(Ready(Active {
             plugin,
-            config: tp.config,
+            config,
             grants,
         }))
     }

@@ -519,13 +519,37 @@ crm_tests::both_backends!(
         assert_eq!(refused["error"]["code"], "FORBIDDEN", "{refused}");
         assert!(seen.lock().unwrap().is_empty(), "nothing left the CRM");
 
-        // Granted by name.
+        // Granted by name, with a secret in the configuration: sealed at
+        // rest, masked to API clients, in clear for the plugin.
+        const ENABLE_WITH: &str = "mutation($id: String!, $c: JSON, $g: [String!]) { enablePlugin(id: $id, config: $c, grants: $g) { status config } }";
+        let grants = json!(["read:contact", "http:http://127.0.0.1:*"]);
+        let enabled = srv
+            .ok(
+                ENABLE_WITH,
+                json!({"id": HTTP_PROBE, "c": {"url": format!("{erp}/orders"), "erp-token": "s3cr3t-token"}, "g": grants}),
+            )
+            .await;
+        assert_eq!(
+            enabled["enablePlugin"]["config"]["erp-token"], "********",
+            "{enabled}"
+        );
+        let stored = || async {
+            crm_core::plugin_store::tenant_plugin(&srv.app.crm, srv.tenant, HTTP_PROBE)
+                .await
+                .expect("enablement")
+                .expect("enabled")
+                .config["erp-token"]
+                .clone()
+        };
+        let sealed = stored().await;
+        assert!(crm_core::secrets::is_sealed(&sealed), "{sealed}");
+        // Writing back what was read keeps the secret.
         srv.ok(
-            "mutation($id: String!, $c: JSON, $g: [String!]) { enablePlugin(id: $id, config: $c, grants: $g) { status } }",
-            json!({"id": HTTP_PROBE, "c": {"url": format!("{erp}/orders")},
-                   "g": ["read:contact", "http:http://127.0.0.1:*"]}),
+            ENABLE_WITH,
+            json!({"id": HTTP_PROBE, "c": {"url": format!("{erp}/orders"), "erp-token": "********"}, "g": grants}),
         )
         .await;
+        assert_eq!(stored().await, sealed);
         let created = fetch(
             &srv,
             json!({"method": "POST", "url": format!("{erp}/orders?token=s3cret"),
@@ -637,6 +661,7 @@ crm_tests::both_backends!(
         let body: Value = serde_json::from_str(&forwarded.body).expect("JSON");
         assert_eq!(body["kind"], "contact.created");
         assert_eq!(forwarded.headers["content-type"], "application/json");
+        assert_eq!(forwarded.headers["authorization"], "Bearer s3cr3t-token");
     }
 );
 
@@ -752,14 +777,24 @@ crm_tests::both_backends!(
                 .contains("ERP_REJECTED"),
             "{failed}"
         );
-        let job = crm_core::entity::job::Entity::find()
-            .filter(crm_core::entity::job::Column::Kind.eq(crm_core::webhook::JOB_KIND))
-            .filter(crm_core::entity::job::Column::LastError.is_not_null())
-            .one(&srv.app.crm.db)
-            .await
-            .expect("jobs")
-            .expect("the failed delivery's job");
-        assert_eq!(job.status, crm_core::jobs::QUEUED, "waiting for its retry");
+        // The job is put back (after the run record, which is written apart).
+        let job = eventually!(&srv, "the failed delivery's job back in the queue", {
+            crm_core::entity::job::Entity::find()
+                .filter(crm_core::entity::job::Column::Kind.eq(crm_core::webhook::JOB_KIND))
+                .filter(crm_core::entity::job::Column::LastError.is_not_null())
+                .filter(crm_core::entity::job::Column::Status.eq(crm_core::jobs::QUEUED))
+                .one(&srv.app.crm.db)
+                .await
+                .expect("jobs")
+        });
+        assert!(
+            job.last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("ERP_REJECTED"),
+            "{job:?}"
+        );
+        assert!(job.attempts >= 1, "{job:?}");
 
         // Rotating the URL retires the old one.
         let rotated = srv

@@ -252,11 +252,15 @@ pub enum ConfigType {
     Enum,
     /// A list of strings.
     List,
+    /// A credential (an API token, a password): a string sealed at rest
+    /// with the data key, shown as `********` to API clients, given to the
+    /// plugin in clear. No default.
+    Secret,
 }
 
 impl ConfigType {
     pub(crate) const NAMES: &'static str =
-        r#""string", "integer", "number", "bool", "enum" or "list""#;
+        r#""string", "integer", "number", "bool", "enum", "list" or "secret""#;
 
     fn from_name(name: &str) -> Option<Self> {
         Some(match name {
@@ -266,6 +270,7 @@ impl ConfigType {
             "bool" => ConfigType::Bool,
             "enum" => ConfigType::Enum,
             "list" => ConfigType::List,
+            "secret" => ConfigType::Secret,
             _ => return None,
         })
     }

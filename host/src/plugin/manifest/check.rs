@@ -895,6 +895,13 @@ fn check_config_field(c: &mut Checker, value: &Value, path: &str) -> Option<Conf
     };
     let default = match table.get("default") {
         None => None,
+        Some(_) if ty == ConfigType::Secret => {
+            c.issue(
+                &join(path, "default"),
+                "a secret has no default: the tenant's operator sets it with enablePlugin(config:)",
+            );
+            return None;
+        }
         Some(v) => {
             let problems = check_value(&field, v, &join(path, "default"));
             if !problems.is_empty() {

@@ -21,8 +21,8 @@ pub(super) fn check_value(field: &ConfigField, value: &Value, path: &str) -> Vec
         )]
     };
     match field.ty {
-        ConfigType::String if value.is_string() => Vec::new(),
-        ConfigType::String => expected("string"),
+        ConfigType::String | ConfigType::Secret if value.is_string() => Vec::new(),
+        ConfigType::String | ConfigType::Secret => expected("string"),
         ConfigType::Integer if value.is_i64() || value.is_u64() => Vec::new(),
         ConfigType::Integer => expected("integer"),
         ConfigType::Number if value.is_number() => Vec::new(),

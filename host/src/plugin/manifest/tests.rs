@@ -173,7 +173,7 @@ fn every_mistake_is_reported_with_its_path() {
         r#"plugin.toml: config.grade-a.default: expected integer, found string"#,
         r#"plugin.toml: config.mode.default: "c" is not one of "a", "b""#,
         r#"plugin.toml: config.tags.default[1]: expected string, found integer"#,
-        r#"plugin.toml: config.weird.type: unknown type "date" (expected "string", "integer", "number", "bool", "enum" or "list")"#,
+        r#"plugin.toml: config.weird.type: unknown type "date" (expected "string", "integer", "number", "bool", "enum", "list" or "secret")"#,
     ] {
         assert_has(&lines, expected);
     }
@@ -492,6 +492,30 @@ fn handler_mistakes_are_reported_with_their_paths() {
         "{lines:#?}"
     );
     assert_eq!(lines.len(), 19, "{lines:#?}");
+}
+
+#[test]
+fn secrets_have_no_default() {
+    let base = "id = \"secrets\"\nversion = \"0.1.0\"\ncontract = \"0.3.0\"\ndescription = \"\"\n\
+                [[actions]]\nname = \"a\"\n";
+    let ok = Manifest::parse(&format!("{base}[config.token]\ntype = \"secret\"\n"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ok.config["token"].ty, ConfigType::Secret);
+    assert_eq!(
+        ok.effective_config(&json!({"token": "t"}))
+            .map(|c| c["token"].clone()),
+        Ok(json!("t"))
+    );
+    assert!(ok.effective_config(&json!({"token": 7})).is_err());
+    let lines = errors_of(&format!(
+        "{base}[config.token]\ntype = \"secret\"\ndefault = \"hunter2\"\n"
+    ));
+    assert_eq!(
+        lines,
+        [
+            "plugin.toml: config.token.default: a secret has no default: the tenant's operator sets it with enablePlugin(config:)"
+        ]
+    );
 }
 
 #[test]
