@@ -126,6 +126,45 @@ impl WebhookRequest {
             )
         })
     }
+    /// Whether `signature` is the HMAC-SHA256 of the raw body under
+    /// `secret`, as most senders sign (GitHub's `X-Hub-Signature-256:
+    /// sha256=<hex>`, Shopify's `X-Shopify-Hmac-Sha256: <base64>`, ...).
+    /// `signature` may be hex or base64, with or without a `sha256=`
+    /// prefix; the comparison takes the same time whatever the signature.
+    ///
+    /// ```
+    /// use crm_plugin_sdk::WebhookRequest;
+    ///
+    /// let request = WebhookRequest::new("POST", r#"{"paid":true}"#)
+    ///     .with_header("x-erp-signature", "sha256=fefda767798cff72687f2f441f7823a4bdf1d1103efdc00b271dd94df4c2f68a");
+    /// let sent = request.header("x-erp-signature").unwrap_or_default();
+    /// assert!(request.verify_hmac_sha256(b"erp-secret", sent));
+    /// assert!(!request.verify_hmac_sha256(b"another-secret", sent));
+    /// ```
+    pub fn verify_hmac_sha256(&self, secret: &[u8], signature: &str) -> bool {
+        use base64::Engine;
+        use hmac::{Hmac, Mac};
+        let text = signature.trim();
+        let text = text.strip_prefix("sha256=").unwrap_or(text);
+        let tag = decode_hex(text)
+            .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok());
+        let (Some(tag), Ok(mut mac)) = (tag, Hmac::<sha2::Sha256>::new_from_slice(secret)) else {
+            return false;
+        };
+        mac.update(&self.body);
+        tag.len() == 32 && mac.verify_slice(&tag).is_ok()
+    }
+}
+
+/// Bytes of a hex string of even length, if it is one.
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }
 
 /// Decode `application/x-www-form-urlencoded` text.
@@ -155,6 +194,25 @@ fn decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hmac_signatures_verify_in_hex_and_base64() {
+        // RFC 4231, test case 2.
+        let request = WebhookRequest::new("POST", "what do ya want for nothing?");
+        let hex = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert!(request.verify_hmac_sha256(b"Jefe", hex));
+        assert!(request.verify_hmac_sha256(b"Jefe", &format!("sha256={hex}")));
+        assert!(request.verify_hmac_sha256(b"Jefe", &hex.to_uppercase()));
+        assert!(
+            request.verify_hmac_sha256(b"Jefe", "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=")
+        );
+        assert!(!request.verify_hmac_sha256(b"jefe", hex));
+        assert!(!request.verify_hmac_sha256(b"Jefe", &hex[..62]));
+        assert!(!request.verify_hmac_sha256(b"Jefe", "not a signature"));
+        assert!(!request.verify_hmac_sha256(b"Jefe", ""));
+        let tampered = WebhookRequest::new("POST", "what do ya want for nothing!");
+        assert!(!tampered.verify_hmac_sha256(b"Jefe", hex));
+    }
 
     #[test]
     fn query_params_are_decoded() {
