@@ -30,7 +30,9 @@ pub use connection::BulkRead;
 pub use error::to_gql_error;
 pub use input_plan::InputPlan;
 pub use loaders::Loaders;
-pub use plugins::{NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
+pub use plugins::{
+    NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, PublicOrigin, RescoreReport,
+};
 pub use schema::{
     CrmSchema, MAX_COMPLEXITY, MAX_DEPTH, build_internal_schema, build_schema,
     build_schema_with_bus,

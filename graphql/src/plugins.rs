@@ -65,12 +65,22 @@ impl PluginAdminError {
     }
 }
 
-/// A webhook's secret URL, relative to the server (`/hooks/whk_...`).
+/// Where API clients reach this server (`https://crm.example.com`), as
+/// request data: `CRM_PUBLIC_URL`, else the request's `Host` and
+/// `X-Forwarded-Proto`.
+#[derive(Clone, Debug)]
+pub struct PublicOrigin(pub String);
+
+/// A webhook's secret URL.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct PluginWebhookUrl {
     pub plugin: String,
     pub webhook: String,
-    /// Append to the server's public address: `https://crm.example.com/hooks/whk_...`.
+    /// The URL to give the sending system: the server's public address
+    /// (`CRM_PUBLIC_URL`, else the address this request was sent to) plus
+    /// `path`.
+    pub url: Option<String>,
+    /// Relative to the server: `/hooks/whk_...`.
     pub path: String,
 }
 
@@ -521,8 +531,12 @@ impl PluginMutation {
         let token = crm_core::webhook::rotate(crm(ctx), principal(ctx)?, &plugin, &webhook)
             .await
             .gql()?;
+        let path = format!("/hooks/{token}");
         Ok(PluginWebhookUrl {
-            path: format!("/hooks/{token}"),
+            url: ctx
+                .data_opt::<PublicOrigin>()
+                .map(|origin| format!("{}{path}", origin.0)),
+            path,
             plugin,
             webhook,
         })

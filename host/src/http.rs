@@ -103,8 +103,12 @@ async fn execute(
         return r;
     }
     let loaders = crm_graphql::Loaders::new(&app.crm, &principal);
+    let mut req = req.data(principal).data(loaders);
+    if let Some(origin) = public_origin(headers) {
+        req = req.data(crm_graphql::PublicOrigin(origin));
+    }
     let start = Instant::now();
-    let resp = app.schema.execute(req.data(principal).data(loaders)).await;
+    let resp = app.schema.execute(req).await;
     app.metrics
         .request_micros_total
         .fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -208,6 +212,34 @@ async fn graphql_get(State(app): State<App>, req: axum::extract::Request) -> Res
             )
         }
     }
+}
+
+/// Where clients reach this server: `CRM_PUBLIC_URL` (behind a proxy), else
+/// the request's `Host` with `X-Forwarded-Proto` (default `http`).
+fn public_origin(headers: &HeaderMap) -> Option<String> {
+    static CONFIGURED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let configured = CONFIGURED.get_or_init(|| {
+        std::env::var("CRM_PUBLIC_URL")
+            .ok()
+            .map(|u| u.trim().trim_end_matches('/').to_owned())
+            .filter(|u| !u.is_empty())
+    });
+    if let Some(url) = configured {
+        return Some(url.clone());
+    }
+    let host = headers.get(header::HOST)?.to_str().ok()?;
+    let plausible = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+    let proto = match headers
+        .get("x-forwarded-proto")
+        .and_then(|p| p.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    plausible.then(|| format!("{proto}://{host}"))
 }
 
 /// A request to a plugin webhook's secret URL: checked, queued as one job

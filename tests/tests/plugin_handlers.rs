@@ -665,7 +665,7 @@ crm_tests::both_backends!(
     }
 );
 
-const WEBHOOK_URL: &str = "mutation($p: String!, $w: String!) { createPluginWebhookUrl(plugin: $p, webhook: $w) { plugin webhook path } }";
+const WEBHOOK_URL: &str = "mutation($p: String!, $w: String!) { createPluginWebhookUrl(plugin: $p, webhook: $w) { plugin webhook url path } }";
 
 /// Send a request to a webhook path of the test server; status and JSON body.
 async fn hook(
@@ -703,6 +703,12 @@ crm_tests::both_backends!(
             .clone();
         let path = created["path"].as_str().expect("path").to_owned();
         assert!(path.starts_with("/hooks/whk_"), "{created}");
+        let base = srv.url().trim_end_matches("/graphql").to_owned();
+        assert_eq!(
+            created["url"],
+            format!("{base}{path}"),
+            "the address the request came to"
+        );
 
         // Accepted at once, delivered from the queue with what was sent.
         let body = br#"{"sku":"A-1","stock":7}"#.to_vec();
