@@ -245,6 +245,17 @@ fn public_origin(headers: &HeaderMap) -> Option<String> {
 /// A request to a plugin webhook's secret URL: checked, queued as one job
 /// and answered `202 {"id": <delivery id>}` before the plugin runs.
 async fn webhook(State(app): State<App>, req: axum::extract::Request) -> Response {
+    let response = queue_webhook(&app, req).await;
+    let counter = if response.status() == StatusCode::ACCEPTED {
+        &app.metrics.webhooks_accepted
+    } else {
+        &app.metrics.webhooks_refused
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+    response
+}
+
+async fn queue_webhook(app: &App, req: axum::extract::Request) -> Response {
     use crm_core::webhook::{Delivery, MAX_BODY, Refusal, accept};
     let refuse = |status: StatusCode, code: &str, message: String| {
         respond(
@@ -342,7 +353,9 @@ async fn healthz(State(app): State<App>) -> Response {
 }
 
 async fn metrics(State(app): State<App>) -> Response {
-    let mut body = app.metrics.render(&app.plugins.call_counts());
+    let mut body = app
+        .metrics
+        .render(&app.plugins.call_counts(), &app.plugins.http_counts());
     if let Ok(counts) = crm_core::jobs::counts(&app.crm).await {
         body.push_str("# HELP crm_jobs Jobs in the durable queue by status (all processes).\n# TYPE crm_jobs gauge\n");
         for (status, n) in counts {

@@ -10,10 +10,21 @@ pub struct Metrics {
     pub request_micros_total: AtomicU64,
     pub events_relayed: AtomicU64,
     pub ws_connections: AtomicU64,
+    /// Webhook requests queued for a plugin (`202`).
+    pub webhooks_accepted: AtomicU64,
+    /// Webhook requests answered 404, 405, 413, 503 or 500.
+    pub webhooks_refused: AtomicU64,
 }
 
 impl Metrics {
-    pub fn render(&self, plugin_runs: &[(String, u64, u64)]) -> String {
+    /// Everything in Prometheus text: this process's counters, the plugin
+    /// calls `plugin_runs` (plugin, ok, failed) and outbound HTTP requests
+    /// `plugin_http` (plugin, outcome, count).
+    pub fn render(
+        &self,
+        plugin_runs: &[(String, u64, u64)],
+        plugin_http: &[(String, String, u64)],
+    ) -> String {
         let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut s = String::new();
         s.push_str("# HELP crm_http_requests_total GraphQL HTTP requests served.\n# TYPE crm_http_requests_total counter\n");
@@ -55,6 +66,18 @@ impl Metrics {
                 "crm_plugin_calls_total{{plugin=\"{id}\",outcome=\"failed\"}} {failed}\n"
             ));
         }
+        s.push_str("# HELP crm_plugin_http_requests_total Outbound HTTP requests plugins sent, by status class or host error code.\n# TYPE crm_plugin_http_requests_total counter\n");
+        for (id, outcome, n) in plugin_http {
+            s.push_str(&format!(
+                "crm_plugin_http_requests_total{{plugin=\"{id}\",outcome=\"{outcome}\"}} {n}\n"
+            ));
+        }
+        s.push_str("# HELP crm_webhook_requests_total Requests to plugin webhook URLs.\n# TYPE crm_webhook_requests_total counter\n");
+        s.push_str(&format!(
+            "crm_webhook_requests_total{{outcome=\"accepted\"}} {}\ncrm_webhook_requests_total{{outcome=\"refused\"}} {}\n",
+            g(&self.webhooks_accepted),
+            g(&self.webhooks_refused)
+        ));
         s
     }
 }

@@ -124,7 +124,13 @@ pub struct PluginHost {
     recorder: tokio::sync::mpsc::UnboundedSender<RecMsg>,
     /// Handlers' outbound HTTP (contract 0.3.0): one connection pool.
     http: OutboundHttp,
+    /// Outbound HTTP requests sent, by (plugin, outcome), for `/metrics`.
+    http_counts: HttpCounts,
 }
+
+/// Outbound HTTP requests by (plugin, outcome): the status class (`2xx`,
+/// ...) or the host error code (`TIMEOUT`, `UNAVAILABLE`, ...).
+type HttpCounts = Arc<Mutex<std::collections::BTreeMap<(String, String), u64>>>;
 
 /// Most compiled input queries one process keeps.
 const MAX_PLANS: usize = 512;
@@ -277,6 +283,7 @@ impl PluginHost {
             recorder: tx,
             http: OutboundHttp::new()
                 .map_err(|e| anyhow::anyhow!("cannot start the outbound HTTP client: {e}"))?,
+            http_counts: HttpCounts::default(),
         });
         let weak = Arc::downgrade(&host);
         let on_suspend: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
@@ -317,6 +324,16 @@ impl PluginHost {
     }
 
     /// Calls per plugin in this process: (id, ok, failed).
+    /// Outbound HTTP requests handlers sent in this process, as
+    /// (plugin, outcome, count): outcome is the status class (`2xx`, `4xx`,
+    /// ...) or the host error code (`TIMEOUT`, `UNAVAILABLE`, ...).
+    pub fn http_counts(&self) -> Vec<(String, String, u64)> {
+        let m = self.http_counts.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .map(|((plugin, outcome), n)| (plugin.clone(), outcome.clone(), *n))
+            .collect()
+    }
+
     pub fn call_counts(&self) -> Vec<(String, u64, u64)> {
         let m = self.calls.lock().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<_> = m.iter().map(|(k, c)| (k.clone(), c.ok, c.failed)).collect();
@@ -1635,6 +1652,7 @@ impl PluginHost {
             config: config.clone(),
             handle: tokio::runtime::Handle::current(),
             http: self.http.clone(),
+            http_counts: self.http_counts.clone(),
         });
         let ctx = HandlerContext {
             tenant: tenant.to_string(),
@@ -1698,6 +1716,7 @@ struct TenantHostApi {
     config: Value,
     handle: tokio::runtime::Handle,
     http: OutboundHttp,
+    http_counts: HttpCounts,
 }
 
 impl TenantHostApi {
@@ -1807,7 +1826,14 @@ impl HostApi for TenantHostApi {
         timeout: std::time::Duration,
         max_body: usize,
     ) -> Result<HttpResponse, HostError> {
-        self.http.send(&self.handle, request, timeout, max_body)
+        let answer = self.http.send(&self.handle, request, timeout, max_body);
+        let outcome = match &answer {
+            Ok(r) => format!("{}xx", r.status / 100),
+            Err(e) => e.code.clone(),
+        };
+        let mut counts = self.http_counts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry((self.plugin.clone(), outcome)).or_default() += 1;
+        answer
     }
 }
 

@@ -470,6 +470,16 @@ async fn fake_erp() -> (String, Arc<Mutex<Vec<Received>>>) {
     (format!("http://{addr}"), seen)
 }
 
+/// The server's `/metrics` text.
+async fn metrics_of(srv: &TestServer) -> String {
+    reqwest::get(format!("http://{}/metrics", srv.addr))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 async fn fetch(srv: &TestServer, input: Value) -> Value {
     let r = srv
         .gql(ACTION, json!({"p": HTTP_PROBE, "a": "fetch", "i": input}))
@@ -613,6 +623,18 @@ crm_tests::both_backends!(
         )
         .await;
         assert_eq!(down["error"]["code"], "UNAVAILABLE", "{down}");
+
+        // Every request sent is counted for /metrics, by status class or error.
+        let metrics = metrics_of(&srv).await;
+        for line in [
+            r#"crm_plugin_http_requests_total{plugin="http-probe",outcome="2xx"} 1"#,
+            r#"crm_plugin_http_requests_total{plugin="http-probe",outcome="3xx"} 1"#,
+            r#"crm_plugin_http_requests_total{plugin="http-probe",outcome="TIMEOUT"} 1"#,
+            r#"crm_plugin_http_requests_total{plugin="http-probe",outcome="LIMIT_EXCEEDED"} 1"#,
+            r#"crm_plugin_http_requests_total{plugin="http-probe",outcome="UNAVAILABLE"} 1"#,
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+        }
 
         // Every call is in the run's log, without its query string.
         let runs = srv.ok(RUNS, json!({"p": HTTP_PROBE})).await["pluginRuns"]
@@ -841,6 +863,14 @@ crm_tests::both_backends!(
         install_and_enable(&srv, HTTP_PROBE, Some(vec!["read:contact", "kv", "emit"])).await;
         let (status, _, _) = hook(&srv, reqwest::Method::POST, &rotated, vec![]).await;
         assert_eq!(status, 404);
+
+        let metrics = metrics_of(&srv).await;
+        for line in [
+            r#"crm_webhook_requests_total{outcome="accepted"} 3"#,
+            r#"crm_webhook_requests_total{outcome="refused"} 6"#,
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+        }
     }
 );
 
