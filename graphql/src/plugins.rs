@@ -479,9 +479,11 @@ impl PluginMutation {
         Ok(id)
     }
 
-    /// Enable a plugin for the caller's tenant with configuration overrides and
-    /// granted capabilities (default: everything it asks for but `pii:read`
-    /// and `http:<origin>`, which are granted only by name).
+    /// Enable a plugin for the caller's tenant (or resume it) with
+    /// configuration overrides and granted capabilities. Either one left
+    /// out keeps what the tenant had; for a first enablement the defaults
+    /// are no overrides and everything the plugin asks for but `pii:read`
+    /// and `http:<origin>`, which are granted only by name.
     async fn enable_plugin(
         &self,
         ctx: &Context<'_>,
@@ -491,7 +493,24 @@ impl PluginMutation {
     ) -> Result<Plugin> {
         require_admin(ctx)?;
         let p = principal(ctx)?;
-        let config = config.map(|c| c.0).unwrap_or(serde_json::json!({}));
+        let existing = crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &id)
+            .await
+            .gql()?;
+        let config = config
+            .map(|c| c.0)
+            .or_else(|| existing.as_ref().map(|e| e.config.clone()))
+            .unwrap_or(serde_json::json!({}));
+        let kept_grants = existing.as_ref().map(|e| {
+            e.grants
+                .as_array()
+                .map(|g| {
+                    g.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        });
+        let grants = grants.or(kept_grants);
         admin(ctx)
             .effective_config(&id, &config)
             .await

@@ -208,10 +208,11 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
     Ok(ids)
 }
 
-/// Enable plugin `id` for `p`'s tenant with default configuration, granting
-/// everything its manifest asks for but `pii:read` and `http:<origin>`
-/// (granted only by name, through `enablePlugin(grants:)`); returns the
-/// grants and what was asked for but withheld.
+/// Enable plugin `id` for `p`'s tenant, granting everything its manifest
+/// asks for but `pii:read` and `http:<origin>` (granted only by name,
+/// through `enablePlugin(grants:)`); a tenant that had it enabled keeps its
+/// configuration and the grants it gave. Returns the grants and what was
+/// asked for but withheld.
 async fn enable_requested(
     app: &App,
     p: &crm_core::Principal,
@@ -223,15 +224,19 @@ async fn enable_requested(
         .requested_capabilities(id)
         .await
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    let grants = crm_core::plugin_store::implicit_grants(&requested);
-    crm_core::plugin_store::enable(
-        &app.crm,
-        p,
-        id,
-        serde_json::json!({}),
-        serde_json::json!(grants),
-    )
-    .await?;
+    let existing = crm_core::plugin_store::tenant_plugin(&app.crm, p.tenant_id, id).await?;
+    let mut grants = crm_core::plugin_store::implicit_grants(&requested);
+    if let Some(kept) = existing.as_ref().and_then(|e| e.grants.as_array()) {
+        for g in kept.iter().filter_map(|g| g.as_str()) {
+            if requested.iter().any(|r| r == g) && !grants.iter().any(|have| have == g) {
+                grants.push(g.to_owned());
+            }
+        }
+    }
+    let config = existing
+        .map(|e| e.config)
+        .unwrap_or_else(|| serde_json::json!({}));
+    crm_core::plugin_store::enable(&app.crm, p, id, config, serde_json::json!(grants)).await?;
     app.plugins.invalidate_routes();
     let withheld = requested
         .into_iter()

@@ -560,6 +560,22 @@ crm_tests::both_backends!(
         )
         .await;
         assert_eq!(stored().await, sealed);
+        // Enabling again (resuming) without config or grants keeps both:
+        // the by-name http grant and the secret survive.
+        let resumed = srv
+            .ok(
+                "mutation($id: String!) { enablePlugin(id: $id) { grants config } }",
+                json!({"id": HTTP_PROBE}),
+            )
+            .await["enablePlugin"]
+            .clone();
+        assert_eq!(resumed["grants"], grants, "{resumed}");
+        assert_eq!(
+            resumed["config"]["url"],
+            format!("{erp}/orders"),
+            "{resumed}"
+        );
+        assert_eq!(stored().await, sealed);
         let created = fetch(
             &srv,
             json!({"method": "POST", "url": format!("{erp}/orders?token=s3cret"),
