@@ -78,6 +78,17 @@ pub async fn plugin(crm: &Crm, id: &str) -> Result<plugin::Model> {
         .ok_or_else(|| CoreError::not_found("plugin", id))
 }
 
+/// The stored manifest (JSON) of an installed plugin, without loading its
+/// component.
+pub async fn manifest_of(crm: &Crm, plugin_id: &str) -> Result<Option<Value>> {
+    Ok(plugin::Entity::find_by_id(plugin_id.to_string())
+        .select_only()
+        .column(plugin::Column::Manifest)
+        .into_tuple::<Value>()
+        .one(&crm.db)
+        .await?)
+}
+
 /// Remove a plugin everywhere: its enablements, scores and webhook URLs (a
 /// reinstall does not revive an old URL).
 pub async fn delete_plugin(crm: &Crm, id: &str) -> Result<()> {
@@ -131,14 +142,16 @@ pub async fn enable(
     grants: Value,
 ) -> Result<tenant_plugin::Model> {
     p.require(Action::Administer, "plugin")?;
-    let installed = plugin(crm, plugin_id).await?;
+    let manifest = manifest_of(crm, plugin_id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("plugin", plugin_id))?;
     let now = crm.now();
     let existing = tenant_plugin(crm, p.tenant_id, plugin_id).await?;
     let config = seal_secrets(
         crm,
         p.tenant_id,
         plugin_id,
-        &installed.manifest,
+        &manifest,
         config,
         existing.as_ref().map(|e| &e.config),
     )?;
@@ -668,8 +681,10 @@ pub fn score_order_expr(
 
 /// The first score function's name of a plugin (what `SCORE` ordering uses by default).
 pub async fn default_score_name(crm: &Crm, plugin_id: &str) -> Result<String> {
-    let p = plugin(crm, plugin_id).await?;
-    Ok(p.manifest
+    let manifest = manifest_of(crm, plugin_id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("plugin", plugin_id))?;
+    Ok(manifest
         .get("functions")
         .and_then(Value::as_array)
         .and_then(|fs| {

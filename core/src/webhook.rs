@@ -9,16 +9,16 @@
 //! same on every retry, for the plugin's idempotency.
 
 use base64::Engine;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::Crm;
 use crate::auth::{Action, Principal};
-use crate::entity::{plugin, plugin_webhook};
+use crate::entity::plugin_webhook;
 use crate::error::{CoreError, Result};
 use crate::jobs::NewJob;
-use crate::plugin_store::{ACTIVE, tenant_plugin};
+use crate::plugin_store::{ACTIVE, manifest_of, tenant_plugin};
 
 /// The job kind that runs a delivery.
 pub const JOB_KIND: &str = "plugin.webhook";
@@ -51,16 +51,6 @@ pub enum Refusal {
     Inactive(String),
     #[error(transparent)]
     Failed(#[from] CoreError),
-}
-
-/// The manifest of an installed plugin (without loading its component).
-async fn manifest_of(crm: &Crm, plugin_id: &str) -> Result<Option<Value>> {
-    Ok(plugin::Entity::find_by_id(plugin_id.to_string())
-        .select_only()
-        .column(plugin::Column::Manifest)
-        .into_tuple::<Value>()
-        .one(&crm.db)
-        .await?)
 }
 
 fn declares(manifest: &Value, webhook: &str) -> bool {

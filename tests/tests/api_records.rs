@@ -1019,6 +1019,19 @@ both_backends!(sensitive_custom_fields, |srv: TestServer| async move {
 });
 
 /// The custom fields contact `id` holds at rest (sealed values as sealed).
+/// Run `write` while `txn` holds its locks, committing `txn` 300 ms in:
+/// the write has started by then and must wait for it.
+async fn committed_meanwhile<T>(
+    write: impl std::future::Future<Output = T>,
+    txn: crm_core::WriteTxn,
+) -> T {
+    let commit = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        txn.commit().await.unwrap();
+    };
+    tokio::join!(write, commit).0
+}
+
 async fn stored_custom_fields(srv: &TestServer, id: &str) -> Value {
     use sea_orm::EntityTrait;
     let id: uuid::Uuid = id.parse().unwrap();
@@ -1397,18 +1410,17 @@ both_backends!(
         .insert(&*redefine)
         .await
         .unwrap();
-        let update = srv.gql(
-            "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {nationalId: \"B2\"}}) { id } }",
-            json!({"id": id}),
-        );
-        let commit = async {
-            // The update validates against the committed (plain) definition,
-            // then waits for the redefinition: SQLite's write gate, or
-            // PostgreSQL's lock on the deleted definition row.
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            redefine.commit().await.unwrap();
-        };
-        let (r, ()) = tokio::join!(update, commit);
+        // The update validates against the committed (plain) definition,
+        // then waits for the redefinition: SQLite's write gate, or
+        // PostgreSQL's lock on the deleted definition row.
+        let r = committed_meanwhile(
+            srv.gql(
+                "mutation($id: ID!) { updateContact(id: $id, input: {customFields: {nationalId: \"B2\"}}) { id } }",
+                json!({"id": id}),
+            ),
+            redefine,
+        )
+        .await;
         assert!(r.get("errors").is_none(), "{r}");
         let at_rest = stored_custom_fields(&srv, &id).await;
         assert_eq!(at_rest["note"], "enc:v1:not-sealed");
@@ -1499,15 +1511,14 @@ both_backends!(
             .exec(&*other)
             .await
             .unwrap();
-        let update = srv.gql(
-            "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Wang\"}) { title lastName } }",
-            json!({"id": id}),
-        );
-        let commit = async {
-            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-            other.commit().await.unwrap();
-        };
-        let (r, ()) = tokio::join!(update, commit);
+        let r = committed_meanwhile(
+            srv.gql(
+                "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Wang\"}) { title lastName } }",
+                json!({"id": id}),
+            ),
+            other,
+        )
+        .await;
         assert_eq!(
             r["data"]["updateContact"],
             json!({"title": "CTO", "lastName": "Wang"}),
