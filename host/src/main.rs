@@ -1,5 +1,10 @@
 //! `crm`: the CRM server and its operator commands.
 
+// mimalloc: glibc malloc spent a large share of a plugin batch lifting the
+// guest's answer (and fragments under tokio's many threads).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use crm_host::app::{App, Config};
