@@ -49,6 +49,9 @@ pub enum Refusal {
     /// The plugin is disabled or suspended for the tenant: worth retrying.
     #[error("plugin {0} is not active for this tenant; retry later")]
     Inactive(String),
+    /// The URL has taken as many requests as its rate allows for now.
+    #[error("too many requests to this webhook URL; retry in {} s", .0.as_secs_f64().ceil())]
+    RateLimited(std::time::Duration),
     #[error(transparent)]
     Failed(#[from] CoreError),
 }
@@ -112,6 +115,7 @@ pub async fn accept(
     crm: &Crm,
     token: &str,
     delivery: Delivery,
+    admit: impl FnOnce(&str) -> std::result::Result<(), std::time::Duration>,
 ) -> std::result::Result<Uuid, Refusal> {
     let hook = plugin_webhook::Entity::find()
         .filter(plugin_webhook::Column::TokenHash.eq(crate::tenant::hash(token)))
@@ -129,6 +133,8 @@ pub async fn accept(
         Some(tp) if tp.enabled && tp.status == ACTIVE => {}
         _ => return Err(Refusal::Inactive(hook.plugin_id)),
     }
+    // By URL (its token's hash): a rotated URL starts afresh.
+    admit(&hook.token_hash).map_err(Refusal::RateLimited)?;
     let id = Uuid::now_v7();
     let now = crm.now();
     let headers: Vec<Value> = delivery

@@ -22,6 +22,16 @@ pub struct Config {
     pub suspend_after: i32,
     /// The job runner (dispatcher, scheduler, workers) of this process.
     pub jobs: crate::jobs::RunnerConfig,
+    /// Most outbound HTTP requests one plugin handler run may send.
+    /// Env: `CRM_PLUGIN_HTTP_REQUESTS_PER_RUN` (1000).
+    pub plugin_http_requests_per_run: u32,
+    /// Whether a host name granted to a plugin may reach loopback, private
+    /// and shared addresses (an ERP on the intranet); link-local and
+    /// reserved ones stay out of reach. Env: `CRM_PLUGIN_HTTP_PRIVATE_NETWORKS=1`.
+    pub plugin_http_private_networks: bool,
+    /// Requests a minute one plugin webhook URL accepts (and at once); 0 is
+    /// no limit. Env: `CRM_WEBHOOK_RATE_PER_MINUTE` (600).
+    pub webhook_rate_per_minute: u32,
 }
 
 impl Default for Config {
@@ -40,6 +50,16 @@ impl Default for Config {
                     .unwrap_or(std::time::Duration::from_secs(60)),
                 ..Default::default()
             },
+            plugin_http_requests_per_run: std::env::var("CRM_PLUGIN_HTTP_REQUESTS_PER_RUN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(crate::plugin::RuntimeConfig::default().http_requests_per_run),
+            plugin_http_private_networks: std::env::var("CRM_PLUGIN_HTTP_PRIVATE_NETWORKS")
+                .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            webhook_rate_per_minute: std::env::var("CRM_WEBHOOK_RATE_PER_MINUTE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(600),
         }
     }
 }
@@ -52,6 +72,8 @@ pub struct App {
     pub bus: EventBus,
     pub metrics: Arc<Metrics>,
     pub plugins: Arc<crate::plugin_host::PluginHost>,
+    /// Request rates of plugin webhook URLs (this process's share).
+    pub webhook_limits: Arc<crate::rate_limit::WebhookLimits>,
 }
 
 impl App {
@@ -82,6 +104,9 @@ impl App {
             bus,
             metrics,
             plugins,
+            webhook_limits: Arc::new(crate::rate_limit::WebhookLimits::new(
+                cfg.webhook_rate_per_minute,
+            )),
         })
     }
 

@@ -306,7 +306,9 @@ async fn queue_webhook(app: &App, req: axum::extract::Request) -> Response {
             .collect(),
         body: body.to_vec(),
     };
-    match accept(&app.crm, token, delivery).await {
+    let limits = &app.webhook_limits;
+    let admit = |url: &str| limits.take(url, std::time::Instant::now());
+    match accept(&app.crm, token, delivery, admit).await {
         Ok(id) => (
             StatusCode::ACCEPTED,
             [(header::CONTENT_TYPE, "application/json")],
@@ -328,6 +330,14 @@ async fn queue_webhook(app: &App, req: axum::extract::Request) -> Response {
             );
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r
+        }
+        Err(e @ Refusal::RateLimited(wait)) => {
+            let mut r = refuse(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", e.to_string());
+            let secs = wait.as_secs_f64().ceil().max(1.0).to_string();
+            if let Ok(v) = HeaderValue::from_str(&secs) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
             r
         }
         Err(Refusal::Failed(e)) => {

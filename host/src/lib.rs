@@ -21,5 +21,6 @@ pub mod metrics;
 pub mod plugin;
 pub mod plugin_files;
 pub mod plugin_host;
+pub mod rate_limit;
 pub mod relay;
 pub mod scaffold;

@@ -266,6 +266,7 @@ impl PluginHost {
     pub fn new(crm: Crm, cfg: &Config) -> anyhow::Result<Arc<Self>> {
         let rc = RuntimeConfig {
             cache_dir: Some(cfg.plugin_cache_dir.clone()),
+            http_requests_per_run: cfg.plugin_http_requests_per_run,
             ..RuntimeConfig::default()
         };
         let runtime = PluginRuntime::new(rc).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -281,7 +282,7 @@ impl PluginHost {
             routes_generation: std::sync::atomic::AtomicU64::new(0),
             plans: PlanCache::default(),
             recorder: tx,
-            http: OutboundHttp::new()
+            http: OutboundHttp::new(cfg.plugin_http_private_networks)
                 .map_err(|e| anyhow::anyhow!("cannot start the outbound HTTP client: {e}"))?,
             http_counts: HttpCounts::default(),
         });

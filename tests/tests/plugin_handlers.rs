@@ -860,6 +860,25 @@ crm_tests::both_backends!(
             .expect("audit");
         assert_eq!(audit.len(), 2, "{audit:?}");
 
+        // A URL takes its rate of requests, here 2 a minute and 2 at once
+        // (the bucket shrinks to the new size), then says when to retry.
+        srv.app.webhook_limits.set_per_minute(2);
+        for _ in 0..2 {
+            let (status, _, _) = hook(&srv, reqwest::Method::POST, &rotated, body.clone()).await;
+            assert_eq!(status, 202);
+        }
+        let (status, answer, headers) =
+            hook(&srv, reqwest::Method::POST, &rotated, body.clone()).await;
+        assert_eq!(status, 429, "{answer}");
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+        let retry: u64 = headers["retry-after"]
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .expect("Retry-After in seconds");
+        assert!((1..=30).contains(&retry), "{retry}");
+        srv.app.webhook_limits.set_per_minute(600);
+
         // A disabled plugin's URL asks the sender to come back later.
         srv.ok(
             "mutation($id: String!) { disablePlugin(id: $id) { status } }",
@@ -882,8 +901,8 @@ crm_tests::both_backends!(
 
         let metrics = metrics_of(&srv).await;
         for line in [
-            r#"crm_webhook_requests_total{outcome="accepted"} 3"#,
-            r#"crm_webhook_requests_total{outcome="refused"} 6"#,
+            r#"crm_webhook_requests_total{outcome="accepted"} 5"#,
+            r#"crm_webhook_requests_total{outcome="refused"} 7"#,
         ] {
             assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
         }
@@ -1289,6 +1308,47 @@ fn outbound_http_is_checked_before_it_reaches_the_host() {
     assert!(seen[1].1 <= Duration::from_millis(800), "{:?}", seen[1].1);
     assert!(seen[1].1 > Duration::from_millis(100), "{:?}", seen[1].1);
     assert_eq!(seen[2].1, Duration::from_millis(250));
+}
+
+#[test]
+fn a_run_sends_at_most_its_share_of_requests() {
+    let rt = PluginRuntime::new(RuntimeConfig {
+        http_requests_per_run: 3,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime starts");
+    let manifest = Manifest::parse(&fixture_manifest(HTTP_PROBE)).unwrap_or_else(|e| panic!("{e}"));
+    let probe = rt
+        .load(&manifest, &component(HTTP_PROBE))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let host = Arc::new(FakeHost::default());
+    let ctx = handler_ctx(&probe, "fetch", &["http:http://127.0.0.1:*"]);
+    let looping = json!({"method": "GET", "url": "http://127.0.0.1:8080/", "repeat": 10});
+    let answer = rt
+        .action(&probe, &ctx, &looping, host.clone())
+        .result
+        .expect("the action answers");
+    assert_eq!(answer["attempt"], 4, "{answer}");
+    assert_eq!(answer["error"]["code"], "LIMIT_EXCEEDED", "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("CRM_PLUGIN_HTTP_REQUESTS_PER_RUN"),
+        "{message}"
+    );
+    assert_eq!(host.http.lock().unwrap().len(), 3, "three reached the host");
+    // The allowance is per run: the next run starts afresh.
+    let next = rt
+        .action(
+            &probe,
+            &ctx,
+            &json!({"method": "GET", "url": "http://127.0.0.1:8080/", "repeat": 3}),
+            host.clone(),
+        )
+        .result
+        .expect("the action answers");
+    assert_eq!(next["status"], 200, "{next}");
+    assert_eq!(next["attempt"], 3, "{next}");
+    assert_eq!(host.http.lock().unwrap().len(), 6);
 }
 
 #[test]

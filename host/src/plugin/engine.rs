@@ -46,6 +46,10 @@ pub struct RuntimeConfig {
     /// Largest request or response body of one outbound HTTP call
     /// (contract 0.3.0 `http.fetch`), in bytes.
     pub http_body_limit: usize,
+    /// Most outbound HTTP requests one handler run may send (refused ones
+    /// included): a plugin looping on `http.fetch` stops here instead of
+    /// flooding a partner's API until its deadline.
+    pub http_requests_per_run: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -61,6 +65,7 @@ impl Default for RuntimeConfig {
             handler_fuel: u64::MAX / 2,
             keep_resident: 2 << 20,
             http_body_limit: 4 << 20,
+            http_requests_per_run: 1000,
         }
     }
 }

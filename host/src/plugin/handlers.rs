@@ -275,6 +275,7 @@ impl PluginRuntime {
             api: host,
             deadline: started + limits.deadline,
             http_body_limit: cfg.http_body_limit,
+            http_requests_left: std::cell::Cell::new(cfg.http_requests_per_run),
         });
         let ran = self.call_guest(plugin, &limits, access, |pre, store| {
             call(pre, store, &input)

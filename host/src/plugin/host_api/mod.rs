@@ -41,7 +41,8 @@ pub mod host_codes {
     /// An outbound HTTP call did not finish in time (its own timeout or the
     /// handler's deadline).
     pub const TIMEOUT: &str = "TIMEOUT";
-    /// An outbound HTTP response body was larger than the host accepts.
+    /// An outbound HTTP response body was larger than the host accepts, or
+    /// the run has sent as many requests as one run may.
     pub const LIMIT_EXCEEDED: &str = "LIMIT_EXCEEDED";
     /// An outbound HTTP call failed to connect or broke off (DNS, TCP, TLS,
     /// protocol); worth retrying later.
@@ -135,6 +136,9 @@ pub(crate) struct HostGate {
     pub(crate) deadline: Instant,
     /// [`super::RuntimeConfig::http_body_limit`].
     pub(crate) http_body_limit: usize,
+    /// Outbound requests this run may still send
+    /// ([`super::RuntimeConfig::http_requests_per_run`]).
+    pub(crate) http_requests_left: std::cell::Cell<u32>,
 }
 
 impl HostGate {
