@@ -13,6 +13,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Buckets kept before those that have refilled are forgotten.
+const PRUNE_AT: usize = 4096;
+
 /// Token buckets of webhook URLs, by URL (the SHA-256 of its token).
 #[derive(Debug)]
 pub struct WebhookLimits {
@@ -54,6 +57,12 @@ impl WebhookLimits {
         let size = f64::from(per_minute);
         let per_second = size / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= PRUNE_AT && !buckets.contains_key(url) {
+            // A bucket that has refilled is the same as none: forget those
+            // (URLs rotated away, or quiet for a while).
+            let refill = Duration::from_secs(60);
+            buckets.retain(|_, b| now.saturating_duration_since(b.at) < refill);
+        }
         let b = buckets.entry(url.to_owned()).or_insert(Bucket {
             tokens: size,
             at: now,
@@ -97,6 +106,17 @@ mod tests {
             assert!(limits.take(a, later).is_ok());
         }
         assert!(limits.take(a, later).is_err());
+        // Buckets that have refilled (a minute untouched) are forgotten once
+        // there are many; busy ones are kept.
+        let busy = later + Duration::from_secs(120);
+        assert!(limits.take("busy", busy).is_ok());
+        for i in 0..PRUNE_AT {
+            assert!(limits.take(&format!("u{i}"), later).is_ok());
+        }
+        assert!(limits.buckets.lock().unwrap().len() > PRUNE_AT);
+        assert!(limits.take("new", busy).is_ok());
+        let kept = limits.buckets.lock().unwrap().len();
+        assert_eq!(kept, 2, "busy and new");
         // 0 lifts the limit.
         limits.set_per_minute(0);
         assert!(limits.take(a, later).is_ok());
