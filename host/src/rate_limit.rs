@@ -57,16 +57,22 @@ impl WebhookLimits {
         let size = f64::from(per_minute);
         let per_second = size / 60.0;
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() >= PRUNE_AT && !buckets.contains_key(url) {
-            // A bucket that has refilled is the same as none: forget those
-            // (URLs rotated away, or quiet for a while).
-            let refill = Duration::from_secs(60);
-            buckets.retain(|_, b| now.saturating_duration_since(b.at) < refill);
+        if !buckets.contains_key(url) {
+            if buckets.len() >= PRUNE_AT {
+                // A bucket that has refilled is the same as none: forget
+                // those (URLs rotated away, or quiet for a while).
+                let refill = Duration::from_secs(60);
+                buckets.retain(|_, b| now.saturating_duration_since(b.at) < refill);
+            }
+            let full = Bucket {
+                tokens: size,
+                at: now,
+            };
+            buckets.insert(url.to_owned(), full);
         }
-        let b = buckets.entry(url.to_owned()).or_insert(Bucket {
-            tokens: size,
-            at: now,
-        });
+        let Some(b) = buckets.get_mut(url) else {
+            return Ok(());
+        };
         let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
         b.tokens = (b.tokens + elapsed * per_second).min(size);
         b.at = now.max(b.at);

@@ -917,9 +917,12 @@ fn runtime() -> &'static PluginRuntime {
 }
 
 fn load(package: &'static str) -> Arc<LoadedPlugin> {
+    load_in(runtime(), package)
+}
+
+fn load_in(rt: &PluginRuntime, package: &'static str) -> Arc<LoadedPlugin> {
     let manifest = Manifest::parse(&fixture_manifest(package)).unwrap_or_else(|e| panic!("{e}"));
-    runtime()
-        .load(&manifest, &component(package))
+    rt.load(&manifest, &component(package))
         .unwrap_or_else(|e| panic!("{package} loads: {e}"))
 }
 
@@ -1317,10 +1320,7 @@ fn a_run_sends_at_most_its_share_of_requests() {
         ..RuntimeConfig::default()
     })
     .expect("runtime starts");
-    let manifest = Manifest::parse(&fixture_manifest(HTTP_PROBE)).unwrap_or_else(|e| panic!("{e}"));
-    let probe = rt
-        .load(&manifest, &component(HTTP_PROBE))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let probe = load_in(&rt, HTTP_PROBE);
     let host = Arc::new(FakeHost::default());
     let ctx = handler_ctx(&probe, "fetch", &["http:http://127.0.0.1:*"]);
     let looping = json!({"method": "GET", "url": "http://127.0.0.1:8080/", "repeat": 10});

@@ -409,6 +409,9 @@ pub fn address_class(ip: std::net::IpAddr) -> Option<AddressClass> {
     use std::net::IpAddr;
     match ip {
         IpAddr::V4(v4) => {
+            // What std has not stabilised yet: shared (100.64.0.0/10), "this
+            // network" (0.0.0.0/8), reserved (240.0.0.0/4), IETF protocol
+            // assignments (192.0.0.0/24) and benchmarking (198.18.0.0/15).
             let [a, b, c, _] = v4.octets();
             if v4.is_loopback() {
                 Some(AddressClass::Loopback)
@@ -418,12 +421,13 @@ pub fn address_class(ip: std::net::IpAddr) -> Option<AddressClass> {
                 Some(AddressClass::Shared)
             } else if v4.is_link_local() {
                 Some(AddressClass::LinkLocal)
-            } else if a == 0
-                || a >= 224
-                || (a == 192 && b == 0 && (c == 0 || c == 2))
+            } else if v4.is_multicast()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || a == 0
+                || a >= 240
+                || (a == 192 && b == 0 && c == 0)
                 || (a == 198 && (b == 18 || b == 19))
-                || (a == 198 && b == 51 && c == 100)
-                || (a == 203 && b == 0 && c == 113)
             {
                 Some(AddressClass::Reserved)
             } else {
@@ -434,16 +438,17 @@ pub fn address_class(ip: std::net::IpAddr) -> Option<AddressClass> {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return address_class(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let [first, second, ..] = v6.segments();
             if v6.is_loopback() {
                 Some(AddressClass::Loopback)
-            } else if first & 0xfe00 == 0xfc00 {
+            } else if v6.is_unique_local() {
                 Some(AddressClass::Private)
-            } else if first & 0xffc0 == 0xfe80 {
+            } else if v6.is_unicast_link_local() {
                 Some(AddressClass::LinkLocal)
             } else if v6.is_unspecified()
-                || first & 0xff00 == 0xff00
-                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || v6.is_multicast()
+                // Documentation, 2001:db8::/32 (std's is not stable yet).
+                || (first == 0x2001 && second == 0x0db8)
             {
                 Some(AddressClass::Reserved)
             } else {
