@@ -518,6 +518,30 @@ pub async fn store_scores(
     Ok(())
 }
 
+/// Delete the scores `plugin_id` gave `entity` records of `tenant` that
+/// were last written before `before`: after a rescore that scored every
+/// record without a failed batch, they are names the plugin no longer gives
+/// (a renamed or dropped score) or scores of records that are gone. Returns
+/// how many were deleted.
+pub async fn delete_scores_older_than(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    plugin_id: &str,
+    before: crate::Timestamp,
+) -> Result<u64> {
+    let txn = crm.write_txn().await?;
+    let res = score::Entity::delete_many()
+        .filter(score::Column::TenantId.eq(tenant))
+        .filter(score::Column::Entity.eq(entity))
+        .filter(score::Column::PluginId.eq(plugin_id))
+        .filter(score::Column::UpdatedAt.lt(before))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(res.rows_affected)
+}
+
 /// [`store_scores`] on connection `db` (the write's own transaction).
 pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
     db: &C,

@@ -511,10 +511,11 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             enable_key,
         } => {
             let app = App::open(&one_shot_config(cli)).await?;
-            let (text, bytes) = crm_host::plugin_files::read_plugin(path)?;
+            let files = crm_host::plugin_files::read_plugin_files(path)?;
+            let before = crm_core::plugin_store::plugin_heads(&app.crm).await?;
             let info = app
                 .plugins
-                .install(&text, bytes, *upgrade)
+                .install(&files.manifest, files.component, *upgrade)
                 .await
                 .map_err(|e| {
                     let detail: Vec<String> = e
@@ -530,12 +531,22 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
                     )
                 })?;
             eprintln!(
-                "installed {} {} (contract {}, sha256 {})",
+                "installed {} {} (contract {}, sha256 {}) from {}",
                 info.id,
                 info.version,
                 info.contract,
-                &info.hash[..12]
+                &info.hash[..12],
+                files.component_path.display()
             );
+            if let Some((_, version, _)) = before
+                .iter()
+                .find(|(id, _, hash)| *id == info.id && *hash == info.hash)
+            {
+                eprintln!(
+                    "warning: this component is byte for byte the one installed before as {} {version}: if you changed the plugin's code, rebuild it (`cargo build --target wasm32-wasip2 --release`) and upgrade again",
+                    info.id
+                );
+            }
             if let Some(k) = enable_key {
                 let p = crm_core::tenant::authenticate(&app.crm, k).await?;
                 let (grants, withheld) = enable_requested(&app, &p, &info.id).await?;

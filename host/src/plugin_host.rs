@@ -979,11 +979,14 @@ impl PluginHost {
             .filter(|e| Self::score_functions(&plugin, e).next().is_some())
             .collect();
         for entity in entities {
+            // Every score this rescore stores is written at or after `since`.
+            let since = self.crm.now();
             let ids = crm_core::record::all_ids(&self.crm, tenant, entity)
                 .await
                 .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
             let total = ids.len() as u64;
             report.records += total as i64;
+            let mut failed_here = 0;
             for f in Self::score_functions(&plugin, entity) {
                 let (scored, failed) = self
                     .rescore_function(
@@ -991,7 +994,23 @@ impl PluginHost {
                     )
                     .await;
                 report.scored += scored;
-                report.failed_batches += failed;
+                failed_here += failed;
+            }
+            report.failed_batches += failed_here;
+            // Every record got the plugin's current answer: what it did not
+            // write again is a score it no longer gives (a renamed score
+            // after an upgrade) or of a record that is gone. After a failed
+            // batch the old scores stay: they are all some records have.
+            if failed_here == 0 {
+                plugin_store::delete_scores_older_than(
+                    &self.crm,
+                    tenant,
+                    entity,
+                    plugin.id(),
+                    since,
+                )
+                .await
+                .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
             }
         }
         report.duration_ms = start.elapsed().as_millis() as i64;

@@ -411,6 +411,48 @@ crm_tests::both_backends!(
             0
         );
 
+        // A score the plugin no longer gives (as after an upgrade that renamed
+        // it): the rescore, which scores every record, removes it.
+        let first = srv
+            .ok(
+                "{ contacts(first: 1) { edges { node { id } } } }",
+                json!({}),
+            )
+            .await;
+        let first: uuid::Uuid = first["contacts"]["edges"][0]["node"]["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("a contact id");
+        let renamed = crm_core::plugin_api::ScoreValue {
+            name: "lead-before-upgrade".into(),
+            value: 7,
+            grade: None,
+            reasons: vec![],
+        };
+        crm_core::plugin_store::store_scores(
+            &srv.app.crm,
+            srv.tenant,
+            "contact",
+            "lead-scoring",
+            &[(first, vec![renamed])],
+        )
+        .await
+        .expect("store a stale score");
+        let names_q =
+            "query($id: ID!) { contact(id: $id) { scores(plugin: \"lead-scoring\") { name } } }";
+        let names = |d: &Value| -> Vec<String> {
+            d["contact"]["scores"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s["name"].as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let before = srv.ok(names_q, json!({"id": first})).await;
+        assert_eq!(names(&before), ["lead-before-upgrade"], "{before}");
+
         let rep = srv.ok("mutation { rescore(plugin: \"lead-scoring\") { plugin records scored failedBatches durationMs } }", json!({})).await;
         let rep = &rep["rescore"];
         assert_eq!(rep["plugin"], "lead-scoring");
@@ -422,6 +464,8 @@ crm_tests::both_backends!(
             srv.ok(scored_q, json!({})).await["contacts"]["totalCount"],
             N as i64
         );
+        let after = srv.ok(names_q, json!({"id": first})).await;
+        assert_eq!(names(&after), ["lead"], "{after}");
 
         let runs_ = runs(&srv, "lead-scoring", Some("ok")).await;
         assert_eq!(runs_.len(), 1, "one batch: {runs_:?}");
