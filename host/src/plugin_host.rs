@@ -1002,7 +1002,8 @@ impl PluginHost {
             // after an upgrade) or of a record that is gone. After a failed
             // batch the old scores stay: they are all some records have.
             if failed_here == 0 {
-                plugin_store::delete_scores_older_than(
+                let t = Instant::now();
+                let removed = plugin_store::delete_scores_older_than(
                     &self.crm,
                     tenant,
                     entity,
@@ -1011,6 +1012,13 @@ impl PluginHost {
                 )
                 .await
                 .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+                tracing::info!(
+                    plugin = plugin.id(),
+                    entity,
+                    removed,
+                    ms = t.elapsed().as_millis() as u64,
+                    "rescore removed the scores it did not write again"
+                );
             }
         }
         report.duration_ms = start.elapsed().as_millis() as i64;
