@@ -19,6 +19,14 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
+/// `cargo` (the one running the tests, when known) in `dir`, building into
+/// the workspace's target directory.
+pub fn cargo_in(dir: &Path) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(dir).env("CARGO_TARGET_DIR", target_dir());
+    cmd
+}
+
 static BUILD: Mutex<()> = Mutex::new(());
 
 /// Build workspace package `package` for `wasm32-wasip2` (release) and return
@@ -26,8 +34,7 @@ static BUILD: Mutex<()> = Mutex::new(());
 /// across processes; the mutex avoids pointless waits inside one process.
 pub fn build_component(package: &str) -> PathBuf {
     let _guard = BUILD.lock().unwrap_or_else(|e| e.into_inner());
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(workspace_root())
+    let status = cargo_in(&workspace_root())
         .args([
             "build",
             "--quiet",
@@ -37,7 +44,6 @@ pub fn build_component(package: &str) -> PathBuf {
             "-p",
             package,
         ])
-        .env("CARGO_TARGET_DIR", target_dir())
         .status()
         .expect("cargo must be runnable from tests");
     assert!(

@@ -4,18 +4,15 @@
 
 use base64::Engine;
 use crm_tests::server::{Backend, TestServer};
-use crm_tests::wasm::{target_dir, workspace_root};
+use crm_tests::wasm::{cargo_in, target_dir, workspace_root};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 
 /// `cargo ARGS` in `dir` with the workspace's target directory (the
 /// scaffolded crate's dependencies are compiled once, beside ours).
 fn cargo(dir: &Path, args: &[&str]) {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(dir)
+    let out = cargo_in(dir)
         .args(args)
-        .env("CARGO_TARGET_DIR", target_dir())
         .output()
         .expect("cargo must be runnable from tests");
     assert!(
