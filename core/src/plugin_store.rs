@@ -499,30 +499,45 @@ pub async fn last_error(crm: &Crm, tenant: Uuid, plugin_id: &str) -> Result<Opti
         }))
 }
 
+/// Whose scores a write stores, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct ScoreWrite<'a> {
+    pub tenant: Uuid,
+    pub entity: &'a str,
+    pub plugin_id: &'a str,
+    /// The score function answering; `None` for a score set through
+    /// `setScore`, which no function's answer replaces.
+    pub scorer: Option<&'a str>,
+    /// The answer is the scorer's whole answer for each record: names it
+    /// gave a record before and not now are deleted. Off where nothing can
+    /// be stale (a record just created) and in a rescore, which cleans up
+    /// once at its end ([`delete_scores_older_than`]).
+    pub replace: bool,
+}
+
 /// Store scores of many records in one transaction: each (record, plugin,
 /// name) is upserted, so concurrent writers of the same score never collide
-/// and other score names of the plugin are left alone.
+/// and other score names of the plugin are left alone (unless
+/// [`ScoreWrite::replace`]).
 pub async fn store_scores(
     crm: &Crm,
-    tenant: Uuid,
-    entity: &str,
-    plugin_id: &str,
+    w: ScoreWrite<'_>,
     rows: &[(Uuid, Vec<ScoreValue>)],
 ) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
     let txn = crm.write_txn().await?;
-    store_scores_on(&txn, crm.now(), tenant, entity, plugin_id, rows).await?;
+    store_scores_on(&txn, crm.now(), w, rows).await?;
     txn.commit().await?;
     Ok(())
 }
 
-/// Delete the scores `plugin_id` gave `entity` records of `tenant` that
-/// were last written before `before`: after a rescore that scored every
-/// record without a failed batch, they are names the plugin no longer gives
-/// (a renamed or dropped score) or scores of records that are gone. Returns
-/// how many were deleted.
+/// Delete the scores `plugin_id`'s score functions gave `entity` records of
+/// `tenant` that were last written before `before`: after a rescore that
+/// scored every record without a failed batch, they are names the plugin no
+/// longer gives (a renamed or dropped score) or scores of records that are
+/// gone. Scores set through `setScore` stay. Returns how many were deleted.
 pub async fn delete_scores_older_than(
     crm: &Crm,
     tenant: Uuid,
@@ -535,6 +550,7 @@ pub async fn delete_scores_older_than(
         .filter(score::Column::TenantId.eq(tenant))
         .filter(score::Column::Entity.eq(entity))
         .filter(score::Column::PluginId.eq(plugin_id))
+        .filter(score::Column::Scorer.is_not_null())
         .filter(score::Column::UpdatedAt.lt(before))
         .exec(&txn)
         .await?;
@@ -546,14 +562,17 @@ pub async fn delete_scores_older_than(
 pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
     db: &C,
     now: crate::Timestamp,
-    tenant: Uuid,
-    entity: &str,
-    plugin_id: &str,
+    w: ScoreWrite<'_>,
     rows: &[(Uuid, Vec<ScoreValue>)],
 ) -> Result<()> {
     use sea_orm::sea_query::OnConflict;
     if rows.is_empty() {
         return Ok(());
+    }
+    if w.replace
+        && let Some(scorer) = w.scorer
+    {
+        delete_unanswered_on(db, w, scorer, rows).await?;
     }
     // One row per (record, name): with duplicates in a batch the last one wins.
     let mut latest: std::collections::HashMap<(Uuid, &str), &ScoreValue> =
@@ -566,15 +585,16 @@ pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
     let models: Vec<score::ActiveModel> = latest
         .into_iter()
         .map(|((id, name), s)| score::ActiveModel {
-            tenant_id: Set(tenant),
-            entity: Set(entity.to_string()),
+            tenant_id: Set(w.tenant),
+            entity: Set(w.entity.to_string()),
             record_id: Set(id),
-            plugin_id: Set(plugin_id.to_string()),
+            plugin_id: Set(w.plugin_id.to_string()),
             name: Set(name.to_string()),
             value: Set(i16::from(std::cmp::min(s.value, 100))),
             grade: Set(s.grade.clone()),
             reasons: Set(serde_json::json!(s.reasons)),
             updated_at: Set(now),
+            scorer: Set(w.scorer.map(str::to_string)),
         })
         .collect();
     for chunk in models.chunks(500) {
@@ -592,11 +612,45 @@ pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
                     score::Column::Grade,
                     score::Column::Reasons,
                     score::Column::UpdatedAt,
+                    score::Column::Scorer,
                 ])
                 .to_owned(),
             )
             .exec_without_returning(db)
             .await?;
+    }
+    Ok(())
+}
+
+/// Delete the scores `scorer` gave the records of `rows` under names it did
+/// not give them now: one statement per distinct set of names (usually one
+/// for the whole batch).
+async fn delete_unanswered_on<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    w: ScoreWrite<'_>,
+    scorer: &str,
+    rows: &[(Uuid, Vec<ScoreValue>)],
+) -> Result<()> {
+    let mut by_names: std::collections::BTreeMap<Vec<&str>, Vec<Uuid>> = Default::default();
+    for (id, scores) in rows {
+        let mut names: Vec<&str> = scores.iter().map(|s| s.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        by_names.entry(names).or_default().push(*id);
+    }
+    for (names, ids) in by_names {
+        for ids in ids.chunks(500) {
+            let mut q = score::Entity::delete_many()
+                .filter(score::Column::TenantId.eq(w.tenant))
+                .filter(score::Column::Entity.eq(w.entity))
+                .filter(score::Column::PluginId.eq(w.plugin_id))
+                .filter(score::Column::Scorer.eq(scorer))
+                .filter(score::Column::RecordId.is_in(ids.iter().copied()));
+            if !names.is_empty() {
+                q = q.filter(score::Column::Name.is_not_in(names.iter().copied()));
+            }
+            q.exec(db).await?;
+        }
     }
     Ok(())
 }

@@ -326,15 +326,16 @@ impl AutomationMutation {
             grade: input.grade,
             reasons: input.reasons,
         };
-        crm_core::plugin_store::store_scores(
-            crm(ctx),
-            p.tenant_id,
-            &entity,
-            &plugin,
-            &[(id, vec![s])],
-        )
-        .await
-        .gql()?;
+        let w = crm_core::plugin_store::ScoreWrite {
+            tenant: p.tenant_id,
+            entity: &entity,
+            plugin_id: &plugin,
+            scorer: None,
+            replace: false,
+        };
+        crm_core::plugin_store::store_scores(crm(ctx), w, &[(id, vec![s])])
+            .await
+            .gql()?;
         Ok(true)
     }
 }

@@ -773,6 +773,7 @@ impl PluginHost {
         ids: &[Uuid],
         inv: Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>,
         on: Option<&C>,
+        replace: bool,
     ) -> (usize, bool) {
         let name = format!("score[{}]", f.name);
         match inv.result {
@@ -789,16 +790,16 @@ impl PluginHost {
                         (*id, s)
                     })
                     .collect();
+                let w = plugin_store::ScoreWrite {
+                    tenant,
+                    entity,
+                    plugin_id: plugin.id(),
+                    scorer: Some(&f.name),
+                    replace,
+                };
                 let stored = match on {
-                    Some(db) => {
-                        let now = self.crm.now();
-                        plugin_store::store_scores_on(db, now, tenant, entity, plugin.id(), &rows)
-                            .await
-                    }
-                    None => {
-                        plugin_store::store_scores(&self.crm, tenant, entity, plugin.id(), &rows)
-                            .await
-                    }
+                    Some(db) => plugin_store::store_scores_on(db, self.crm.now(), w, &rows).await,
+                    None => plugin_store::store_scores(&self.crm, w, &rows).await,
                 };
                 if let Err(e) = &stored {
                     tracing::error!(error = %e, plugin = plugin.id(), "cannot store scores");
@@ -861,14 +862,26 @@ impl PluginHost {
                 return false;
             }
         };
-        self.call_and_store(tenant, entity, &a.plugin, &a.config, f, records, Some(db))
-            .await
-            .1
+        // A record just created has no scores to replace.
+        let replace = !created;
+        self.call_and_store(
+            tenant,
+            entity,
+            &a.plugin,
+            &a.config,
+            f,
+            records,
+            Some(db),
+            replace,
+        )
+        .await
+        .1
     }
 
     /// Run score function `f` over its input `records` and store the scores
-    /// (in transaction `on`, or in one of their own): how many were scored
-    /// and whether it all went through.
+    /// (in transaction `on`, or in one of their own; with `replace`, as the
+    /// function's whole answer for those records): how many were scored and
+    /// whether it all went through.
     #[allow(clippy::too_many_arguments)]
     async fn call_and_store<C: ConnectionTrait>(
         &self,
@@ -879,6 +892,7 @@ impl PluginHost {
         f: &FunctionDecl,
         records: Vec<(Uuid, String)>,
         on: Option<&C>,
+        replace: bool,
     ) -> (usize, bool) {
         if records.is_empty() {
             return (0, true);
@@ -891,7 +905,7 @@ impl PluginHost {
         else {
             return (0, false);
         };
-        self.store_batch(tenant, entity, plugin, f, &found, inv, on)
+        self.store_batch(tenant, entity, plugin, f, &found, inv, on, replace)
             .await
     }
 
@@ -921,7 +935,7 @@ impl PluginHost {
                 continue;
             };
             let (n, stored) = self
-                .call_and_store(tenant, entity, plugin, config, f, records, NO_TXN)
+                .call_and_store(tenant, entity, plugin, config, f, records, NO_TXN, true)
                 .await;
             scored += n;
             ok &= stored;
@@ -1114,7 +1128,8 @@ impl PluginHost {
                     Called::Ran(found, inv) => {
                         let t = Instant::now();
                         let (k, ok) = self
-                            .store_batch(tenant, entity, plugin, f, &found, inv, NO_TXN)
+                            // The rescore cleans up once, at its end.
+                            .store_batch(tenant, entity, plugin, f, &found, inv, NO_TXN, false)
                             .await;
                         busy(t_store, t);
                         scored += k as i64;

@@ -15,6 +15,7 @@ mod m20261123_000006_plugins;
 mod m20261123_000007_automation;
 mod m20261124_000008_sensitive_fields;
 mod m20261124_000009_plugin_webhooks;
+mod m20261124_000010_score_scorer;
 
 /// The ordered list of migrations.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_automation::Migration),
             Box::new(m20261124_000008_sensitive_fields::Migration),
             Box::new(m20261124_000009_plugin_webhooks::Migration),
+            Box::new(m20261124_000010_score_scorer::Migration),
         ]
     }
 }

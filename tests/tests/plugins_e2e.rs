@@ -429,12 +429,18 @@ crm_tests::both_backends!(
             grade: None,
             reasons: vec![],
         };
+        // As the function's own (scorer "lead"), not a score set through setScore.
+        let stale = |scorer: Option<&'static str>| crm_core::plugin_store::ScoreWrite {
+            tenant: srv.tenant,
+            entity: "contact",
+            plugin_id: "lead-scoring",
+            scorer,
+            replace: false,
+        };
         crm_core::plugin_store::store_scores(
             &srv.app.crm,
-            srv.tenant,
-            "contact",
-            "lead-scoring",
-            &[(first, vec![renamed])],
+            stale(Some("lead")),
+            &[(first, vec![renamed.clone()])],
         )
         .await
         .expect("store a stale score");
@@ -530,6 +536,50 @@ crm_tests::both_backends!(
         let v = values(&d);
         assert_eq!(v.len(), 90);
         assert_eq!((v[0], v[29], v[30], v[89]), (45, 45, 72, 90), "{v:?}");
+
+        // A write replaces the function's answer for its record: a name the
+        // function gave it before and not now goes at once, without a
+        // rescore. A score the plugin set through setScore (no function)
+        // stays, through the write and through a rescore.
+        let set = crm_core::plugin_api::ScoreValue {
+            name: "manual".into(),
+            ..renamed.clone()
+        };
+        crm_core::plugin_store::store_scores(&srv.app.crm, stale(None), &[(first, vec![set])])
+            .await
+            .expect("store a set score");
+        crm_core::plugin_store::store_scores(
+            &srv.app.crm,
+            stale(Some("lead")),
+            &[(first, vec![renamed])],
+        )
+        .await
+        .expect("store a stale score");
+        let now = srv.ok(names_q, json!({"id": first})).await;
+        assert_eq!(
+            names(&now),
+            ["lead", "lead-before-upgrade", "manual"],
+            "{now}"
+        );
+        let updated = srv
+            .ok(
+                "mutation($id: ID!) { updateContact(id: $id, input: {title: \"CEO\"}) { id } }",
+                json!({"id": first}),
+            )
+            .await;
+        assert_eq!(updated["updateContact"]["id"], first.to_string());
+        let now = srv.ok(names_q, json!({"id": first})).await;
+        assert_eq!(names(&now), ["lead", "manual"], "{now}");
+        let score_q = "query($id: ID!) { contact(id: $id) { score(plugin: \"lead-scoring\", name: \"lead\") { value } } }";
+        let v = srv.ok(score_q, json!({"id": first})).await;
+        assert_eq!(v["contact"]["score"]["value"], 90, "a CEO: {v}");
+        srv.ok(
+            "mutation { rescore(plugin: \"lead-scoring\") { records } }",
+            json!({}),
+        )
+        .await;
+        let now = srv.ok(names_q, json!({"id": first})).await;
+        assert_eq!(names(&now), ["lead", "manual"], "{now}");
     }
 );
 

@@ -18,6 +18,9 @@ pub struct Model {
     pub grade: Option<String>,
     pub reasons: Json,
     pub updated_at: DateTimeUtc,
+    /// The score function that wrote it; `None` when set through
+    /// `setScore`; `*` when written before scorers were recorded.
+    pub scorer: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
