@@ -133,8 +133,32 @@ enum PluginCommand {
         #[arg(long)]
         enable_key: Option<String>,
     },
-    /// List installed plugins.
-    List,
+    /// List installed plugins: id, version, contract, description. With a
+    /// key, also each one's status in that key's tenant (ACTIVE, SUSPENDED
+    /// with the reason, DISABLED), its runs, failures and last error,
+    /// before the description.
+    List {
+        #[arg(long, env = "CRM_API_KEY")]
+        key: Option<String>,
+    },
+    /// Enable (or resume) a plugin for the tenant of an admin key: its
+    /// configuration and grants are kept, a first enablement grants what it
+    /// asks for but `pii:read` and `http:<origin>`.
+    Enable {
+        id: String,
+        #[arg(long, env = "CRM_API_KEY")]
+        key: String,
+    },
+    /// Disable a plugin for the tenant of an admin key: it stops running
+    /// there at once, in every process; its scores and configuration stay.
+    Disable {
+        id: String,
+        #[arg(long, env = "CRM_API_KEY")]
+        key: String,
+    },
+    /// Uninstall a plugin from the installation (every tenant), with its
+    /// key-value storage. Its scores stay until the records are rescored.
+    Uninstall { id: String },
     /// Scaffold a new plugin crate.
     New {
         name: String,
@@ -144,7 +168,9 @@ enum PluginCommand {
     },
     /// Re-run a plugin's scorers over every record of a tenant.
     Rescore {
+        /// The plugin's id (`crm plugin list`).
         id: String,
+        /// An admin API key of the tenant.
         #[arg(long, env = "CRM_API_KEY")]
         key: String,
     },
@@ -218,6 +244,29 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
 /// through `enablePlugin(grants:)`); a tenant that had it enabled keeps its
 /// configuration and the grants it gave. Returns the grants and what was
 /// asked for but withheld.
+/// A plugin's status in `tenant`, as tab-separated columns for
+/// `crm plugin list --key`.
+async fn tenant_status(app: &App, tenant: uuid::Uuid, id: &str) -> anyhow::Result<String> {
+    use crm_core::plugin_store;
+    let status = match plugin_store::tenant_plugin(&app.crm, tenant, id).await? {
+        Some(t) if !t.enabled => "DISABLED".to_owned(),
+        Some(t) => match t.status_reason {
+            Some(r) if t.status != plugin_store::ACTIVE => {
+                format!("{} ({r})", t.status.to_uppercase())
+            }
+            _ => t.status.to_uppercase(),
+        },
+        None => "DISABLED".to_owned(),
+    };
+    let (runs, failures, avg_us) = plugin_store::stats(&app.crm, tenant, id).await?;
+    let mut out = format!("\t{status}\truns {runs}, failures {failures}, avg {avg_us:.0} us");
+    if let Some(e) = plugin_store::last_error(&app.crm, tenant, id).await? {
+        out.push_str("\tlast error ");
+        out.push_str(&e);
+    }
+    Ok(out)
+}
+
 async fn enable_requested(
     app: &App,
     p: &crm_core::Principal,
@@ -567,19 +616,65 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             }
             Ok(())
         }
-        PluginCommand::List => {
+        PluginCommand::List { key } => {
             let app = App::open(&one_shot_config(cli)).await?;
-            for p in app
+            let tenant = match key {
+                Some(k) => Some(crm_core::tenant::authenticate(&app.crm, k).await?.tenant_id),
+                None => None,
+            };
+            let plugins = app
                 .plugins
                 .list()
                 .await
-                .map_err(|e| anyhow::anyhow!(e.message))?
-            {
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            if plugins.is_empty() {
+                eprintln!("no plugin installed: crm plugin install DIR");
+            }
+            for p in plugins {
+                let status = match tenant {
+                    Some(t) => tenant_status(&app, t, &p.id).await?,
+                    None => String::new(),
+                };
                 println!(
-                    "{}\t{}\tcontract {}\t{}",
+                    "{}\t{}\tcontract {}{status}\t{}",
                     p.id, p.version, p.contract, p.description
                 );
             }
+            Ok(())
+        }
+        PluginCommand::Enable { id, key } => {
+            let app = App::open(&one_shot_config(cli)).await?;
+            let p = crm_core::tenant::authenticate(&app.crm, key).await?;
+            let (grants, withheld) = enable_requested(&app, &p, id).await?;
+            println!(
+                "enabled {id} for tenant {} with grants {}",
+                p.tenant_id,
+                grants.join(", ")
+            );
+            if !withheld.is_empty() {
+                eprintln!(
+                    "not granted, as they are only ever granted by name: {}",
+                    withheld.join(", ")
+                );
+            }
+            Ok(())
+        }
+        PluginCommand::Disable { id, key } => {
+            let app = App::open(&one_shot_config(cli)).await?;
+            let p = crm_core::tenant::authenticate(&app.crm, key).await?;
+            crm_core::plugin_store::disable(&app.crm, &p, id).await?;
+            app.plugins.invalidate_routes();
+            println!("disabled {id} for tenant {}", p.tenant_id);
+            Ok(())
+        }
+        PluginCommand::Uninstall { id } => {
+            use crm_graphql::PluginAdmin;
+            let app = App::open(&one_shot_config(cli)).await?;
+            app.plugins
+                .uninstall(id)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            println!("uninstalled {id}");
             Ok(())
         }
         PluginCommand::Rescore { id, key } => {

@@ -384,6 +384,27 @@ async fn cli_rescore_and_import_run_plugins_and_record_their_runs() {
     assert_eq!(runs.iter().map(|r| r.records).sum::<i32>(), 600, "{runs:?}");
     assert!(runs.iter().all(|r| r.outcome == "ok"), "{runs:?}");
 
+    // Operators see and switch a plugin's state in a tenant from the CLI.
+    let line = |out: &str| -> String {
+        out.lines()
+            .find(|l| l.starts_with("echo-score\t"))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let listed = line(&crm_cli(&["plugin", "list", "--key", &key]));
+    assert!(
+        listed.contains(&format!("\tACTIVE\truns {}, failures 0", runs.len())),
+        "{listed}"
+    );
+    assert!(!line(&crm_cli(&["plugin", "list"])).contains("ACTIVE"));
+    crm_cli(&["plugin", "disable", "echo-score", "--key", &key]);
+    let listed = line(&crm_cli(&["plugin", "list", "--key", &key]));
+    assert!(listed.contains("\tDISABLED\t"), "{listed}");
+    let out = crm_cli(&["plugin", "enable", "echo-score", "--key", &key]);
+    assert!(out.contains("enabled echo-score"), "{out}");
+    let listed = line(&crm_cli(&["plugin", "list", "--key", &key]));
+    assert!(listed.contains("\tACTIVE\t"), "{listed}");
+
     // `crm import` writes through the tenant's plugins as the API does:
     // imported contacts are validated and scored, and the runs recorded.
     let csv = dir.0.join("people.csv");
@@ -432,4 +453,7 @@ async fn cli_rescore_and_import_run_plugins_and_record_their_runs() {
         2,
         "{validated:?}"
     );
+
+    crm_cli(&["plugin", "uninstall", "echo-score"]);
+    assert_eq!(line(&crm_cli(&["plugin", "list", "--key", &key])), "");
 }
