@@ -261,6 +261,32 @@ pub async fn tenants(crm: &Crm) -> Result<Vec<tenant::Model>> {
         .await?)
 }
 
+/// The installation's operator tenant: the tenant created first. Its admins
+/// install, upgrade and uninstall plugins, which changes them for every
+/// tenant; other tenants' admins enable and configure them for themselves.
+pub async fn operator_tenant(crm: &Crm) -> Result<Option<Uuid>> {
+    Ok(tenant::Entity::find()
+        .order_by_asc(tenant::Column::CreatedAt)
+        .order_by_asc(tenant::Column::Id)
+        .one(&crm.db)
+        .await?
+        .map(|t| t.id))
+}
+
+/// Refuse `p` unless it is an admin of the operator tenant
+/// ([`operator_tenant`]): for changes that reach every tenant.
+pub async fn require_operator(crm: &Crm, p: &Principal, what: &str) -> Result<()> {
+    p.require(Action::Administer, "plugin")?;
+    if operator_tenant(crm).await? == Some(p.tenant_id) {
+        return Ok(());
+    }
+    Err(CoreError::Forbidden(format!(
+        "{what} changes it for every tenant of this installation: only an admin of the operator \
+         tenant (the tenant created first; `crm tenant list` marks it) may, or an operator with \
+         `crm plugin` on the server"
+    )))
+}
+
 /// Change tenant settings (admins): default phone region and currency.
 pub async fn update_tenant(
     crm: &Crm,

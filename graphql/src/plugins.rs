@@ -425,6 +425,14 @@ fn require_admin(ctx: &Context<'_>) -> Result<()> {
     principal(ctx)?.require(Action::Administer, "plugin").gql()
 }
 
+/// Installing, upgrading and uninstalling change a plugin for every tenant:
+/// admins of the operator tenant only.
+async fn require_operator(ctx: &Context<'_>, what: &str) -> Result<()> {
+    crm_core::tenant::require_operator(crm(ctx), principal(ctx)?, what)
+        .await
+        .gql()
+}
+
 fn decode_component(b64: &str) -> Result<Vec<u8>> {
     base64::engine::general_purpose::STANDARD
         .decode(b64.trim())
@@ -440,14 +448,16 @@ fn decode_component(b64: &str) -> Result<Vec<u8>> {
 #[Object]
 impl PluginMutation {
     /// Install a plugin: `manifest` is the plugin.toml text, `component` the
-    /// wasm component, base64-encoded. Admins only.
+    /// wasm component, base64-encoded. It is installed for the whole
+    /// installation (each tenant then enables it): admins of the operator
+    /// tenant (the tenant created first) only.
     async fn install_plugin(
         &self,
         ctx: &Context<'_>,
         manifest: String,
         component: String,
     ) -> Result<Plugin> {
-        require_admin(ctx)?;
+        require_operator(ctx, "installing a plugin").await?;
         let info = admin(ctx)
             .install(&manifest, decode_component(&component)?, false)
             .await
@@ -455,14 +465,15 @@ impl PluginMutation {
         Ok(Plugin { info })
     }
 
-    /// Replace an installed plugin by a new version; calls in flight finish on the old one.
+    /// Replace an installed plugin by a new version; calls in flight finish
+    /// on the old one. Admins of the operator tenant only.
     async fn upgrade_plugin(
         &self,
         ctx: &Context<'_>,
         manifest: String,
         component: String,
     ) -> Result<Plugin> {
-        require_admin(ctx)?;
+        require_operator(ctx, "upgrading a plugin").await?;
         let info = admin(ctx)
             .install(&manifest, decode_component(&component)?, true)
             .await
@@ -470,8 +481,10 @@ impl PluginMutation {
         Ok(Plugin { info })
     }
 
+    /// Uninstall a plugin from every tenant, with its key-value storage.
+    /// Admins of the operator tenant only.
     async fn uninstall_plugin(&self, ctx: &Context<'_>, id: String) -> Result<String> {
-        require_admin(ctx)?;
+        require_operator(ctx, "uninstalling a plugin").await?;
         admin(ctx)
             .uninstall(&id)
             .await

@@ -117,7 +117,8 @@ enum TenantCommand {
         #[arg(long, default_value = "US")]
         region: String,
     },
-    /// List tenants.
+    /// List tenants; the operator tenant (the first created, whose admins
+    /// install plugins for every tenant) is marked.
     List,
 }
 
@@ -478,8 +479,14 @@ async fn main() -> anyhow::Result<()> {
             command: TenantCommand::List,
         } => {
             let crm = crm_core::Crm::connect(&cli.database).await?;
+            let operator = crm_core::tenant::operator_tenant(&crm).await?;
             for t in crm_core::tenant::tenants(&crm).await? {
-                println!("{}\t{}\t{}", t.id, t.name, t.default_region);
+                let mark = if Some(t.id) == operator {
+                    "\toperator (installs plugins for every tenant)"
+                } else {
+                    ""
+                };
+                println!("{}\t{}\t{}{mark}", t.id, t.name, t.default_region);
             }
             Ok(())
         }

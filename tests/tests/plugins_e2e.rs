@@ -312,6 +312,30 @@ crm_tests::both_backends!(disable_stops_scoring, |srv: TestServer| async move {
     assert_eq!(lp["status"], "DISABLED", "{lp}");
     let r = srv.gql_as(&other, RUNS, json!({"p": "lead-scoring"})).await;
     assert_eq!(r["data"]["pluginRuns"], json!([]), "{r}");
+    // Installing, upgrading and uninstalling change a plugin for every
+    // tenant: another tenant's admin may not, and nothing changes.
+    let comp = component_b64("lead-scoring").await;
+    let upgraded =
+        shipped("lead-scoring").replacen("version = \"0.1.0\"", "version = \"9.0.0\"", 1);
+    for (q, vars) in [
+        (UPGRADE, json!({"m": upgraded, "c": comp.as_str()})),
+        (
+            INSTALL,
+            json!({"m": upgraded.replacen("id = \"lead-scoring\"", "id = \"lead-copy\"", 1), "c": comp.as_str()}),
+        ),
+        (
+            "mutation { uninstallPlugin(id: \"lead-scoring\") }",
+            json!({}),
+        ),
+    ] {
+        let r = srv.gql_as(&other, q, vars).await;
+        assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
+        let msg = r["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("operator tenant"), "{msg}");
+    }
+    let lp = plugin(&srv, "lead-scoring").await.expect("still installed");
+    assert_eq!(lp["version"], "0.1.0", "{lp}");
+    assert!(plugin(&srv, "lead-copy").await.is_none());
 });
 
 crm_tests::both_backends!(upgrade_takes_effect, |srv: TestServer| async move {
