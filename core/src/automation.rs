@@ -302,6 +302,62 @@ pub async fn work_once(
     Ok(n)
 }
 
+/// The job kind of a rescore in the background (`startRescore`).
+pub const RESCORE_JOB: &str = "plugin.rescore";
+
+/// Run a queued rescore: the job's payload carries `progress` (`done`,
+/// `total` records), written every two seconds with the lease renewed, and
+/// at the end the `report`.
+async fn rescore_job(
+    crm: &Crm,
+    j: &job::Model,
+    tenant: Uuid,
+    plugin: &str,
+) -> std::result::Result<(), String> {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    let (done, total) = (AtomicU64::new(0), AtomicU64::new(0));
+    let progress = |d: u64, t: u64| {
+        done.store(d, Relaxed);
+        total.store(t, Relaxed);
+    };
+    let with = |extra: Option<(&str, Value)>| {
+        let mut payload = j.payload.clone();
+        if let Some(o) = payload.as_object_mut() {
+            o.insert(
+                "progress".into(),
+                json!({"done": done.load(Relaxed), "total": total.load(Relaxed)}),
+            );
+            if let Some((k, v)) = extra {
+                o.insert(k.into(), v);
+            }
+        }
+        payload
+    };
+    let hooks = crm.hooks();
+    let run = hooks.rescore(tenant, plugin, &progress);
+    let beat = async {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            if let Err(e) = jobs::heartbeat(crm, j, with(None)).await {
+                tracing::warn!(job = %j.id, error = %e, "cannot record the rescore's progress");
+            }
+        }
+    };
+    let outcome = tokio::select! {
+        r = run => r,
+        () = beat => unreachable!("the heartbeat loop never ends"),
+    };
+    match outcome {
+        Ok(report) => {
+            jobs::heartbeat(crm, j, with(Some(("report", report))))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        }
+        Err(f) => Err(f.to_string()),
+    }
+}
+
 fn uuid_of(v: &Value, key: &str) -> Option<Uuid> {
     v.get(key)
         .and_then(Value::as_str)
@@ -339,6 +395,7 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
             )
             .await
             .map_err(|f| f.to_string()),
+        RESCORE_JOB => rescore_job(crm, j, tenant, &s("plugin")).await,
         "workflow.start" => {
             let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
             let w = match crate::workflow::get(crm, tenant, wf).await {

@@ -29,7 +29,7 @@ pub const DEAD: &str = "dead";
 #[derive(Debug, Clone)]
 pub struct NewJob {
     pub tenant: Option<Uuid>,
-    /// What runs it: `plugin.event`, `plugin.schedule`, `plugin.webhook`, `workflow.start`, `workflow.resume`,
+    /// What runs it: `plugin.event`, `plugin.schedule`, `plugin.webhook`, `plugin.rescore`, `workflow.start`, `workflow.resume`,
     /// `workflow.timer`, `sales.conversion_check`, `test.touch`.
     pub kind: String,
     pub payload: Value,
@@ -192,6 +192,70 @@ pub async fn complete(crm: &Crm, id: Uuid, worker: &str) -> Result<bool> {
     let _gate = crm.write_gate().await?;
     let res = res.exec(&crm.db).await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Report a running job's progress: its payload becomes `payload` and its
+/// lease is renewed for as long again as it was granted (from now), so a
+/// long job (a rescore) is not claimed by another worker while its own is
+/// alive. Only the worker holding the lease can; whether it still does.
+pub async fn heartbeat(crm: &Crm, j: &job::Model, payload: Value) -> Result<bool> {
+    use sea_orm::sea_query::Expr;
+    let Some(worker) = j.locked_by.as_deref() else {
+        return Ok(false);
+    };
+    let lease = j
+        .locked_until
+        .map(|until| until - j.updated_at)
+        .filter(|d| *d > chrono::Duration::zero())
+        .unwrap_or(chrono::Duration::seconds(60));
+    let now = crm.now();
+    let q = job::Entity::update_many()
+        .col_expr(job::Column::Payload, Expr::value(payload))
+        .col_expr(job::Column::LockedUntil, Expr::value(now + lease))
+        .col_expr(job::Column::UpdatedAt, Expr::value(now))
+        .filter(job::Column::Id.eq(j.id))
+        .filter(job::Column::LockedBy.eq(worker))
+        .filter(job::Column::Status.eq(RUNNING));
+    let _gate = crm.write_gate().await?;
+    Ok(q.exec(&crm.db).await?.rows_affected == 1)
+}
+
+/// The job enqueued with idempotency key `key`.
+pub async fn by_key(crm: &Crm, key: &str) -> Result<Option<job::Model>> {
+    Ok(job::Entity::find()
+        .filter(job::Column::IdempotencyKey.eq(key))
+        .one(&crm.db)
+        .await?)
+}
+
+/// One job of the caller's tenant.
+pub async fn get(crm: &Crm, p: &Principal, id: Uuid) -> Result<job::Model> {
+    p.require(Action::Read, "job")?;
+    job::Entity::find_by_id(id)
+        .filter(job::Column::TenantId.eq(p.tenant_id))
+        .one(&crm.db)
+        .await?
+        .ok_or_else(|| CoreError::not_found("job", id))
+}
+
+/// The queued or running job of `kind` whose payload names `plugin`, in
+/// `tenant`, if there is one.
+pub async fn pending_for_plugin(
+    crm: &Crm,
+    tenant: Uuid,
+    kind: &str,
+    plugin: &str,
+) -> Result<Option<job::Model>> {
+    let rows = job::Entity::find()
+        .filter(job::Column::TenantId.eq(tenant))
+        .filter(job::Column::Kind.eq(kind))
+        .filter(job::Column::Status.is_in([QUEUED, RUNNING]))
+        .order_by_asc(job::Column::CreatedAt)
+        .all(&crm.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .find(|j| j.payload.get("plugin").and_then(Value::as_str) == Some(plugin)))
 }
 
 /// Exponential backoff: 5 s, 10 s, 20 s, ... capped at one hour.

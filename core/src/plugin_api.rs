@@ -184,6 +184,19 @@ pub trait PluginHooks: Send + Sync {
         Err(no_runtime(plugin))
     }
 
+    /// Re-run a plugin's scorers over every record of `tenant` (a queued
+    /// `plugin.rescore` job), calling `progress(done, total)` after each
+    /// batch; returns the report (`records`, `scored`, `failedBatches`,
+    /// `durationMs`).
+    async fn rescore(
+        &self,
+        _tenant: Uuid,
+        plugin: &str,
+        _progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<serde_json::Value, PluginFailure> {
+        Err(no_runtime(plugin))
+    }
+
     /// Run a plugin action and return its JSON result.
     async fn action(
         &self,

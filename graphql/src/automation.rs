@@ -71,7 +71,7 @@ impl WorkflowRun {
     }
 }
 
-pub struct Job(job::Model);
+pub struct Job(pub(crate) job::Model);
 
 #[Object]
 impl Job {
@@ -188,6 +188,14 @@ impl AutomationQuery {
                 .await
                 .gql()?;
         Ok(rows.into_iter().map(WorkflowRun).collect())
+    }
+
+    /// One job of the tenant (a background rescore's progress, say).
+    async fn job(&self, ctx: &Context<'_>, id: ID) -> Result<Job> {
+        let id = uuid(&id, "id")?;
+        Ok(Job(crm_core::jobs::get(crm(ctx), principal(ctx)?, id)
+            .await
+            .gql()?))
     }
 
     /// The tenant's jobs, newest first (operators).

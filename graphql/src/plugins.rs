@@ -590,7 +590,66 @@ impl PluginMutation {
             .ok_or_else(|| crate::error::to_gql_error(crm_core::CoreError::not_found("plugin", id)))
     }
 
-    /// Re-run a plugin's scorers over every record of the caller's tenant, in batches.
+    /// Rescore in the background: queue a rescore of the plugin over every
+    /// record of the caller's tenant and return its job at once. Poll
+    /// `job(id:)`: its `payload.progress` counts `done` of `total` records
+    /// (updated every two seconds), `payload.report` holds the
+    /// `rescore` report when `status` is `succeeded`. While one is queued or
+    /// running, asking again returns that job instead of starting another.
+    async fn start_rescore(
+        &self,
+        ctx: &Context<'_>,
+        plugin: String,
+    ) -> Result<crate::automation::Job> {
+        require_admin(ctx)?;
+        let p = principal(ctx)?;
+        let enabled = crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &plugin)
+            .await
+            .gql()?
+            .is_some_and(|t| t.enabled);
+        if !enabled {
+            return Err(crate::error::to_gql_error(crm_core::CoreError::invalid(
+                "plugin",
+                "BAD_USER_INPUT",
+                format!(
+                    "plugin {plugin} is not enabled for this tenant; enable it first (enablePlugin)"
+                ),
+            )));
+        }
+        let kind = crm_core::automation::RESCORE_JOB;
+        if let Some(j) = crm_core::jobs::pending_for_plugin(crm(ctx), p.tenant_id, kind, &plugin)
+            .await
+            .gql()?
+        {
+            return Ok(crate::automation::Job(j));
+        }
+        let key = format!("rescore:{}:{plugin}:{}", p.tenant_id, Uuid::now_v7());
+        let now = crm(ctx).now();
+        let job = crm_core::jobs::NewJob::new(
+            Some(p.tenant_id),
+            kind,
+            serde_json::json!({"plugin": plugin, "progress": {"done": 0, "total": 0}}),
+            now,
+        )
+        .key(key.clone());
+        let job = crm_core::jobs::NewJob {
+            max_attempts: 3,
+            ..job
+        };
+        crm_core::jobs::enqueue(&crm(ctx).db, now, job)
+            .await
+            .gql()?;
+        let j = crm_core::jobs::by_key(crm(ctx), &key)
+            .await
+            .gql()?
+            .ok_or_else(|| {
+                crate::error::to_gql_error(crm_core::CoreError::not_found("job", key))
+            })?;
+        Ok(crate::automation::Job(j))
+    }
+
+    /// Re-run a plugin's scorers over every record of the caller's tenant,
+    /// in batches, and answer when done (`startRescore` for large tenants).
     async fn rescore(&self, ctx: &Context<'_>, plugin: String) -> Result<RescoreReport> {
         require_admin(ctx)?;
         let p = principal(ctx)?;

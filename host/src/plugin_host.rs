@@ -1504,6 +1504,28 @@ impl PluginHooks for PluginHost {
         .await
     }
 
+    async fn rescore(
+        &self,
+        tenant: Uuid,
+        plugin: &str,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<Value, PluginFailure> {
+        let r = self
+            .rescore_with_progress(tenant, plugin, progress)
+            .await
+            .map_err(|e| PluginFailure {
+                plugin: plugin.to_string(),
+                code: e.code.into(),
+                message: e.message,
+            })?;
+        Ok(serde_json::json!({
+            "records": r.records,
+            "scored": r.scored,
+            "failedBatches": r.failed_batches,
+            "durationMs": r.duration_ms,
+        }))
+    }
+
     async fn on_schedule(
         &self,
         tenant: Uuid,

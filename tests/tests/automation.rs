@@ -316,6 +316,62 @@ both!(
     }
 );
 
+both!(
+    a_heartbeat_renews_the_lease_of_its_own_worker_only,
+    async |srv: TestServer, clock: Arc<ManualClock>| {
+        use crm_core::jobs;
+        let crm = &srv.app.crm;
+        let lease = chrono::Duration::seconds(30);
+        let j = jobs::NewJob::new(
+            Some(srv.tenant),
+            "test.long",
+            json!({"step": 0}),
+            clock_now(crm),
+        )
+        .key("long");
+        jobs::enqueue(&crm.db, clock_now(crm), j)
+            .await
+            .expect("enqueue");
+        let j = jobs::claim(crm, "w1", lease, 10)
+            .await
+            .expect("claim")
+            .into_iter()
+            .find(|j| j.kind == "test.long")
+            .expect("claimed");
+        let row = || async { jobs::by_key(crm, "long").await.expect("read").expect("job") };
+        // 20 s into its 30 s lease, progress renews it for 30 s from now.
+        clock.advance(chrono::Duration::seconds(20));
+        assert!(
+            jobs::heartbeat(crm, &j, json!({"step": 1}))
+                .await
+                .expect("heartbeat")
+        );
+        let r = row().await;
+        assert_eq!(r.payload, json!({"step": 1}));
+        assert_eq!(r.locked_until, Some(clock_now(crm) + lease));
+        // Not claimable while renewed: 25 s on, the original lease is over but not the renewed one.
+        clock.advance(chrono::Duration::seconds(25));
+        assert!(
+            jobs::claim(crm, "w2", lease, 10)
+                .await
+                .expect("claim")
+                .iter()
+                .all(|c| c.kind != "test.long")
+        );
+        // Silent past its lease, another worker takes it; the first one's
+        // heartbeat no longer holds and changes nothing.
+        clock.advance(chrono::Duration::seconds(10));
+        let taken = jobs::claim(crm, "w2", lease, 10).await.expect("claim");
+        assert!(taken.iter().any(|c| c.kind == "test.long"));
+        assert!(
+            !jobs::heartbeat(crm, &j, json!({"step": 2}))
+                .await
+                .expect("heartbeat")
+        );
+        assert_eq!(row().await.payload, json!({"step": 1}));
+    }
+);
+
 fn clock_now(crm: &crm_core::Crm) -> chrono::DateTime<chrono::Utc> {
     crm.now()
 }

@@ -607,6 +607,75 @@ crm_tests::both_backends!(
     }
 );
 
+/// `startRescore` queues the rescore as a job and answers at once; the job
+/// (run here by draining the queue: no background runner) records its
+/// progress and report in its payload.
+async fn start_rescore_runs_in_the_background(srv: TestServer) {
+    const START: &str =
+        "mutation($p: String!) { startRescore(plugin: $p) { id kind status payload } }";
+    let r = srv.gql(START, json!({"p": "lead-scoring"})).await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "not enabled: {r}");
+
+    install_and_enable(&srv, "lead-scoring", json!({})).await;
+    for i in 0..25 {
+        create_ok(&srv, json!({"firstName": format!("R{i}"), "title": "CEO"})).await;
+    }
+    let started = srv.ok(START, json!({"p": "lead-scoring"})).await;
+    let job = &started["startRescore"];
+    assert_eq!(job["kind"], "plugin.rescore", "{job}");
+    assert_eq!(job["status"], "queued", "{job}");
+    let id = job["id"].as_str().expect("job id").to_owned();
+    // Asked again while it is pending: the same job, not a second rescore.
+    let again = srv.ok(START, json!({"p": "lead-scoring"})).await;
+    assert_eq!(again["startRescore"]["id"], id.as_str(), "{again}");
+
+    assert!(srv.drain().await >= 1);
+    let q = "query($id: ID!) { job(id: $id) { status lastError payload } }";
+    let done = srv.ok(q, json!({"id": id})).await;
+    let done = &done["job"];
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let payload = &done["payload"];
+    assert_eq!(payload["plugin"], "lead-scoring", "{payload}");
+    assert_eq!(payload["progress"]["done"], 25, "{payload}");
+    assert_eq!(payload["progress"]["total"], 25, "{payload}");
+    assert_eq!(payload["report"]["records"], 25, "{payload}");
+    assert_eq!(payload["report"]["scored"], 25, "{payload}");
+    assert_eq!(payload["report"]["failedBatches"], 0, "{payload}");
+    srv.app.plugins.flush_runs().await;
+    let batches: Vec<Value> = runs(&srv, "lead-scoring", Some("ok"))
+        .await
+        .into_iter()
+        .filter(|r| r["records"] == 25)
+        .collect();
+    assert_eq!(batches.len(), 1, "one batch of 25: {batches:?}");
+
+    // Another tenant cannot see the job.
+    let other = srv.other_tenant("Other Co").await;
+    let r = srv
+        .gql_as(
+            &other,
+            "query($id: ID!) { job(id: $id) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+}
+
+mod start_rescore_runs_in_the_background {
+    use super::*;
+    use crm_tests::server::Backend;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let srv = TestServer::start_opts(Backend::Sqlite, None, false).await;
+        super::start_rescore_runs_in_the_background(srv).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let srv = TestServer::start_opts(Backend::Postgres, None, false).await;
+        super::start_rescore_runs_in_the_background(srv).await;
+    }
+}
+
 crm_tests::both_backends!(
     bad_manifest_lists_every_problem,
     |srv: TestServer| async move {
