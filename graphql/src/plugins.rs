@@ -481,8 +481,9 @@ impl PluginMutation {
         Ok(Plugin { info })
     }
 
-    /// Uninstall a plugin from every tenant, with its key-value storage.
-    /// Admins of the operator tenant only.
+    /// Uninstall a plugin from every tenant, with its enablements, scores,
+    /// webhook URLs and key-value storage (its run history stays). Admins
+    /// of the operator tenant only.
     async fn uninstall_plugin(&self, ctx: &Context<'_>, id: String) -> Result<String> {
         require_operator(ctx, "uninstalling a plugin").await?;
         admin(ctx)

@@ -158,7 +158,8 @@ enum PluginCommand {
         key: String,
     },
     /// Uninstall a plugin from the installation (every tenant), with its
-    /// key-value storage. Its scores stay until the records are rescored.
+    /// enablements, scores, webhook URLs and key-value storage (its run
+    /// history stays).
     Uninstall { id: String },
     /// Scaffold a new plugin crate.
     New {

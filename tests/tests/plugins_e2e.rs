@@ -831,6 +831,14 @@ crm_tests::both_backends!(
             .await;
         assert_eq!(u["uninstallPlugin"], "echo-score");
         assert!(plugin(&srv, "echo-score").await.is_none());
+        // Its scores go with it: nothing can refresh them any more.
+        let e = srv
+            .ok(
+                "query($id: ID!) { contact(id: $id) { scores { plugin } } }",
+                json!({"id": c["createContact"]["id"]}),
+            )
+            .await;
+        assert_eq!(e["contact"]["scores"], json!([]), "{e}");
         assert!(
             srv.ok(PLUGINS, json!({})).await["plugins"]
                 .as_array()
