@@ -421,6 +421,31 @@ impl PluginQuery {
 #[derive(Default)]
 pub struct PluginMutation;
 
+/// `overrides` with `patch` applied: each key `patch` names is set, or
+/// removed when `null` (JSON merge patch, one level: configuration keys are
+/// flat).
+fn merge_patch(
+    mut overrides: serde_json::Value,
+    patch: serde_json::Value,
+) -> std::result::Result<serde_json::Value, String> {
+    let serde_json::Value::Object(patch) = patch else {
+        return Err("configPatch is an object of configuration keys".into());
+    };
+    if !overrides.is_object() {
+        overrides = serde_json::json!({});
+    }
+    if let Some(o) = overrides.as_object_mut() {
+        for (k, v) in patch {
+            if v.is_null() {
+                o.remove(&k);
+            } else {
+                o.insert(k, v);
+            }
+        }
+    }
+    Ok(overrides)
+}
+
 fn require_admin(ctx: &Context<'_>) -> Result<()> {
     principal(ctx)?.require(Action::Administer, "plugin").gql()
 }
@@ -497,12 +522,16 @@ impl PluginMutation {
     /// configuration overrides and granted capabilities. Either one left
     /// out keeps what the tenant had; for a first enablement the defaults
     /// are no overrides and everything the plugin asks for but `pii:read`
-    /// and `http:<origin>`, which are granted only by name.
+    /// and `http:<origin>`, which are granted only by name. `config`
+    /// replaces every override; `configPatch` changes only the keys it
+    /// names (`null` removes an override: the key is back to its default).
+    /// A secret sent as `********` keeps its stored value.
     async fn enable_plugin(
         &self,
         ctx: &Context<'_>,
         id: String,
         config: Option<Json<serde_json::Value>>,
+        config_patch: Option<Json<serde_json::Value>>,
         grants: Option<Vec<String>>,
     ) -> Result<Plugin> {
         require_admin(ctx)?;
@@ -510,10 +539,30 @@ impl PluginMutation {
         let existing = crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &id)
             .await
             .gql()?;
-        let config = config
-            .map(|c| c.0)
-            .or_else(|| existing.as_ref().map(|e| e.config.clone()))
-            .unwrap_or(serde_json::json!({}));
+        let kept = || {
+            existing
+                .as_ref()
+                .map(|e| e.config.clone())
+                .unwrap_or(serde_json::json!({}))
+        };
+        let config = match (config, config_patch) {
+            (Some(_), Some(_)) => {
+                return Err(crate::error::to_gql_error(crm_core::CoreError::invalid(
+                    "configPatch",
+                    "BAD_USER_INPUT",
+                    "give config (replaces every override) or configPatch (changes the keys it names), not both",
+                )));
+            }
+            (Some(c), None) => c.0,
+            (None, Some(patch)) => merge_patch(kept(), patch.0).map_err(|m| {
+                crate::error::to_gql_error(crm_core::CoreError::invalid(
+                    "configPatch",
+                    "INVALID_VALUE",
+                    m,
+                ))
+            })?,
+            (None, None) => kept(),
+        };
         let kept_grants = existing.as_ref().map(|e| {
             e.grants
                 .as_array()
@@ -658,5 +707,29 @@ impl PluginMutation {
             .rescore(p.tenant_id, &plugin)
             .await
             .map_err(PluginAdminError::into_gql)
+    }
+}
+
+#[cfg(test)]
+mod merge_patch_tests {
+    use super::merge_patch;
+    use serde_json::json;
+
+    #[test]
+    fn sets_the_keys_it_names_removes_nulls_and_keeps_the_rest() {
+        let kept = json!({"grade-a": 80, "weight-title": 30, "api-token": "sealed:abc"});
+        let merged = merge_patch(
+            kept,
+            json!({"grade-a": 75, "weight-title": null, "grade-b": 40}),
+        );
+        assert_eq!(
+            merged,
+            Ok(json!({"grade-a": 75, "grade-b": 40, "api-token": "sealed:abc"}))
+        );
+        assert_eq!(
+            merge_patch(json!(null), json!({"x": 1})),
+            Ok(json!({"x": 1}))
+        );
+        assert!(merge_patch(json!({}), json!([1])).is_err());
     }
 }

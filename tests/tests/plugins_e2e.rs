@@ -338,6 +338,55 @@ crm_tests::both_backends!(disable_stops_scoring, |srv: TestServer| async move {
     assert!(plugin(&srv, "lead-copy").await.is_none());
 });
 
+crm_tests::both_backends!(
+    config_patch_changes_only_the_keys_it_names,
+    |srv: TestServer| async move {
+        const PATCH: &str =
+            "mutation($p: JSON) { enablePlugin(id: \"lead-scoring\", configPatch: $p) { config } }";
+        install_and_enable(
+            &srv,
+            "lead-scoring",
+            json!({"weight-title": 90, "grade-a": 95}),
+        )
+        .await;
+        let c = create_ok(&srv, json!({"firstName": "A", "title": "CEO"})).await;
+        assert_eq!(
+            (c["score"]["value"].clone(), c["score"]["grade"].clone()),
+            (json!(90), json!("B")),
+            "{c}"
+        );
+
+        // Back to the default A threshold (70); the title weight stays 90.
+        let r = srv.ok(PATCH, json!({"p": {"grade-a": null}})).await;
+        assert_eq!(
+            r["enablePlugin"]["config"],
+            json!({"weight-title": 90}),
+            "{r}"
+        );
+        let c = create_ok(&srv, json!({"firstName": "B", "title": "CEO"})).await;
+        assert_eq!(
+            (c["score"]["value"].clone(), c["score"]["grade"].clone()),
+            (json!(90), json!("A")),
+            "{c}"
+        );
+
+        // A patch is checked against the schema like a whole configuration.
+        let r = srv.gql(PATCH, json!({"p": {"grade-a": "high"}})).await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let r = srv
+            .gql(
+                "mutation($c: JSON, $p: JSON) { enablePlugin(id: \"lead-scoring\", config: $c, configPatch: $p) { id } }",
+                json!({"c": {}, "p": {"grade-a": 60}}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let r = srv.gql(PATCH, json!({"p": [1]})).await;
+        assert!(r.get("errors").is_some(), "{r}");
+        let p = plugin(&srv, "lead-scoring").await.expect("installed");
+        assert_eq!(p["status"], "ACTIVE", "{p}");
+    }
+);
+
 crm_tests::both_backends!(upgrade_takes_effect, |srv: TestServer| async move {
     install_and_enable(&srv, "lead-scoring", json!({})).await;
     let c = create_ok(&srv, json!({"firstName": "Old", "title": "CEO"})).await;
