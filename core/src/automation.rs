@@ -335,17 +335,23 @@ async fn rescore_job(
     };
     let hooks = crm.hooks();
     let run = hooks.rescore(tenant, plugin, &progress);
+    // Ends only when this worker no longer holds the job (its lease ran out
+    // and another worker took it over): this run then stops.
     let beat = async {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            if let Err(e) = jobs::heartbeat(crm, j, with(None)).await {
-                tracing::warn!(job = %j.id, error = %e, "cannot record the rescore's progress");
+            match jobs::heartbeat(crm, j, with(None)).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(job = %j.id, error = %e, "cannot record the rescore's progress")
+                }
             }
         }
     };
     let outcome = tokio::select! {
         r = run => r,
-        () = beat => unreachable!("the heartbeat loop never ends"),
+        () = beat => return Err("another worker took this rescore over (its lease ran out); it runs there".into()),
     };
     match outcome {
         Ok(report) => {
