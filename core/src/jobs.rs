@@ -238,24 +238,31 @@ pub async fn get(crm: &Crm, p: &Principal, id: Uuid) -> Result<job::Model> {
         .ok_or_else(|| CoreError::not_found("job", id))
 }
 
-/// The queued or running job of `kind` whose payload names `plugin`, in
-/// `tenant`, if there is one.
-pub async fn pending_for_plugin(
+/// Jobs of `kind` in `tenant` whose payload names `plugin`: the queued or
+/// running one if there is one, and the id of the newest of any status.
+pub async fn plugin_jobs(
     crm: &Crm,
     tenant: Uuid,
     kind: &str,
     plugin: &str,
-) -> Result<Option<job::Model>> {
+) -> Result<(Option<job::Model>, Option<Uuid>)> {
     let rows = job::Entity::find()
         .filter(job::Column::TenantId.eq(tenant))
         .filter(job::Column::Kind.eq(kind))
-        .filter(job::Column::Status.is_in([QUEUED, RUNNING]))
-        .order_by_asc(job::Column::CreatedAt)
+        .order_by_desc(job::Column::CreatedAt)
+        .order_by_desc(job::Column::Id)
         .all(&crm.db)
         .await?;
-    Ok(rows
+    let mut rows = rows
         .into_iter()
-        .find(|j| j.payload.get("plugin").and_then(Value::as_str) == Some(plugin)))
+        .filter(|j| j.payload.get("plugin").and_then(Value::as_str) == Some(plugin));
+    let newest = rows.next();
+    let newest_id = newest.as_ref().map(|j| j.id);
+    let pending = newest
+        .into_iter()
+        .chain(rows)
+        .find(|j| j.status == QUEUED || j.status == RUNNING);
+    Ok((pending, newest_id))
 }
 
 /// Exponential backoff: 5 s, 10 s, 20 s, ... capped at one hour.

@@ -667,13 +667,16 @@ impl PluginMutation {
             )));
         }
         let kind = crm_core::automation::RESCORE_JOB;
-        if let Some(j) = crm_core::jobs::pending_for_plugin(crm(ctx), p.tenant_id, kind, &plugin)
+        let (pending, newest) = crm_core::jobs::plugin_jobs(crm(ctx), p.tenant_id, kind, &plugin)
             .await
-            .gql()?
-        {
+            .gql()?;
+        if let Some(j) = pending {
             return Ok(crate::automation::Job(j));
         }
-        let key = format!("rescore:{}:{plugin}:{}", p.tenant_id, Uuid::now_v7());
+        // Keyed on the newest rescore job: two requests racing here queue
+        // one job, and both answer with it.
+        let after = newest.map_or_else(|| "none".to_owned(), |id| id.to_string());
+        let key = format!("rescore:{}:{plugin}:after:{after}", p.tenant_id);
         let now = crm(ctx).now();
         let job = crm_core::jobs::NewJob::new(
             Some(p.tenant_id),

@@ -708,6 +708,17 @@ async fn start_rescore_runs_in_the_background(srv: TestServer) {
         )
         .await;
     assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+
+    // Once it is done a new request queues a new rescore; two racing
+    // requests queue one.
+    let (a, b) = futures::join!(
+        srv.ok(START, json!({"p": "lead-scoring"})),
+        srv.ok(START, json!({"p": "lead-scoring"}))
+    );
+    let (a, b) = (&a["startRescore"], &b["startRescore"]);
+    assert_eq!(a["id"], b["id"], "{a} {b}");
+    assert_ne!(a["id"], id.as_str());
+    assert_eq!(a["status"], "queued", "{a}");
 }
 
 mod start_rescore_runs_in_the_background {
