@@ -305,6 +305,32 @@ pub async fn work_once(
 /// The job kind of a rescore in the background (`startRescore`).
 pub const RESCORE_JOB: &str = "plugin.rescore";
 
+/// Queue a rescore of `plugin` over every record of `tenant` and return its
+/// job; while one is queued or running, that one instead. The job is keyed
+/// on the newest rescore job of the plugin in the tenant, so two requests
+/// racing past the pending check queue one job and both get it.
+pub async fn queue_rescore(crm: &Crm, tenant: Uuid, plugin: &str) -> Result<job::Model> {
+    let (pending, newest) = jobs::plugin_jobs(crm, tenant, RESCORE_JOB, plugin).await?;
+    if let Some(j) = pending {
+        return Ok(j);
+    }
+    let after = newest.map_or_else(|| "none".to_owned(), |id| id.to_string());
+    let key = format!("rescore:{tenant}:{plugin}:after:{after}");
+    let now = crm.now();
+    let mut j = NewJob::new(
+        Some(tenant),
+        RESCORE_JOB,
+        json!({"plugin": plugin, "progress": {"done": 0, "total": 0}}),
+        now,
+    )
+    .key(key.clone());
+    j.max_attempts = 3;
+    jobs::enqueue(&crm.db, now, j).await?;
+    jobs::by_key(crm, &key)
+        .await?
+        .ok_or_else(|| CoreError::not_found("job", key))
+}
+
 /// Run a queued rescore: the job's payload carries `progress` (`done`,
 /// `total` records), written every two seconds with the lease renewed, and
 /// at the end the `report`.

@@ -304,6 +304,16 @@ pub async fn disable(crm: &Crm, p: &Principal, plugin_id: &str) -> Result<tenant
     Ok(saved)
 }
 
+/// How a plugin stands in a tenant, given its enablement there:
+/// `ACTIVE`, `SUSPENDED` (see its `status_reason`) or `DISABLED` (never
+/// enabled, or disabled).
+pub fn status_label(t: Option<&tenant_plugin::Model>) -> String {
+    match t {
+        Some(t) if t.enabled => t.status.to_uppercase(),
+        _ => "DISABLED".into(),
+    }
+}
+
 pub async fn tenant_plugin(
     crm: &Crm,
     tenant: Uuid,

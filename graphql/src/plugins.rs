@@ -258,16 +258,10 @@ impl Plugin {
     /// ACTIVE, SUSPENDED, or DISABLED in the caller's tenant.
     async fn status(&self, ctx: &Context<'_>) -> Result<String> {
         let p = principal(ctx)?;
-        Ok(
-            match crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
-                .await
-                .gql()?
-            {
-                Some(t) if !t.enabled => "DISABLED".into(),
-                Some(t) => t.status.to_uppercase(),
-                None => "DISABLED".into(),
-            },
-        )
+        let t = crm_core::plugin_store::tenant_plugin(crm(ctx), p.tenant_id, &self.info.id)
+            .await
+            .gql()?;
+        Ok(crm_core::plugin_store::status_label(t.as_ref()))
     }
     /// Why it was suspended, if it was.
     async fn status_reason(&self, ctx: &Context<'_>) -> Result<Option<String>> {
@@ -425,25 +419,24 @@ pub struct PluginMutation;
 /// removed when `null` (JSON merge patch, one level: configuration keys are
 /// flat).
 fn merge_patch(
-    mut overrides: serde_json::Value,
+    overrides: serde_json::Value,
     patch: serde_json::Value,
 ) -> std::result::Result<serde_json::Value, String> {
     let serde_json::Value::Object(patch) = patch else {
         return Err("configPatch is an object of configuration keys".into());
     };
-    if !overrides.is_object() {
-        overrides = serde_json::json!({});
-    }
-    if let Some(o) = overrides.as_object_mut() {
-        for (k, v) in patch {
-            if v.is_null() {
-                o.remove(&k);
-            } else {
-                o.insert(k, v);
-            }
+    let mut merged = match overrides {
+        serde_json::Value::Object(o) => o,
+        _ => serde_json::Map::new(),
+    };
+    for (k, v) in patch {
+        if v.is_null() {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, v);
         }
     }
-    Ok(overrides)
+    Ok(serde_json::Value::Object(merged))
 }
 
 fn require_admin(ctx: &Context<'_>) -> Result<()> {
@@ -666,38 +659,9 @@ impl PluginMutation {
                 ),
             )));
         }
-        let kind = crm_core::automation::RESCORE_JOB;
-        let (pending, newest) = crm_core::jobs::plugin_jobs(crm(ctx), p.tenant_id, kind, &plugin)
+        let j = crm_core::automation::queue_rescore(crm(ctx), p.tenant_id, &plugin)
             .await
             .gql()?;
-        if let Some(j) = pending {
-            return Ok(crate::automation::Job(j));
-        }
-        // Keyed on the newest rescore job: two requests racing here queue
-        // one job, and both answer with it.
-        let after = newest.map_or_else(|| "none".to_owned(), |id| id.to_string());
-        let key = format!("rescore:{}:{plugin}:after:{after}", p.tenant_id);
-        let now = crm(ctx).now();
-        let job = crm_core::jobs::NewJob::new(
-            Some(p.tenant_id),
-            kind,
-            serde_json::json!({"plugin": plugin, "progress": {"done": 0, "total": 0}}),
-            now,
-        )
-        .key(key.clone());
-        let job = crm_core::jobs::NewJob {
-            max_attempts: 3,
-            ..job
-        };
-        crm_core::jobs::enqueue(&crm(ctx).db, now, job)
-            .await
-            .gql()?;
-        let j = crm_core::jobs::by_key(crm(ctx), &key)
-            .await
-            .gql()?
-            .ok_or_else(|| {
-                crate::error::to_gql_error(crm_core::CoreError::not_found("job", key))
-            })?;
         Ok(crate::automation::Job(j))
     }
 

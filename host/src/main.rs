@@ -241,25 +241,18 @@ async fn install_shipped(app: &App, dir: &Path, tenant: uuid::Uuid) -> anyhow::R
     Ok(ids)
 }
 
-/// Enable plugin `id` for `p`'s tenant, granting everything its manifest
-/// asks for but `pii:read` and `http:<origin>` (granted only by name,
-/// through `enablePlugin(grants:)`); a tenant that had it enabled keeps its
-/// configuration and the grants it gave. Returns the grants and what was
-/// asked for but withheld.
 /// A plugin's status in `tenant`, as tab-separated columns for
 /// `crm plugin list --key`.
 async fn tenant_status(app: &App, tenant: uuid::Uuid, id: &str) -> anyhow::Result<String> {
     use crm_core::plugin_store;
-    let status = match plugin_store::tenant_plugin(&app.crm, tenant, id).await? {
-        Some(t) if !t.enabled => "DISABLED".to_owned(),
-        Some(t) => match t.status_reason {
-            Some(r) if t.status != plugin_store::ACTIVE => {
-                format!("{} ({r})", t.status.to_uppercase())
-            }
-            _ => t.status.to_uppercase(),
-        },
-        None => "DISABLED".to_owned(),
-    };
+    let tp = plugin_store::tenant_plugin(&app.crm, tenant, id).await?;
+    let mut status = plugin_store::status_label(tp.as_ref());
+    if let Some(r) = tp
+        .and_then(|t| t.status_reason)
+        .filter(|_| status.eq_ignore_ascii_case(plugin_store::SUSPENDED))
+    {
+        status = format!("{status} ({r})");
+    }
     let (runs, failures, avg_us) = plugin_store::stats(&app.crm, tenant, id).await?;
     let mut out = format!("\t{status}\truns {runs}, failures {failures}, avg {avg_us:.0} us");
     if let Some(e) = plugin_store::last_error(&app.crm, tenant, id).await? {
@@ -269,6 +262,11 @@ async fn tenant_status(app: &App, tenant: uuid::Uuid, id: &str) -> anyhow::Resul
     Ok(out)
 }
 
+/// Enable plugin `id` for `p`'s tenant, granting everything its manifest
+/// asks for but `pii:read` and `http:<origin>` (granted only by name,
+/// through `enablePlugin(grants:)`); a tenant that had it enabled keeps its
+/// configuration and the grants it gave. Returns the grants and what was
+/// asked for but withheld.
 async fn enable_requested(
     app: &App,
     p: &crm_core::Principal,
