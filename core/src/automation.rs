@@ -816,7 +816,7 @@ async fn run_step(
                 str_of("field").to_string(),
                 step.get("value").cloned().unwrap_or(Value::Null),
             );
-            update_any(crm, p, e, id, Value::Object(patch)).await?;
+            record::update_of(crm, p, e, id, Value::Object(patch)).await?;
             Ok(json!({"field": str_of("field")}))
         }
         "addTag" => {
@@ -836,7 +836,7 @@ async fn run_step(
             if !tags.iter().any(|t| t.as_str() == Some(&tag)) {
                 tags.push(tag.clone().into());
             }
-            update_any(crm, p, e, id, json!({"tags": tags})).await?;
+            record::update_of(crm, p, e, id, json!({"tags": tags})).await?;
             Ok(json!({"tag": tag}))
         }
         "notify" => {
@@ -876,14 +876,6 @@ async fn run_step(
             format!("unknown step {other}"),
         )),
     }
-}
-
-async fn update_any(crm: &Crm, p: &Principal, entity: &str, id: Uuid, patch: Value) -> Result<()> {
-    crate::with_kind!(entity, K => record::update::<K>(crm, p, id, patch).await.map(|_| ()), _ => Err(CoreError::invalid(
-        "entity",
-        "INVALID_VALUE",
-        format!("cannot update {entity}"),
-    )))
 }
 
 // ---------------------------------------------------------------- sales alert

@@ -709,6 +709,77 @@ pub async fn candidate_of<K: Kind>(
     into_object(v)
 }
 
+/// Stored records of `K` as an update's validators see them before any
+/// change: their JSON with tags and plain custom values (sensitive ones
+/// opened, values no definition describes left out), in id order; ids not
+/// found are absent. One statement for the records and one for their tags,
+/// however many ids.
+pub async fn candidates<K: Kind>(
+    crm: &Crm,
+    tenant: Uuid,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Map<String, Value>)>> {
+    let mut models = get_many::<K>(crm, tenant, ids).await?;
+    models.sort_by_key(|m| K::id(m));
+    let found: Vec<Uuid> = models.iter().map(|m| K::id(m)).collect();
+    let mut tags = if K::TAGGABLE {
+        tag::tags_of(&crm.db, tenant, K::NAME, &found).await?
+    } else {
+        Default::default()
+    };
+    let defs = crate::custom_field::definitions(crm, tenant, Some(K::NAME)).await?;
+    let sensitive: Vec<&str> = defs
+        .iter()
+        .filter(|d| d.sensitive)
+        .map(|d| d.key.as_str())
+        .collect();
+    let mut out = Vec::with_capacity(models.len());
+    for m in &models {
+        let id = K::id(m);
+        let mut cand = into_object(K::to_json(m))?;
+        if K::TAGGABLE {
+            cand.insert("tags".into(), tags.remove(&id).unwrap_or_default().into());
+        }
+        if let Some(cf) = cand.get_mut("customFields") {
+            if let Some(o) = cf.as_object_mut() {
+                o.retain(|k, _| defs.iter().any(|d| d.key == *k));
+            }
+            crate::custom_field::open_sealed(crm, tenant, K::NAME, cf, &sensitive)?;
+        }
+        out.push((id, cand));
+    }
+    Ok(out)
+}
+
+/// [`candidates`] of the record kind named `entity` (`"contact"`, ...).
+pub async fn candidates_of(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    ids: &[Uuid],
+) -> Result<Vec<(Uuid, Map<String, Value>)>> {
+    crate::with_kind!(entity, K => candidates::<K>(crm, tenant, ids).await, _ => Err(CoreError::invalid(
+        "entity",
+        "INVALID_VALUE",
+        format!("{entity} is not a record kind"),
+    )))
+}
+
+/// Apply `patch` to record `id` of the kind named `entity`: [`update`].
+pub async fn update_of(
+    crm: &Crm,
+    p: &Principal,
+    entity: &str,
+    id: Uuid,
+    patch: Value,
+) -> Result<()> {
+    crate::with_kind!(entity, K => update::<K>(crm, p, id, patch).await.map(|_| ()), _ => Err(CoreError::invalid(
+        "entity",
+        "INVALID_VALUE",
+        format!("{entity} is not a record kind"),
+    )))
+}
+
 fn into_object(v: Value) -> Result<Map<String, Value>> {
     match v {
         Value::Object(m) => Ok(m),

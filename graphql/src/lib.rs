@@ -31,7 +31,9 @@ pub use error::to_gql_error;
 pub use input_plan::InputPlan;
 pub use loaders::Loaders;
 pub use plugins::{
-    NoPluginAdmin, PluginAdmin, PluginAdminError, PluginInfo, PublicOrigin, RescoreReport,
+    CHECK_FINDINGS_MAX, CHECK_IDS_MAX, CheckRequest, FieldChange, NoPluginAdmin, PluginAdmin,
+    PluginAdminError, PluginInfo, PublicOrigin, RecordCheckReport, RecordFieldError, RecordFinding,
+    RescoreReport, merge_patch,
 };
 pub use schema::{
     CrmSchema, MAX_COMPLEXITY, MAX_DEPTH, build_internal_schema, build_schema,

@@ -38,6 +38,11 @@ impl PluginAdminError {
             fields: vec![],
         }
     }
+    /// The same error about input field `path`.
+    pub fn with_field(mut self, path: &str, message: &str) -> Self {
+        self.fields.push((path.to_string(), message.to_string()));
+        self
+    }
     fn into_gql(self) -> async_graphql::Error {
         async_graphql::Error::new(self.message.clone()).extend_with(|_, ext| {
             ext.set("code", self.code);
@@ -94,6 +99,88 @@ pub struct RescoreReport {
     pub duration_ms: i64,
 }
 
+/// What `checkRecords` asks: a plugin's validate functions over stored
+/// records of one entity.
+#[derive(Clone, Debug)]
+pub struct CheckRequest {
+    pub plugin: String,
+    pub entity: String,
+    /// These records only (at most [`CHECK_IDS_MAX`]); `None`: every record
+    /// of the entity in the tenant.
+    pub ids: Option<Vec<Uuid>>,
+    /// Configuration keys to try instead of the tenant's (dry runs only).
+    pub config_patch: Option<serde_json::Value>,
+    /// Write the changes (as ordinary updates) instead of only reporting them.
+    pub apply: bool,
+}
+
+/// Most records `checkRecords(ids:)` names.
+pub const CHECK_IDS_MAX: usize = 1000;
+
+/// Most findings a check report lists; its counts cover every record.
+pub const CHECK_FINDINGS_MAX: usize = 100;
+
+/// What a plugin's validate functions say about stored records, and what
+/// applying their changes did.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct RecordCheckReport {
+    pub plugin: String,
+    pub entity: String,
+    /// Whether the changes were written (`apply: true`).
+    pub apply: bool,
+    /// Records checked.
+    pub records: i64,
+    /// Accepted as they are.
+    pub passed: i64,
+    /// Changed by a patch (to be changed, in a dry run).
+    pub patched: i64,
+    /// Rejected with field errors (left as they are).
+    pub rejected: i64,
+    /// Records the plugin could not check (its call failed; see `findings`).
+    pub failed: i64,
+    /// Patched records written (`apply: true`); a patch another validator
+    /// rejects, or that the record refuses, is not written and its finding
+    /// says why.
+    pub applied: i64,
+    /// The first 100 records patched, rejected or failed, in id order.
+    pub findings: Vec<RecordFinding>,
+    pub duration_ms: i64,
+}
+
+/// One stored record a validate function would change or rejects.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RecordFinding {
+    pub id: ID,
+    /// `PATCH`, `REJECT` or `FAILED`.
+    pub outcome: String,
+    /// The fields a patch changes (`PATCH`).
+    pub changes: Vec<FieldChange>,
+    /// Why the record is rejected (`REJECT`).
+    pub errors: Vec<RecordFieldError>,
+    /// Whether the patch was written (`apply: true`).
+    pub applied: bool,
+    /// Why the call failed (`FAILED`) or the patch was not written.
+    pub message: Option<String>,
+}
+
+/// A field a patch changes, with its stored and its new value.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct FieldChange {
+    /// GraphQL path (`phone`, `customFields.vin`).
+    pub path: String,
+    pub from: Json<serde_json::Value>,
+    pub to: Json<serde_json::Value>,
+}
+
+/// A field error a validate function reports.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RecordFieldError {
+    pub path: String,
+    /// The plugin's machine-readable code (`INVALID_PHONE`).
+    pub code: String,
+    pub message: String,
+}
+
 /// What the host's plugin runtime offers the API.
 #[async_trait::async_trait]
 pub trait PluginAdmin: Send + Sync {
@@ -116,6 +203,13 @@ pub trait PluginAdmin: Send + Sync {
     /// Capabilities a plugin asks for (`read:contact`, `pii:read`, ...).
     async fn requested_capabilities(&self, id: &str) -> Result<Vec<String>, PluginAdminError>;
     async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError>;
+    /// Run a plugin's validate functions over stored records as `p`
+    /// (see `checkRecords`).
+    async fn check_records(
+        &self,
+        p: &crm_core::auth::Principal,
+        req: CheckRequest,
+    ) -> Result<RecordCheckReport, PluginAdminError>;
     /// Enablements changed in this process: forget cached routing.
     fn changed(&self) {}
     /// Wait until runs recorded so far are written (before reading runs or stats).
@@ -153,6 +247,16 @@ impl PluginAdmin for NoPluginAdmin {
         Ok(vec![])
     }
     async fn rescore(&self, _: Uuid, _: &str) -> Result<RescoreReport, PluginAdminError> {
+        Err(PluginAdminError::new(
+            "PLUGIN_FAILED",
+            "this server has no plugin runtime",
+        ))
+    }
+    async fn check_records(
+        &self,
+        _: &crm_core::auth::Principal,
+        _: CheckRequest,
+    ) -> Result<RecordCheckReport, PluginAdminError> {
         Err(PluginAdminError::new(
             "PLUGIN_FAILED",
             "this server has no plugin runtime",
@@ -418,7 +522,7 @@ pub struct PluginMutation;
 /// `overrides` with `patch` applied: each key `patch` names is set, or
 /// removed when `null` (JSON merge patch, one level: configuration keys are
 /// flat).
-fn merge_patch(
+pub fn merge_patch(
     overrides: serde_json::Value,
     patch: serde_json::Value,
 ) -> std::result::Result<serde_json::Value, String> {
@@ -672,6 +776,58 @@ impl PluginMutation {
         let p = principal(ctx)?;
         admin(ctx)
             .rescore(p.tenant_id, &plugin)
+            .await
+            .map_err(PluginAdminError::into_gql)
+    }
+    /// Run a plugin's validate functions over the caller's tenant's stored
+    /// records of `entity` (or only `ids`, at most 1000): which pass, which
+    /// a patch changes (field by field, stored and new value) and which are
+    /// rejected, with the plugin's field errors. Records written before the
+    /// plugin was enabled, or under another configuration, are cleaned this
+    /// way. A dry run by default: nothing is written. `configPatch` tries
+    /// configuration keys over the tenant's (as `enablePlugin` would merge
+    /// them) without saving them; a plugin not enabled is tried with its
+    /// defaults and the grants enabling would give. `apply: true` writes
+    /// each patch as an ordinary update of the record (its own transaction,
+    /// audited, validated by every active validator and rescored), using
+    /// the saved configuration of an enabled plugin.
+    async fn check_records(
+        &self,
+        ctx: &Context<'_>,
+        plugin: String,
+        entity: String,
+        ids: Option<Vec<ID>>,
+        config_patch: Option<Json<serde_json::Value>>,
+        #[graphql(default = false)] apply: bool,
+    ) -> Result<RecordCheckReport> {
+        require_admin(ctx)?;
+        let p = principal(ctx)?;
+        let ids = match ids {
+            None => None,
+            Some(ids) if ids.len() > CHECK_IDS_MAX => {
+                return Err(crate::error::to_gql_error(crm_core::CoreError::invalid(
+                    "ids",
+                    "LIMIT_EXCEEDED",
+                    format!("at most {CHECK_IDS_MAX} ids; leave ids out to check every record"),
+                )));
+            }
+            Some(ids) => Some(
+                ids.iter()
+                    .map(|i| crate::common::uuid(i, "ids"))
+                    .collect::<Result<Vec<Uuid>>>()?,
+            ),
+        };
+        admin(ctx)
+            .check_records(
+                p,
+                CheckRequest {
+                    plugin,
+                    entity,
+                    ids,
+                    config_patch: config_patch.map(|j| j.0),
+                    apply,
+                },
+            )
             .await
             .map_err(PluginAdminError::into_gql)
     }

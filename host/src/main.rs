@@ -168,6 +168,30 @@ enum PluginCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Check a tenant's stored records with a plugin's validate functions:
+    /// which pass, which a patch changes (and how) and which are rejected.
+    /// A dry run unless --apply, which writes each patch as an ordinary
+    /// update (audited, validated, rescored).
+    Check {
+        /// The plugin's id (`crm plugin list`).
+        id: String,
+        /// The kind of record: contact, company, deal, ...
+        #[arg(long, default_value = "contact")]
+        entity: String,
+        /// Write the patches.
+        #[arg(long)]
+        apply: bool,
+        /// Configuration keys to try over the tenant's, as JSON (dry run only):
+        /// '{"on-invalid": "reject"}'.
+        #[arg(long)]
+        config_patch: Option<String>,
+        /// Findings to print (the counts cover every record).
+        #[arg(long, default_value_t = 20)]
+        show: usize,
+        /// An admin API key of the tenant.
+        #[arg(long, env = "CRM_API_KEY")]
+        key: String,
+    },
     /// Re-run a plugin's scorers over every record of a tenant.
     Rescore {
         /// The plugin's id (`crm plugin list`).
@@ -683,6 +707,48 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             println!("uninstalled {id}");
             Ok(())
         }
+        PluginCommand::Check {
+            id,
+            entity,
+            apply,
+            config_patch,
+            show,
+            key,
+        } => {
+            let config_patch = config_patch
+                .as_deref()
+                .map(serde_json::from_str::<serde_json::Value>)
+                .transpose()
+                .map_err(|e| anyhow::anyhow!("--config-patch is not JSON: {e}"))?;
+            let app = App::open(&one_shot_config(cli)).await?;
+            let p = crm_core::tenant::authenticate(&app.crm, key).await?;
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let req = crm_graphql::CheckRequest {
+                plugin: id.clone(),
+                entity: entity.clone(),
+                ids: None,
+                config_patch,
+                apply: *apply,
+            };
+            let r = app
+                .plugins
+                .check_records(&p, req, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            bar.finish_and_clear();
+            app.plugins.flush_runs().await;
+            print!("{}", check_summary(&r, *show));
+            Ok(())
+        }
         PluginCommand::Rescore { id, key } => {
             let app = App::open(&one_shot_config(cli)).await?;
             let p = crm_core::tenant::authenticate(&app.crm, key).await?;
@@ -712,4 +778,65 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             Ok(())
         }
     }
+}
+
+/// What `crm plugin check` prints: the counts, then up to `show` findings,
+/// one line per change or error.
+fn check_summary(r: &crm_graphql::RecordCheckReport, show: usize) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "checked {} {} records with {} in {} ms: {} pass, {} {}, {} rejected, {} failed",
+        r.records,
+        r.entity,
+        r.plugin,
+        r.duration_ms,
+        r.passed,
+        r.patched,
+        if r.apply { "patched" } else { "to patch" },
+        r.rejected,
+        r.failed
+    );
+    for f in r.findings.iter().take(show) {
+        for c in &f.changes {
+            let _ = writeln!(
+                out,
+                "  {}  {}: {} -> {}",
+                f.id.as_str(),
+                c.path,
+                c.from.0,
+                c.to.0
+            );
+        }
+        for e in &f.errors {
+            let _ = writeln!(
+                out,
+                "  {}  rejected: {} {}: {}",
+                f.id.as_str(),
+                e.path,
+                e.code,
+                e.message
+            );
+        }
+        if let Some(m) = &f.message {
+            let what = if f.outcome == "FAILED" {
+                "failed"
+            } else {
+                "not written"
+            };
+            let _ = writeln!(out, "  {}  {what}: {m}", f.id.as_str());
+        }
+    }
+    let listed = r.findings.len().min(show) as i64;
+    let found = r.patched + r.rejected + r.failed;
+    if found > listed {
+        let _ = writeln!(out, "  ... and {} more", found - listed);
+    }
+    if r.apply {
+        let _ = writeln!(out, "wrote {} of {} patches", r.applied, r.patched);
+    } else if r.patched > 0 {
+        let _ = writeln!(out, "dry run: nothing written; --apply writes the patches");
+    }
+    out
 }

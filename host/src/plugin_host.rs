@@ -35,6 +35,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Instant;
 use uuid::Uuid;
 
+mod check;
+
 /// `store_batch` with no transaction: the scores get one of their own.
 const NO_TXN: Option<&sea_orm::DatabaseConnection> = None;
 
@@ -2050,6 +2052,17 @@ impl PluginAdmin for PluginHost {
 
     async fn rescore(&self, tenant: Uuid, id: &str) -> Result<RescoreReport, PluginAdminError> {
         self.rescore_with_progress(tenant, id, |_, _| {}).await
+    }
+
+    async fn check_records(
+        &self,
+        p: &Principal,
+        req: crm_graphql::CheckRequest,
+    ) -> Result<crm_graphql::RecordCheckReport, PluginAdminError> {
+        let report = self.check_records(p, req, |_, _| {}).await;
+        // The runs of the check are queryable as soon as it answers.
+        self.flush_runs().await;
+        report
     }
 }
 

@@ -1,7 +1,7 @@
 //! Plugins end to end over GraphQL, on SQLite and PostgreSQL: install and
 //! enable the shipped `data-quality` and `lead-scoring` plugins, normalise and
 //! reject on write, score after write, disable, upgrade, rescore, filter and
-//! order by score, run records, and the refusals of bad manifests, wrong
+//! order by score, run records, checking stored records, and the refusals of bad manifests, wrong
 //! contract versions, duplicate installs; uninstall.
 
 use base64::Engine;
@@ -978,5 +978,197 @@ crm_tests::both_backends!(
                 && r.changes["fields"] == json!(["nationalId"])),
             "{reads:?}"
         );
+    }
+);
+
+const CHECK: &str = "mutation($p: String!, $e: String!, $ids: [ID!], $cp: JSON, $apply: Boolean! = false) { checkRecords(plugin: $p, entity: $e, ids: $ids, configPatch: $cp, apply: $apply) { plugin entity apply records passed patched rejected failed applied findings { id outcome applied message changes { path from to } errors { path code message } } } }";
+
+async fn tags_of(srv: &TestServer, id: &Value) -> Value {
+    srv.ok(
+        "query($id: ID!) { contact(id: $id) { tags } }",
+        json!({"id": id}),
+    )
+    .await["contact"]["tags"]
+        .clone()
+}
+
+crm_tests::both_backends!(
+    check_records_cleans_what_was_stored_before,
+    |srv: TestServer| async move {
+        // Written before data-quality ran: a placeholder e-mail goes in
+        // untagged.
+        install_ok(&srv, &shipped("data-quality"), "data-quality").await;
+        let clean = create_ok(
+            &srv,
+            json!({"firstName": "Li", "lastName": "Lei", "email": "li.lei@acme.cn"}),
+        )
+        .await;
+        // Two flags: the plugin lists its tags in its own order, the record
+        // keeps them sorted, and a check compares them as a set.
+        let junk = create_ok(&srv, json!({"firstName": "Wang2", "email": "test@acme.cn"})).await;
+        assert_eq!(tags_of(&srv, &junk["id"]).await, json!([]));
+
+        // A dry run of a plugin not yet enabled: its defaults, nothing written.
+        let dry = srv
+            .ok(CHECK, json!({"p": "data-quality", "e": "contact"}))
+            .await["checkRecords"]
+            .clone();
+        assert_eq!(
+            (
+                &dry["records"],
+                &dry["passed"],
+                &dry["patched"],
+                &dry["rejected"],
+                &dry["failed"],
+                &dry["applied"]
+            ),
+            (
+                &json!(2),
+                &json!(1),
+                &json!(1),
+                &json!(0),
+                &json!(0),
+                &json!(0)
+            ),
+            "{dry}"
+        );
+        let f = &dry["findings"][0];
+        assert_eq!(f["id"], junk["id"], "{dry}");
+        assert_eq!(f["outcome"], "PATCH");
+        assert_eq!(f["applied"], false);
+        assert_eq!(
+            f["changes"],
+            json!([{"path": "tags", "from": [], "to": ["dq:junk-email", "dq:name-digits"]}]),
+            "{dry}"
+        );
+        assert_eq!(
+            tags_of(&srv, &junk["id"]).await,
+            json!([]),
+            "a dry run writes nothing"
+        );
+        assert!(
+            !runs(&srv, "data-quality", Some("ok")).await.is_empty(),
+            "the check's calls are recorded runs"
+        );
+
+        // A configuration tried before saving it: reject instead of tag.
+        let tried = srv
+            .ok(
+                CHECK,
+                json!({"p": "data-quality", "e": "contact", "cp": {"flag-mode": "reject"}}),
+            )
+            .await["checkRecords"]
+            .clone();
+        assert_eq!(
+            (&tried["rejected"], &tried["patched"]),
+            (&json!(1), &json!(0)),
+            "{tried}"
+        );
+        let codes: Vec<(&Value, &Value)> = tried["findings"][0]["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| (&e["path"], &e["code"]))
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                (&json!("firstName"), &json!("NAME_DIGITS")),
+                (&json!("email"), &json!("JUNK_EMAIL"))
+            ],
+            "{tried}"
+        );
+
+        // Only these records.
+        let one = srv
+            .ok(
+                CHECK,
+                json!({"p": "data-quality", "e": "contact", "ids": [clean["id"]]}),
+            )
+            .await["checkRecords"]
+            .clone();
+        assert_eq!(
+            (&one["records"], &one["passed"]),
+            (&json!(1), &json!(1)),
+            "{one}"
+        );
+
+        // Refusals: applying a plugin not enabled, or with a configuration
+        // not saved; an entity it does not validate; a caller not admin.
+        let r = srv
+            .gql(
+                CHECK,
+                json!({"p": "data-quality", "e": "contact", "apply": true}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        enable(&srv, "data-quality", json!({})).await;
+        let r = srv
+            .gql(
+                CHECK,
+                json!({"p": "data-quality", "e": "contact", "apply": true, "cp": {"flag-mode": "reject"}}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "configPatch", "{r}");
+        let r = srv
+            .gql(CHECK, json!({"p": "data-quality", "e": "task"}))
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        let r = srv
+            .gql(CHECK, json!({"p": "no-such-plugin", "e": "contact"}))
+            .await;
+        assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+        let sales = srv.key_with_role("SALES").await;
+        let r = srv
+            .gql_as(
+                &sales,
+                CHECK,
+                json!({"p": "data-quality", "e": "contact", "apply": true}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
+        assert_eq!(tags_of(&srv, &junk["id"]).await, json!([]));
+
+        // Applied: the patch is an ordinary update of the record.
+        let applied = srv
+            .ok(
+                CHECK,
+                json!({"p": "data-quality", "e": "contact", "apply": true}),
+            )
+            .await["checkRecords"]
+            .clone();
+        assert_eq!(
+            (&applied["patched"], &applied["applied"]),
+            (&json!(1), &json!(1)),
+            "{applied}"
+        );
+        assert_eq!(applied["findings"][0]["applied"], true, "{applied}");
+        assert_eq!(
+            tags_of(&srv, &junk["id"]).await,
+            json!(["dq:junk-email", "dq:name-digits"])
+        );
+        let audit = srv
+            .ok(
+                "query($id: ID!) { auditLog(recordId: $id, action: \"updated\") { totalCount edges { node { actorKind } } } }",
+                json!({"id": junk["id"]}),
+            )
+            .await;
+        assert_eq!(
+            audit["auditLog"]["totalCount"], 1,
+            "the update is audited: {audit}"
+        );
+
+        // Clean now: nothing left to change.
+        let again = srv
+            .ok(CHECK, json!({"p": "data-quality", "e": "contact"}))
+            .await["checkRecords"]
+            .clone();
+        assert_eq!(
+            (&again["passed"], &again["patched"]),
+            (&json!(2), &json!(0)),
+            "{again}"
+        );
+        assert_eq!(again["findings"], json!([]));
     }
 );
