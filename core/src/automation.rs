@@ -13,6 +13,7 @@ use crate::auth::Principal;
 use crate::entity::{event, job, user, workflow, workflow_run};
 use crate::error::{CoreError, Result};
 use crate::jobs::{self, NewJob};
+use crate::plugin_api::PluginFailure;
 use crate::record;
 use crate::{Crm, events};
 use sea_orm::sea_query::Expr;
@@ -331,62 +332,142 @@ pub async fn queue_rescore(crm: &Crm, tenant: Uuid, plugin: &str) -> Result<job:
         .ok_or_else(|| CoreError::not_found("job", key))
 }
 
-/// Run a queued rescore: the job's payload carries `progress` (`done`,
-/// `total` records), written every two seconds with the lease renewed, and
-/// at the end the `report`.
+/// The job kind of a check of stored records in the background
+/// (`startCheckRecords`).
+pub const CHECK_JOB: &str = "plugin.check";
+
+/// Queue a check of stored records by `p` (`request`: `plugin`, `entity`,
+/// `apply`, `configPatch`) and return its job. The job acts as `p`'s API
+/// key as it stands when the job runs: revoked by then, the job fails.
+pub async fn queue_check(crm: &Crm, p: &Principal, request: Value) -> Result<job::Model> {
+    let Some(key_id) = p.key_id else {
+        return Err(CoreError::Forbidden(
+            "a background check acts as the API key that asked for it; call it with an API key"
+                .into(),
+        ));
+    };
+    let mut payload = match request {
+        Value::Object(o) => o,
+        _ => {
+            return Err(CoreError::invalid(
+                "request",
+                "INVALID_VALUE",
+                "expected an object",
+            ));
+        }
+    };
+    payload.insert("keyId".into(), json!(key_id));
+    payload.insert("progress".into(), json!({"done": 0, "total": 0}));
+    let now = crm.now();
+    let key = format!("check:{}:{}", p.tenant_id, Uuid::now_v7());
+    let mut j =
+        NewJob::new(Some(p.tenant_id), CHECK_JOB, Value::Object(payload), now).key(key.clone());
+    // Running it again is harmless (an applied patch is not a change any
+    // more), but a check that failed three times will not pass a fourth.
+    j.max_attempts = 3;
+    jobs::enqueue(&crm.db, now, j).await?;
+    jobs::by_key(crm, &key)
+        .await?
+        .ok_or_else(|| CoreError::not_found("job", key))
+}
+
+/// Run a queued check as the key that asked for it.
+async fn check_job(crm: &Crm, j: &job::Model, tenant: Uuid) -> std::result::Result<(), String> {
+    let key = uuid_of(&j.payload, "keyId").ok_or("payload has no keyId")?;
+    let p = crate::tenant::principal_of_key(crm, tenant, key)
+        .await
+        .map_err(|e| format!("cannot act as the API key that started this check: {e}"))?;
+    let progress = Progress::default();
+    let hooks = crm.hooks();
+    let callback = progress.callback();
+    let run = hooks.check_records(&p, &j.payload, &callback);
+    progress.drive(crm, j, "check", run).await
+}
+
+/// Run a queued rescore.
 async fn rescore_job(
     crm: &Crm,
     j: &job::Model,
     tenant: Uuid,
     plugin: &str,
 ) -> std::result::Result<(), String> {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    let (done, total) = (AtomicU64::new(0), AtomicU64::new(0));
-    let progress = |d: u64, t: u64| {
-        done.store(d, Relaxed);
-        total.store(t, Relaxed);
-    };
-    let with = |extra: Option<(&str, Value)>| {
+    let progress = Progress::default();
+    let hooks = crm.hooks();
+    let callback = progress.callback();
+    let run = hooks.rescore(tenant, plugin, &callback);
+    progress.drive(crm, j, "rescore", run).await
+}
+
+/// The progress of a long plugin job (rescore, check): its payload carries
+/// `progress` (`done`, `total` records), written every two seconds with the
+/// lease renewed, and at the end the `report`.
+#[derive(Default)]
+struct Progress {
+    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Progress {
+    /// What the work calls after each batch.
+    fn callback(&self) -> impl Fn(u64, u64) + Send + Sync + use<> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (done, total) = (self.done.clone(), self.total.clone());
+        move |d, t| {
+            done.store(d, Relaxed);
+            total.store(t, Relaxed);
+        }
+    }
+
+    fn payload(&self, j: &job::Model, extra: Option<(&str, Value)>) -> Value {
+        use std::sync::atomic::Ordering::Relaxed;
         let mut payload = j.payload.clone();
         if let Some(o) = payload.as_object_mut() {
             o.insert(
                 "progress".into(),
-                json!({"done": done.load(Relaxed), "total": total.load(Relaxed)}),
+                json!({"done": self.done.load(Relaxed), "total": self.total.load(Relaxed)}),
             );
             if let Some((k, v)) = extra {
                 o.insert(k.into(), v);
             }
         }
         payload
-    };
-    let hooks = crm.hooks();
-    let run = hooks.rescore(tenant, plugin, &progress);
-    // Ends only when this worker no longer holds the job (its lease ran out
-    // and another worker took it over): this run then stops.
-    let beat = async {
-        loop {
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-            match jobs::heartbeat(crm, j, with(None)).await {
-                Ok(true) => {}
-                Ok(false) => return,
-                Err(e) => {
-                    tracing::warn!(job = %j.id, error = %e, "cannot record the rescore's progress")
+    }
+
+    /// Run `work`, beating the job's heartbeat meanwhile, and store its report.
+    async fn drive(
+        &self,
+        crm: &Crm,
+        j: &job::Model,
+        what: &str,
+        work: impl std::future::Future<Output = std::result::Result<Value, PluginFailure>>,
+    ) -> std::result::Result<(), String> {
+        // Ends only when this worker no longer holds the job (its lease ran
+        // out and another worker took it over): this run then stops.
+        let beat = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                match jobs::heartbeat(crm, j, self.payload(j, None)).await {
+                    Ok(true) => {}
+                    Ok(false) => return,
+                    Err(e) => {
+                        tracing::warn!(job = %j.id, error = %e, "cannot record the {what}'s progress")
+                    }
                 }
             }
+        };
+        let outcome = tokio::select! {
+            r = work => r,
+            () = beat => return Err(format!("another worker took this {what} over (its lease ran out); it runs there")),
+        };
+        match outcome {
+            Ok(report) => {
+                jobs::heartbeat(crm, j, self.payload(j, Some(("report", report))))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(())
+            }
+            Err(f) => Err(f.to_string()),
         }
-    };
-    let outcome = tokio::select! {
-        r = run => r,
-        () = beat => return Err("another worker took this rescore over (its lease ran out); it runs there".into()),
-    };
-    match outcome {
-        Ok(report) => {
-            jobs::heartbeat(crm, j, with(Some(("report", report))))
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(())
-        }
-        Err(f) => Err(f.to_string()),
     }
 }
 
@@ -428,6 +509,7 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
             .await
             .map_err(|f| f.to_string()),
         RESCORE_JOB => rescore_job(crm, j, tenant, &s("plugin")).await,
+        CHECK_JOB => check_job(crm, j, tenant).await,
         "workflow.start" => {
             let wf = uuid_of(p, "workflow").ok_or("payload has no workflow")?;
             let w = match crate::workflow::get(crm, tenant, wf).await {

@@ -197,6 +197,23 @@ pub trait PluginHooks: Send + Sync {
         Err(no_runtime(plugin))
     }
 
+    /// Run a plugin's validate functions over stored records as `p` (the
+    /// `plugin.check` job): `request` holds `plugin`, `entity`, `apply` and
+    /// `configPatch` as `checkRecords` takes them; returns the report.
+    async fn check_records(
+        &self,
+        _p: &crate::Principal,
+        request: &serde_json::Value,
+        _progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<serde_json::Value, PluginFailure> {
+        Err(no_runtime(
+            request
+                .get("plugin")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default(),
+        ))
+    }
+
     /// Run a plugin action and return its JSON result.
     async fn action(
         &self,

@@ -221,6 +221,22 @@ pub async fn authenticate(crm: &Crm, key: &str) -> Result<Principal> {
         .one(&crm.db)
         .await?
         .ok_or_else(|| CoreError::Unauthenticated("unknown API key".into()))?;
+    principal_of(k)
+}
+
+/// The principal of API key `key_id` of `tenant` as it stands now: work
+/// queued by a caller (a background check that writes) acts with the key's
+/// current role and scopes, and not at all once the key is revoked.
+pub async fn principal_of_key(crm: &Crm, tenant: Uuid, key_id: Uuid) -> Result<Principal> {
+    let k = api_key::Entity::find_by_id(key_id)
+        .filter(api_key::Column::TenantId.eq(tenant))
+        .one(&crm.db)
+        .await?
+        .ok_or_else(|| CoreError::Unauthenticated("the API key no longer exists".into()))?;
+    principal_of(k)
+}
+
+fn principal_of(k: api_key::Model) -> Result<Principal> {
     if k.revoked_at.is_some() {
         return Err(CoreError::Unauthenticated(
             "this API key was revoked".into(),

@@ -122,7 +122,8 @@ pub const CHECK_FINDINGS_MAX: usize = 100;
 
 /// What a plugin's validate functions say about stored records, and what
 /// applying their changes did.
-#[derive(SimpleObject, Clone, Debug, Default)]
+#[derive(SimpleObject, Clone, Debug, serde::Serialize, Default)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordCheckReport {
     pub plugin: String,
     pub entity: String,
@@ -148,7 +149,8 @@ pub struct RecordCheckReport {
 }
 
 /// One stored record a validate function would change or rejects.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordFinding {
     pub id: ID,
     /// `PATCH`, `REJECT` or `FAILED`.
@@ -164,7 +166,8 @@ pub struct RecordFinding {
 }
 
 /// A field a patch changes, with its stored and its new value.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct FieldChange {
     /// GraphQL path (`phone`, `customFields.vin`).
     pub path: String,
@@ -173,7 +176,8 @@ pub struct FieldChange {
 }
 
 /// A field error a validate function reports.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordFieldError {
     pub path: String,
     /// The plugin's machine-readable code (`INVALID_PHONE`).
@@ -779,6 +783,47 @@ impl PluginMutation {
             .await
             .map_err(PluginAdminError::into_gql)
     }
+    /// `checkRecords` over every stored record of `entity` in the
+    /// background: the arguments are checked at once (the errors are
+    /// `checkRecords`'), then the job is queued and returned. Poll
+    /// `job(id:)`: `payload.progress` counts `done` of `total` records
+    /// (every two seconds), `payload.report` is the report once `status` is
+    /// `succeeded`. The job acts as the calling API key as it stands when it
+    /// runs (revoked by then, it fails).
+    async fn start_check_records(
+        &self,
+        ctx: &Context<'_>,
+        plugin: String,
+        entity: String,
+        config_patch: Option<Json<serde_json::Value>>,
+        #[graphql(default = false)] apply: bool,
+    ) -> Result<crate::automation::Job> {
+        require_admin(ctx)?;
+        let p = principal(ctx)?;
+        let config_patch = config_patch.map(|j| j.0);
+        // The same checks as a check of no records: nothing runs.
+        admin(ctx)
+            .check_records(
+                p,
+                CheckRequest {
+                    plugin: plugin.clone(),
+                    entity: entity.clone(),
+                    ids: Some(vec![]),
+                    config_patch: config_patch.clone(),
+                    apply,
+                },
+            )
+            .await
+            .map_err(PluginAdminError::into_gql)?;
+        let request = serde_json::json!({
+            "plugin": plugin, "entity": entity, "apply": apply, "configPatch": config_patch,
+        });
+        let j = crm_core::automation::queue_check(crm(ctx), p, request)
+            .await
+            .gql()?;
+        Ok(crate::automation::Job(j))
+    }
+
     /// Run a plugin's validate functions over the caller's tenant's stored
     /// records of `entity` (or only `ids`, at most 1000): which pass, which
     /// a patch changes (field by field, stored and new value) and which are

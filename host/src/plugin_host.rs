@@ -1528,6 +1528,42 @@ impl PluginHooks for PluginHost {
         }))
     }
 
+    async fn check_records(
+        &self,
+        p: &Principal,
+        request: &Value,
+        progress: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<Value, PluginFailure> {
+        let s = |k: &str| {
+            request
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let req = crm_graphql::CheckRequest {
+            plugin: s("plugin"),
+            entity: s("entity"),
+            ids: None,
+            config_patch: request.get("configPatch").filter(|c| !c.is_null()).cloned(),
+            apply: request
+                .get("apply")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        };
+        let fail = |code: &str, message: String| PluginFailure {
+            plugin: req.plugin.clone(),
+            code: code.into(),
+            message,
+        };
+        let report = self
+            .check_records(p, req.clone(), progress)
+            .await
+            .map_err(|e| fail(e.code, e.message))?;
+        self.flush_runs().await;
+        serde_json::to_value(report).map_err(|e| fail("INTERNAL", e.to_string()))
+    }
+
     async fn on_schedule(
         &self,
         tenant: Uuid,

@@ -1172,3 +1172,139 @@ crm_tests::both_backends!(
         assert_eq!(again["findings"], json!([]));
     }
 );
+
+/// `startCheckRecords` checks its arguments at once, queues the check as a
+/// job acting as the calling key, and the job (run here by draining the
+/// queue) records its progress and report; a key revoked before the job
+/// runs stops it.
+async fn start_check_records_runs_in_the_background(srv: TestServer) {
+    const START: &str = "mutation($p: String!, $e: String!, $cp: JSON, $apply: Boolean! = false) { startCheckRecords(plugin: $p, entity: $e, configPatch: $cp, apply: $apply) { id kind status payload } }";
+    const JOB: &str = "query($id: ID!) { job(id: $id) { status lastError payload } }";
+    install_ok(&srv, &shipped("data-quality"), "data-quality").await;
+    let junk = create_ok(&srv, json!({"firstName": "Zhao", "email": "test@acme.cn"})).await;
+    for i in 0..5 {
+        create_ok(
+            &srv,
+            json!({"firstName": format!("Clean{}", ["A", "B", "C", "D", "E"][i]), "email": format!("c{i}@acme.cn")}),
+        )
+        .await;
+    }
+    // Argument errors come at once, not from the job.
+    let r = srv
+        .gql(
+            START,
+            json!({"p": "data-quality", "e": "contact", "apply": true}),
+        )
+        .await;
+    assert_eq!(error_code(&r), "BAD_USER_INPUT", "not enabled: {r}");
+    let r = srv
+        .gql(START, json!({"p": "lead-scoring", "e": "contact"}))
+        .await;
+    assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+
+    enable(&srv, "data-quality", json!({})).await;
+    let admin = srv.key_with_role("ADMIN").await;
+    let started = srv
+        .gql_as(
+            &admin,
+            START,
+            json!({"p": "data-quality", "e": "contact", "apply": true}),
+        )
+        .await;
+    let job = &started["data"]["startCheckRecords"];
+    assert_eq!(job["kind"], "plugin.check", "{started}");
+    assert_eq!(job["status"], "queued", "{job}");
+    let id = job["id"].as_str().expect("job id").to_owned();
+    assert_eq!(
+        tags_of(&srv, &junk["id"]).await,
+        json!([]),
+        "queued, not run"
+    );
+
+    assert!(srv.drain().await >= 1);
+    let done = srv.ok(JOB, json!({"id": id})).await["job"].clone();
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let payload = &done["payload"];
+    assert_eq!(
+        payload["progress"],
+        json!({"done": 6, "total": 6}),
+        "{payload}"
+    );
+    let report = &payload["report"];
+    assert_eq!(
+        (
+            &report["records"],
+            &report["passed"],
+            &report["patched"],
+            &report["applied"]
+        ),
+        (&json!(6), &json!(5), &json!(1), &json!(1)),
+        "{report}"
+    );
+    assert_eq!(report["findings"][0]["id"], junk["id"], "{report}");
+    assert_eq!(
+        report["findings"][0]["changes"][0]["path"], "tags",
+        "{report}"
+    );
+    assert_eq!(tags_of(&srv, &junk["id"]).await, json!(["dq:junk-email"]));
+
+    // A key revoked between queueing and running: the job does not act.
+    srv.ok(
+        "mutation { disablePlugin(id: \"data-quality\") { id } }",
+        json!({}),
+    )
+    .await;
+    let other = create_ok(&srv, json!({"firstName": "Qian", "email": "asdf@acme.cn"})).await;
+    enable(&srv, "data-quality", json!({})).await;
+    let started = srv
+        .gql_as(
+            &admin,
+            START,
+            json!({"p": "data-quality", "e": "contact", "apply": true}),
+        )
+        .await;
+    let id = started["data"]["startCheckRecords"]["id"]
+        .as_str()
+        .expect("job id")
+        .to_owned();
+    let keys = srv.ok("{ apiKeys { id role revokedAt } }", json!({})).await;
+    let newest_admin = keys["apiKeys"]
+        .as_array()
+        .expect("apiKeys")
+        .iter()
+        .filter(|k| k["role"] == "ADMIN")
+        .filter_map(|k| k["id"].as_str())
+        .max()
+        .expect("an admin key")
+        .to_owned();
+    srv.ok(
+        "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }",
+        json!({"id": newest_admin}),
+    )
+    .await;
+    srv.drain().await;
+    let failed = srv.ok(JOB, json!({"id": id})).await["job"].clone();
+    assert_ne!(failed["status"], "succeeded", "{failed}");
+    assert!(
+        failed["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("revoked")),
+        "{failed}"
+    );
+    assert_eq!(tags_of(&srv, &other["id"]).await, json!([]));
+}
+
+mod start_check_records_runs_in_the_background {
+    use super::*;
+    use crm_tests::server::Backend;
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        let srv = TestServer::start_opts(Backend::Sqlite, None, false).await;
+        super::start_check_records_runs_in_the_background(srv).await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let srv = TestServer::start_opts(Backend::Postgres, None, false).await;
+        super::start_check_records_runs_in_the_background(srv).await;
+    }
+}
