@@ -722,13 +722,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
                 .map_err(|e| anyhow::anyhow!("--config-patch is not JSON: {e}"))?;
             let app = App::open(&one_shot_config(cli)).await?;
             let p = crm_core::tenant::authenticate(&app.crm, key).await?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = records_bar();
             let req = crm_graphql::CheckRequest {
                 plugin: id.clone(),
                 entity: entity.clone(),
@@ -752,13 +746,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
         PluginCommand::Rescore { id, key } => {
             let app = App::open(&one_shot_config(cli)).await?;
             let p = crm_core::tenant::authenticate(&app.crm, key).await?;
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {pos}/{len} records {per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
+            let bar = records_bar();
             let r = app
                 .plugins
                 .rescore_with_progress(p.tenant_id, id, |done, total| {
@@ -839,4 +827,14 @@ fn check_summary(r: &crm_graphql::RecordCheckReport, show: usize) -> String {
         let _ = writeln!(out, "dry run: nothing written; --apply writes the patches");
     }
     out
+}
+
+/// The progress bar of a command going over a tenant's records.
+fn records_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} records {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }

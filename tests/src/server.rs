@@ -264,8 +264,35 @@ pub fn error_code(r: &Value) -> String {
 
 /// Run one async test body against both backends:
 /// `both_backends!(name, |srv| async move { ... });` defines `name_sqlite` and `name_postgres`.
+/// `both_backends!(no_runner name, body)` starts the servers without their
+/// job runner: the test runs queued jobs itself with `srv.drain()`.
 #[macro_export]
 macro_rules! both_backends {
+    (no_runner $name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let srv = $crate::server::TestServer::start_opts(
+                    $crate::server::Backend::Sqlite,
+                    None,
+                    false,
+                )
+                .await;
+                ($body)(srv).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let srv = $crate::server::TestServer::start_opts(
+                    $crate::server::Backend::Postgres,
+                    None,
+                    false,
+                )
+                .await;
+                ($body)(srv).await;
+            }
+        }
+    };
     ($name:ident, $body:expr) => {
         mod $name {
             use super::*;

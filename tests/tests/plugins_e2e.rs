@@ -721,20 +721,7 @@ async fn start_rescore_runs_in_the_background(srv: TestServer) {
     assert_eq!(a["status"], "queued", "{a}");
 }
 
-mod start_rescore_runs_in_the_background {
-    use super::*;
-    use crm_tests::server::Backend;
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let srv = TestServer::start_opts(Backend::Sqlite, None, false).await;
-        super::start_rescore_runs_in_the_background(srv).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let srv = TestServer::start_opts(Backend::Postgres, None, false).await;
-        super::start_rescore_runs_in_the_background(srv).await;
-    }
-}
+crm_tests::both_backends!(no_runner start_rescore_runs_in_the_background, super::start_rescore_runs_in_the_background);
 
 crm_tests::both_backends!(
     bad_manifest_lists_every_problem,
@@ -1294,17 +1281,4 @@ async fn start_check_records_runs_in_the_background(srv: TestServer) {
     assert_eq!(tags_of(&srv, &other["id"]).await, json!([]));
 }
 
-mod start_check_records_runs_in_the_background {
-    use super::*;
-    use crm_tests::server::Backend;
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn sqlite() {
-        let srv = TestServer::start_opts(Backend::Sqlite, None, false).await;
-        super::start_check_records_runs_in_the_background(srv).await;
-    }
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn postgres() {
-        let srv = TestServer::start_opts(Backend::Postgres, None, false).await;
-        super::start_check_records_runs_in_the_background(srv).await;
-    }
-}
+crm_tests::both_backends!(no_runner start_check_records_runs_in_the_background, super::start_check_records_runs_in_the_background);
