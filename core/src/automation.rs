@@ -403,18 +403,17 @@ async fn rescore_job(
 /// lease renewed, and at the end the `report`.
 #[derive(Default)]
 struct Progress {
-    done: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    total: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
 }
 
 impl Progress {
     /// What the work calls after each batch.
-    fn callback(&self) -> impl Fn(u64, u64) + Send + Sync + use<> {
+    fn callback(&self) -> impl Fn(u64, u64) + Send + Sync + '_ {
         use std::sync::atomic::Ordering::Relaxed;
-        let (done, total) = (self.done.clone(), self.total.clone());
         move |d, t| {
-            done.store(d, Relaxed);
-            total.store(t, Relaxed);
+            self.done.store(d, Relaxed);
+            self.total.store(t, Relaxed);
         }
     }
 

@@ -100,8 +100,10 @@ pub struct RescoreReport {
 }
 
 /// What `checkRecords` asks: a plugin's validate functions over stored
-/// records of one entity.
-#[derive(Clone, Debug)]
+/// records of one entity. As JSON (camelCase), the payload of a
+/// `plugin.check` job.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CheckRequest {
     pub plugin: String,
     pub entity: String,
@@ -800,24 +802,25 @@ impl PluginMutation {
     ) -> Result<crate::automation::Job> {
         require_admin(ctx)?;
         let p = principal(ctx)?;
-        let config_patch = config_patch.map(|j| j.0);
+        let req = CheckRequest {
+            plugin,
+            entity,
+            ids: None,
+            config_patch: config_patch.map(|j| j.0),
+            apply,
+        };
         // The same checks as a check of no records: nothing runs.
         admin(ctx)
             .check_records(
                 p,
                 CheckRequest {
-                    plugin: plugin.clone(),
-                    entity: entity.clone(),
                     ids: Some(vec![]),
-                    config_patch: config_patch.clone(),
-                    apply,
+                    ..req.clone()
                 },
             )
             .await
             .map_err(PluginAdminError::into_gql)?;
-        let request = serde_json::json!({
-            "plugin": plugin, "entity": entity, "apply": apply, "configPatch": config_patch,
-        });
+        let request = serde_json::to_value(&req)?;
         let j = crm_core::automation::queue_check(crm(ctx), p, request)
             .await
             .gql()?;

@@ -969,17 +969,7 @@ impl PluginHost {
                 ),
             ));
         };
-        let heads = plugin_store::plugin_heads(&self.crm)
-            .await
-            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
-        let hash = heads
-            .iter()
-            .find(|h| h.0 == plugin_id)
-            .map(|h| h.2.clone())
-            .ok_or_else(|| {
-                PluginAdminError::new("NOT_FOUND", format!("plugin {plugin_id} is not installed"))
-            })?;
-        let plugin = self.ensure_loaded(plugin_id, &hash).await?;
+        let plugin = self.installed(plugin_id).await?;
         let grants = Grants::new(&plugin.manifest, &granted(&tp.grants));
         let config = Self::effective(
             &plugin,
@@ -1158,6 +1148,25 @@ impl PluginHost {
             "rescore stages (busy time of each; they overlap)"
         );
         out
+    }
+
+    /// The installed version of plugin `id`, loaded (`NOT_FOUND` when it is
+    /// not installed).
+    async fn installed(&self, id: &str) -> Result<Arc<LoadedPlugin>, PluginAdminError> {
+        let heads = plugin_store::plugin_heads(&self.crm)
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        let hash = heads
+            .iter()
+            .find(|h| h.0 == id)
+            .map(|h| h.2.clone())
+            .ok_or_else(|| {
+                PluginAdminError::new(
+                    "NOT_FOUND",
+                    format!("plugin {id} is not installed (crm plugin list shows what is)"),
+                )
+            })?;
+        self.ensure_loaded(id, &hash).await
     }
 
     async fn manifest_of(&self, id: &str) -> Result<Manifest, PluginAdminError> {
@@ -1534,23 +1543,14 @@ impl PluginHooks for PluginHost {
         request: &Value,
         progress: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<Value, PluginFailure> {
-        let s = |k: &str| {
-            request
-                .get(k)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let req = crm_graphql::CheckRequest {
-            plugin: s("plugin"),
-            entity: s("entity"),
-            ids: None,
-            config_patch: request.get("configPatch").filter(|c| !c.is_null()).cloned(),
-            apply: request
-                .get("apply")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        };
+        // The job's payload: the request `startCheckRecords` queued (the
+        // other keys are the job's own).
+        let req: crm_graphql::CheckRequest =
+            serde_json::from_value(request.clone()).map_err(|e| PluginFailure {
+                plugin: String::new(),
+                code: "INTERNAL".into(),
+                message: format!("the check's request cannot be read: {e}"),
+            })?;
         let fail = |code: &str, message: String| PluginFailure {
             plugin: req.plugin.clone(),
             code: code.into(),

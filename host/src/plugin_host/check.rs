@@ -54,23 +54,7 @@ impl PluginHost {
                 crm_core::plugin_api::PLUGGABLE_ENTITIES.join(", ")
             )));
         };
-        let heads = plugin_store::plugin_heads(&self.crm)
-            .await
-            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
-        let hash = heads
-            .iter()
-            .find(|h| h.0 == req.plugin)
-            .map(|h| h.2.clone())
-            .ok_or_else(|| {
-                PluginAdminError::new(
-                    "NOT_FOUND",
-                    format!(
-                        "plugin {} is not installed (crm plugin list shows what is)",
-                        req.plugin
-                    ),
-                )
-            })?;
-        let plugin = self.ensure_loaded(&req.plugin, &hash).await?;
+        let plugin = self.installed(&req.plugin).await?;
         let functions: Vec<&FunctionDecl> = plugin
             .manifest
             .functions
@@ -175,7 +159,7 @@ impl PluginHost {
                 .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
             let verdicts = self
                 .check_batch(
-                    tenant, entity, &plugin, &functions, &config, &grants, &found,
+                    tenant, entity, &plugin, &functions, &config, &grants, &sensitive, &found,
                 )
                 .await;
             for ((id, _), verdict) in found.iter().zip(verdicts) {
@@ -271,6 +255,7 @@ impl PluginHost {
         functions: &[&FunctionDecl],
         config: &Value,
         grants: &Grants,
+        sensitive: &[String],
         found: &[(Uuid, Map<String, Value>)],
     ) -> Vec<Verdict> {
         let stored: Vec<Value> = found
@@ -279,7 +264,8 @@ impl PluginHost {
             .collect();
         let mut current = stored.clone();
         let mut verdicts: Vec<Option<Verdict>> = found.iter().map(|_| None).collect();
-        let mut sensitive = None;
+        // The tenant's sensitive keys of the entity, read once per check.
+        let mut sensitive = Some(sensitive.to_vec());
         for f in functions {
             // The records still in play, as this validator may see them.
             let mut open = vec![];
