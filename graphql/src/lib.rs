@@ -31,9 +31,10 @@ pub use error::to_gql_error;
 pub use input_plan::InputPlan;
 pub use loaders::Loaders;
 pub use plugins::{
-    CHECK_FINDINGS_MAX, CHECK_IDS_MAX, CheckRequest, FieldChange, NoPluginAdmin, PluginAdmin,
-    PluginAdminError, PluginInfo, PublicOrigin, RecordCheckReport, RecordFieldError, RecordFinding,
-    RescoreReport, merge_patch,
+    CHECK_FINDINGS_MAX, CHECK_IDS_MAX, CheckRequest, FieldChange, GradeCount, GradeMove,
+    NoPluginAdmin, PREVIEW_CHANGES_MAX, PluginAdmin, PluginAdminError, PluginInfo, PreviewRequest,
+    PublicOrigin, RecordCheckReport, RecordFieldError, RecordFinding, RescoreReport, ScoreChange,
+    ScorePreview, ScoreShift, ScoreSnapshot, ScoreSummary, merge_patch,
 };
 pub use schema::{
     CrmSchema, MAX_COMPLEXITY, MAX_DEPTH, build_internal_schema, build_schema,

@@ -187,6 +187,108 @@ pub struct RecordFieldError {
     pub message: String,
 }
 
+/// What `previewScores` asks: a plugin's score functions over stored
+/// records of one entity, under a configuration to try.
+#[derive(Clone, Debug, Default)]
+pub struct PreviewRequest {
+    pub plugin: String,
+    pub entity: String,
+    /// These records only (at most [`CHECK_IDS_MAX`]); `None`: every record
+    /// of the entity in the tenant.
+    pub ids: Option<Vec<Uuid>>,
+    /// Configuration keys to try over the tenant's.
+    pub config_patch: Option<serde_json::Value>,
+}
+
+/// Most records a score preview lists; its counts cover every record.
+pub const PREVIEW_CHANGES_MAX: usize = 100;
+
+/// What a plugin's score functions would give the stored records under a
+/// configuration, beside what is stored now. Nothing is written.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct ScorePreview {
+    pub plugin: String,
+    pub entity: String,
+    /// Records scored.
+    pub records: i64,
+    /// Records the plugin could not score (a failed call or input query;
+    /// `failure` says why). They count in no summary.
+    pub failed: i64,
+    /// Why the first failed batch failed.
+    pub failure: Option<String>,
+    /// One entry per score name: the stored and the previewed distribution.
+    pub scores: Vec<ScoreShift>,
+    /// The records whose score changes the most, at most 100: grade changes
+    /// first, then by how far the value moves.
+    pub changes: Vec<ScoreChange>,
+    pub duration_ms: i64,
+}
+
+/// One score name, stored and previewed, over the records previewed.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct ScoreShift {
+    /// The score's name (`lead`).
+    pub name: String,
+    /// The scores stored now.
+    pub stored: ScoreSummary,
+    /// The scores the configuration tried would give.
+    pub preview: ScoreSummary,
+    /// Records whose value would change (or which would gain or lose the
+    /// score).
+    pub changed_value: i64,
+    /// Records whose grade would change (or which would gain or lose the
+    /// score).
+    pub changed_grade: i64,
+    /// How grades move, most common first: from the stored grade to the
+    /// previewed one (`null`: no score, or a score without a grade).
+    pub moves: Vec<GradeMove>,
+}
+
+/// A distribution of one score's values.
+#[derive(SimpleObject, Clone, Debug, Default)]
+pub struct ScoreSummary {
+    /// Records having the score.
+    pub records: i64,
+    /// Their mean value (`null` when none has it).
+    pub mean: Option<f64>,
+    /// How many have each grade, by grade (`null`: no grade).
+    pub grades: Vec<GradeCount>,
+}
+
+/// Records with one grade.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GradeCount {
+    pub grade: Option<String>,
+    pub count: i64,
+}
+
+/// Records whose grade moves from `from` to `to`.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GradeMove {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub count: i64,
+}
+
+/// One record's score, stored and previewed.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ScoreChange {
+    pub id: ID,
+    pub name: String,
+    /// The stored score (`null`: none).
+    pub from: Option<ScoreSnapshot>,
+    /// The previewed score (`null`: the plugin would not give it).
+    pub to: Option<ScoreSnapshot>,
+}
+
+/// A score value with its grade and reasons.
+#[derive(SimpleObject, Clone, Debug, PartialEq)]
+pub struct ScoreSnapshot {
+    pub value: i32,
+    pub grade: Option<String>,
+    pub reasons: Vec<String>,
+}
+
 /// What the host's plugin runtime offers the API.
 #[async_trait::async_trait]
 pub trait PluginAdmin: Send + Sync {
@@ -216,6 +318,13 @@ pub trait PluginAdmin: Send + Sync {
         p: &crm_core::auth::Principal,
         req: CheckRequest,
     ) -> Result<RecordCheckReport, PluginAdminError>;
+    /// Run a plugin's score functions over stored records as `p` and
+    /// compare with the stored scores (see `previewScores`).
+    async fn preview_scores(
+        &self,
+        p: &crm_core::auth::Principal,
+        req: PreviewRequest,
+    ) -> Result<ScorePreview, PluginAdminError>;
     /// Enablements changed in this process: forget cached routing.
     fn changed(&self) {}
     /// Wait until runs recorded so far are written (before reading runs or stats).
@@ -263,6 +372,16 @@ impl PluginAdmin for NoPluginAdmin {
         _: &crm_core::auth::Principal,
         _: CheckRequest,
     ) -> Result<RecordCheckReport, PluginAdminError> {
+        Err(PluginAdminError::new(
+            "PLUGIN_FAILED",
+            "this server has no plugin runtime",
+        ))
+    }
+    async fn preview_scores(
+        &self,
+        _: &crm_core::auth::Principal,
+        _: PreviewRequest,
+    ) -> Result<ScorePreview, PluginAdminError> {
         Err(PluginAdminError::new(
             "PLUGIN_FAILED",
             "this server has no plugin runtime",
@@ -519,6 +638,60 @@ impl PluginQuery {
         .await
         .gql()?;
         Ok(rows.into_iter().map(PluginRun).collect())
+    }
+
+    /// What a plugin's score functions would give the caller's tenant's
+    /// stored records of `entity` (or only `ids`, at most 1000) beside the
+    /// scores stored now: per score name, the stored and the previewed
+    /// grade distribution and mean, how many values and grades change, how
+    /// grades move (`C -> A: 12`), and the records that change the most.
+    /// `configPatch` tries configuration keys over the tenant's (as
+    /// `enablePlugin` would merge them; thresholds, weights) without saving
+    /// them; a plugin not enabled is tried with its defaults and the grants
+    /// enabling would give. Nothing is written but the plugin's runs.
+    /// Tune with this, then save with `enablePlugin(config:)` and
+    /// `startRescore`.
+    async fn preview_scores(
+        &self,
+        ctx: &Context<'_>,
+        plugin: String,
+        entity: String,
+        ids: Option<Vec<ID>>,
+        config_patch: Option<Json<serde_json::Value>>,
+    ) -> Result<ScorePreview> {
+        require_admin(ctx)?;
+        let p = principal(ctx)?;
+        let ids = record_ids(ids, "preview")?;
+        admin(ctx)
+            .preview_scores(
+                p,
+                PreviewRequest {
+                    plugin,
+                    entity,
+                    ids,
+                    config_patch: config_patch.map(|j| j.0),
+                },
+            )
+            .await
+            .map_err(PluginAdminError::into_gql)
+    }
+}
+
+/// The `ids` argument of a check or preview: at most [`CHECK_IDS_MAX`].
+fn record_ids(ids: Option<Vec<ID>>, what: &str) -> Result<Option<Vec<Uuid>>> {
+    match ids {
+        None => Ok(None),
+        Some(ids) if ids.len() > CHECK_IDS_MAX => Err(crate::error::to_gql_error(
+            crm_core::CoreError::LimitExceeded(format!(
+                "ids: at most {CHECK_IDS_MAX}; leave ids out to {what} every record"
+            )),
+        )
+        .extend_with(|_, ext| ext.set("field", "ids"))),
+        Some(ids) => Ok(Some(
+            ids.iter()
+                .map(|i| crate::common::uuid(i, "ids"))
+                .collect::<Result<Vec<Uuid>>>()?,
+        )),
     }
 }
 
@@ -850,21 +1023,7 @@ impl PluginMutation {
     ) -> Result<RecordCheckReport> {
         require_admin(ctx)?;
         let p = principal(ctx)?;
-        let ids = match ids {
-            None => None,
-            Some(ids) if ids.len() > CHECK_IDS_MAX => {
-                return Err(crate::error::to_gql_error(crm_core::CoreError::invalid(
-                    "ids",
-                    "LIMIT_EXCEEDED",
-                    format!("at most {CHECK_IDS_MAX} ids; leave ids out to check every record"),
-                )));
-            }
-            Some(ids) => Some(
-                ids.iter()
-                    .map(|i| crate::common::uuid(i, "ids"))
-                    .collect::<Result<Vec<Uuid>>>()?,
-            ),
-        };
+        let ids = record_ids(ids, "check")?;
         admin(ctx)
             .check_records(
                 p,

@@ -192,6 +192,28 @@ enum PluginCommand {
         #[arg(long, env = "CRM_API_KEY")]
         key: String,
     },
+    /// Preview what a plugin's score functions would give a tenant's stored
+    /// records, beside the scores stored now: per score, the grade
+    /// distribution before and after, how grades move, and the records that
+    /// change the most. With --config-patch, under configuration keys tried
+    /// over the tenant's (grade thresholds, weights). Writes nothing.
+    Preview {
+        /// The plugin's id (`crm plugin list`).
+        id: String,
+        /// The kind of record: contact, company, deal, ...
+        #[arg(long, default_value = "contact")]
+        entity: String,
+        /// Configuration keys to try over the tenant's, as JSON:
+        /// '{"grade-a": 60}'.
+        #[arg(long)]
+        config_patch: Option<String>,
+        /// Changed records to print (the counts cover every record).
+        #[arg(long, default_value_t = 10)]
+        show: usize,
+        /// An admin API key of the tenant.
+        #[arg(long, env = "CRM_API_KEY")]
+        key: String,
+    },
     /// Re-run a plugin's scorers over every record of a tenant.
     Rescore {
         /// The plugin's id (`crm plugin list`).
@@ -715,11 +737,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             show,
             key,
         } => {
-            let config_patch = config_patch
-                .as_deref()
-                .map(serde_json::from_str::<serde_json::Value>)
-                .transpose()
-                .map_err(|e| anyhow::anyhow!("--config-patch is not JSON: {e}"))?;
+            let config_patch = json_arg("--config-patch", config_patch.as_deref())?;
             let app = App::open(&one_shot_config(cli)).await?;
             let p = crm_core::tenant::authenticate(&app.crm, key).await?;
             let bar = records_bar();
@@ -741,6 +759,42 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             bar.finish_and_clear();
             app.plugins.flush_runs().await;
             print!("{}", check_summary(&r, *show));
+            Ok(())
+        }
+        PluginCommand::Preview {
+            id,
+            entity,
+            config_patch,
+            show,
+            key,
+        } => {
+            let config_patch_text = config_patch.as_deref();
+            let config_patch = json_arg("--config-patch", config_patch_text)?;
+            let app = App::open(&one_shot_config(cli)).await?;
+            let p = crm_core::tenant::authenticate(&app.crm, key).await?;
+            let bar = records_bar();
+            let req = crm_graphql::PreviewRequest {
+                plugin: id.clone(),
+                entity: entity.clone(),
+                ids: None,
+                config_patch,
+            };
+            let r = app
+                .plugins
+                .preview_scores(&p, req, |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message))?;
+            bar.finish_and_clear();
+            app.plugins.flush_runs().await;
+            print!("{}", preview_summary(&r, *show));
+            if let Some(patch) = config_patch_text {
+                println!(
+                    "to keep it: enablePlugin(id: \"{id}\", configPatch: {patch}) in GraphQL, then crm plugin rescore {id}"
+                );
+            }
             Ok(())
         }
         PluginCommand::Rescore { id, key } => {
@@ -825,6 +879,86 @@ fn check_summary(r: &crm_graphql::RecordCheckReport, show: usize) -> String {
         let _ = writeln!(out, "wrote {} of {} patches", r.applied, r.patched);
     } else if r.patched > 0 {
         let _ = writeln!(out, "dry run: nothing written; --apply writes the patches");
+    }
+    out
+}
+
+/// A JSON argument, when given.
+fn json_arg(name: &str, text: Option<&str>) -> anyhow::Result<Option<serde_json::Value>> {
+    text.map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("{name} is not JSON: {e}"))
+}
+
+/// What `crm plugin preview` prints: per score, the counts, the grade
+/// distribution stored and previewed, the moves; then up to `show` records.
+fn preview_summary(r: &crm_graphql::ScorePreview, show: usize) -> String {
+    use std::fmt::Write;
+    let grade = |g: &Option<String>| g.clone().unwrap_or_else(|| "-".into());
+    let grades = |s: &crm_graphql::ScoreSummary| {
+        let list: Vec<String> = s
+            .grades
+            .iter()
+            .map(|g| format!("{} {}", grade(&g.grade), g.count))
+            .collect();
+        let mean = s.mean.map_or("-".into(), |m| format!("{m:.1}"));
+        format!("{} records, mean {mean}: {}", s.records, list.join(", "))
+    };
+    let score = |s: &Option<crm_graphql::ScoreSnapshot>| match s {
+        None => "none".to_string(),
+        Some(s) => match &s.grade {
+            Some(g) => format!("{} {g}", s.value),
+            None => s.value.to_string(),
+        },
+    };
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "previewed {} {} records with {} in {} ms ({} failed); nothing written",
+        r.records, r.entity, r.plugin, r.duration_ms, r.failed
+    );
+    if let Some(f) = &r.failure {
+        let _ = writeln!(out, "  first failure: {f}");
+    }
+    for s in &r.scores {
+        let _ = writeln!(
+            out,
+            "score {}: {} values and {} grades change",
+            s.name, s.changed_value, s.changed_grade
+        );
+        let _ = writeln!(out, "  stored:  {}", grades(&s.stored));
+        let _ = writeln!(out, "  preview: {}", grades(&s.preview));
+        if !s.moves.is_empty() {
+            let moves: Vec<String> = s
+                .moves
+                .iter()
+                .map(|m| format!("{} -> {}: {}", grade(&m.from), grade(&m.to), m.count))
+                .collect();
+            let _ = writeln!(out, "  moves:   {}", moves.join(", "));
+        }
+    }
+    for c in r.changes.iter().take(show) {
+        let reasons =
+            c.to.as_ref()
+                .map(|t| t.reasons.join("; "))
+                .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {}  {}: {} -> {}  {reasons}",
+            c.id.as_str(),
+            c.name,
+            score(&c.from),
+            score(&c.to)
+        );
+    }
+    if r.changes.len() > show {
+        let _ = writeln!(
+            out,
+            "  ... {} more of the {} records listed (--show {} prints them)",
+            r.changes.len() - show,
+            r.changes.len(),
+            r.changes.len()
+        );
     }
     out
 }

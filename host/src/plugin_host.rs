@@ -36,6 +36,8 @@ use std::time::Instant;
 use uuid::Uuid;
 
 mod check;
+mod preview;
+mod trial;
 
 /// `store_batch` with no transaction: the scores get one of their own.
 const NO_TXN: Option<&sea_orm::DatabaseConnection> = None;
@@ -2099,6 +2101,16 @@ impl PluginAdmin for PluginHost {
         // The runs of the check are queryable as soon as it answers.
         self.flush_runs().await;
         report
+    }
+
+    async fn preview_scores(
+        &self,
+        p: &Principal,
+        req: crm_graphql::PreviewRequest,
+    ) -> Result<crm_graphql::ScorePreview, PluginAdminError> {
+        let preview = self.preview_scores(p, req, |_, _| {}).await;
+        self.flush_runs().await;
+        preview
     }
 }
 

@@ -1,7 +1,8 @@
 //! Plugins end to end over GraphQL, on SQLite and PostgreSQL: install and
 //! enable the shipped `data-quality` and `lead-scoring` plugins, normalise and
 //! reject on write, score after write, disable, upgrade, rescore, filter and
-//! order by score, run records, checking stored records, and the refusals of bad manifests, wrong
+//! order by score, run records, checking stored records, previewing scores under
+//! another configuration, and the refusals of bad manifests, wrong
 //! contract versions, duplicate installs; uninstall.
 
 use base64::Engine;
@@ -1282,3 +1283,258 @@ async fn start_check_records_runs_in_the_background(srv: TestServer) {
 }
 
 crm_tests::both_backends!(no_runner start_check_records_runs_in_the_background, super::start_check_records_runs_in_the_background);
+
+const PREVIEW: &str = "query($p: String!, $e: String! = \"contact\", $ids: [ID!], $cp: JSON) { previewScores(plugin: $p, entity: $e, ids: $ids, configPatch: $cp) { plugin entity records failed failure scores { name changedValue changedGrade stored { records mean grades { grade count } } preview { records mean grades { grade count } } moves { from to count } } changes { id name from { value grade reasons } to { value grade reasons } } } }";
+
+/// Each contact's `lead-scoring` score as (id, value, grade).
+async fn lead_scores(srv: &TestServer) -> Vec<(String, i64, String)> {
+    let d = srv
+        .ok(
+            "{ contacts(first: 100) { edges { node { id score(plugin: \"lead-scoring\") { value grade } } } } }",
+            json!({}),
+        )
+        .await;
+    let mut out: Vec<(String, i64, String)> = d["contacts"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|e| {
+            let n = &e["node"];
+            (
+                n["id"].as_str().unwrap_or_default().to_string(),
+                n["score"]["value"].as_i64().unwrap_or(-1),
+                n["score"]["grade"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// A summary's grades as (grade, count).
+fn grade_counts(summary: &Value) -> Vec<(String, i64)> {
+    summary["grades"]
+        .as_array()
+        .expect("grades")
+        .iter()
+        .map(|g| {
+            (
+                g["grade"].as_str().unwrap_or("-").to_string(),
+                g["count"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect()
+}
+
+crm_tests::both_backends!(
+    preview_scores_shows_what_a_configuration_would_change,
+    |srv: TestServer| async move {
+        install_and_enable(&srv, "lead-scoring", json!({})).await;
+        for (first, title) in [
+            ("Wang", "CEO"),
+            ("Li", "Director of Sales"),
+            ("Zhao", "Sales Manager"),
+            ("Chen", "Engineer"),
+            ("Sun", "VP Marketing"),
+        ] {
+            create_ok(&srv, json!({"firstName": first, "title": title})).await;
+        }
+        let before = lead_scores(&srv).await;
+        assert_eq!(before.len(), 5);
+
+        // The saved configuration previews as what is stored.
+        let runs_before = runs(&srv, "lead-scoring", None).await.len();
+        let same = srv.ok(PREVIEW, json!({"p": "lead-scoring"})).await["previewScores"].clone();
+        // Its call is a recorded run.
+        let recorded = runs(&srv, "lead-scoring", None).await;
+        assert_eq!(recorded.len(), runs_before + 1);
+        assert_eq!(
+            (
+                recorded[0]["entryPoint"].clone(),
+                recorded[0]["records"].clone(),
+                recorded[0]["outcome"].clone()
+            ),
+            (json!("score[lead]"), json!(5), json!("ok")),
+            "{recorded:?}"
+        );
+        assert_eq!(
+            (same["records"].clone(), same["failed"].clone()),
+            (json!(5), json!(0)),
+            "{same}"
+        );
+        let lead = &same["scores"][0];
+        assert_eq!(lead["name"], "lead", "{same}");
+        assert_eq!(
+            (lead["changedValue"].clone(), lead["changedGrade"].clone()),
+            (json!(0), json!(0)),
+            "{same}"
+        );
+        assert_eq!(lead["stored"], lead["preview"], "{same}");
+        assert_eq!(lead["moves"], json!([]));
+        assert_eq!(same["changes"], json!([]));
+
+        // Higher title weight and lower thresholds: tried, not saved.
+        let patch = json!({"weight-title": 60, "grade-a": 45, "grade-b": 20});
+        let p = srv
+            .ok(PREVIEW, json!({"p": "lead-scoring", "cp": patch}))
+            .await["previewScores"]
+            .clone();
+        assert_eq!(p["records"], 5, "{p}");
+        let lead = p["scores"][0].clone();
+        assert_eq!(lead_scores(&srv).await, before, "a preview writes nothing");
+        let stored_grades = grade_counts(&lead["stored"]);
+        assert_eq!(stored_grades.iter().map(|g| g.1).sum::<i64>(), 5);
+
+        // What the preview says is what saving the configuration and
+        // rescoring then stores.
+        enable(&srv, "lead-scoring", patch.clone()).await;
+        srv.ok(
+            "mutation { rescore(plugin: \"lead-scoring\") { scored } }",
+            json!({}),
+        )
+        .await;
+        let after = lead_scores(&srv).await;
+        let mut counts = std::collections::BTreeMap::<String, i64>::new();
+        for (_, _, g) in &after {
+            *counts.entry(g.clone()).or_default() += 1;
+        }
+        assert_eq!(
+            grade_counts(&lead["preview"]),
+            counts.into_iter().collect::<Vec<_>>(),
+            "{p}"
+        );
+        let mean = after.iter().map(|a| a.1).sum::<i64>() as f64 / 5.0;
+        assert_eq!(lead["preview"]["mean"].as_f64(), Some(mean), "{p}");
+        let moved: Vec<_> = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.2 != a.2)
+            .collect();
+        assert!(
+            moved.len() >= 2,
+            "the patch must move grades: {before:?} {after:?}"
+        );
+        assert_eq!(lead["changedGrade"], moved.len() as i64, "{p}");
+        let changed = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.1 != a.1)
+            .count();
+        assert_eq!(lead["changedValue"], changed as i64, "{p}");
+        let moves_total: i64 = lead["moves"]
+            .as_array()
+            .expect("moves")
+            .iter()
+            .map(|m| m["count"].as_i64().unwrap_or(0))
+            .sum();
+        assert_eq!(moves_total, moved.len() as i64, "{p}");
+        // Each listed change is the record's score before and after.
+        let changes = p["changes"].as_array().expect("changes");
+        let listed = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.1 != a.1 || b.2 != a.2)
+            .count();
+        assert_eq!(changes.len(), listed, "{p}");
+        for c in changes {
+            let id = c["id"].as_str().unwrap_or_default();
+            let b = before.iter().find(|b| b.0 == id).expect("before");
+            let a = after.iter().find(|a| a.0 == id).expect("after");
+            assert_eq!(
+                (c["from"]["value"].as_i64(), c["from"]["grade"].as_str()),
+                (Some(b.1), Some(b.2.as_str())),
+                "{c}"
+            );
+            assert_eq!(
+                (c["to"]["value"].as_i64(), c["to"]["grade"].as_str()),
+                (Some(a.1), Some(a.2.as_str())),
+                "{c}"
+            );
+            assert!(
+                !c["to"]["reasons"].as_array().expect("reasons").is_empty(),
+                "{c}"
+            );
+        }
+        // Grade changes come first.
+        let first_same_grade = changes
+            .iter()
+            .position(|c| c["from"]["grade"] == c["to"]["grade"])
+            .unwrap_or(changes.len());
+        assert!(
+            changes[first_same_grade..]
+                .iter()
+                .all(|c| c["from"]["grade"] == c["to"]["grade"]),
+            "{p}"
+        );
+
+        // Only some records.
+        let one = &after[0].0;
+        let p = srv
+            .ok(
+                PREVIEW,
+                json!({"p": "lead-scoring", "ids": [one], "cp": {"grade-a": 1}}),
+            )
+            .await["previewScores"]
+            .clone();
+        assert_eq!(p["records"], 1, "{p}");
+        assert_eq!(p["scores"][0]["preview"]["records"], 1, "{p}");
+
+        // A plugin not enabled is tried with its defaults: every record
+        // would gain its score.
+        install_ok(&srv, &fixture("echo-score"), "echo-score").await;
+        let p = srv.ok(PREVIEW, json!({"p": "echo-score"})).await["previewScores"].clone();
+        let echo = &p["scores"][0];
+        assert_eq!(echo["stored"]["records"], 0, "{p}");
+        assert_eq!(echo["preview"]["records"], 5, "{p}");
+        assert_eq!(echo["changedValue"], 5, "{p}");
+        assert!(
+            p["changes"]
+                .as_array()
+                .expect("changes")
+                .iter()
+                .all(|c| c["from"].is_null() && c["to"]["value"] == 42),
+            "{p}"
+        );
+
+        // Refusals.
+        install_ok(&srv, &shipped("data-quality"), "data-quality").await;
+        let r = srv.gql(PREVIEW, json!({"p": "data-quality"})).await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "entity", "{r}");
+        assert!(
+            r["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("checkRecords"),
+            "{r}"
+        );
+        let r = srv
+            .gql(PREVIEW, json!({"p": "lead-scoring", "e": "invoice"}))
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "entity", "{r}");
+        let r = srv
+            .gql(
+                PREVIEW,
+                json!({"p": "lead-scoring", "cp": {"grade-a": "high"}}),
+            )
+            .await;
+        assert_eq!(error_code(&r), "BAD_USER_INPUT", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "configPatch", "{r}");
+        let r = srv.gql(PREVIEW, json!({"p": "no-such-plugin"})).await;
+        assert_eq!(error_code(&r), "NOT_FOUND", "{r}");
+        let many: Vec<String> = (0..1001)
+            .map(|_| uuid::Uuid::now_v7().to_string())
+            .collect();
+        let r = srv
+            .gql(PREVIEW, json!({"p": "lead-scoring", "ids": many}))
+            .await;
+        assert_eq!(error_code(&r), "LIMIT_EXCEEDED", "{r}");
+        assert_eq!(r["errors"][0]["extensions"]["field"], "ids", "{r}");
+        let sales = srv.key_with_role("SALES").await;
+        let r = srv
+            .gql_as(&sales, PREVIEW, json!({"p": "lead-scoring"}))
+            .await;
+        assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
+    }
+);

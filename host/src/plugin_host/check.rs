@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use crm_core::Principal;
 use crm_core::plugin_api::{Decision, PluginFailure};
-use crm_core::plugin_store;
 use crm_graphql::{
     CHECK_FINDINGS_MAX, CheckRequest, FieldChange, PluginAdminError, RecordCheckReport,
     RecordFieldError, RecordFinding,
@@ -15,9 +14,10 @@ use crm_graphql::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::trial::{Trial, pluggable};
 use super::{
     CallContext, CallOn, FunctionDecl, FunctionKind, Grants, LoadedPlugin, Outcome, PluginHost,
-    SCORE_BATCH, admin_err, apply_patch, granted, run_call,
+    SCORE_BATCH, admin_err, apply_patch, run_call,
 };
 
 /// What one record came to after every validate function of the plugin.
@@ -43,17 +43,7 @@ impl PluginHost {
             .map_err(|e| PluginAdminError::new("FORBIDDEN", e.to_string()))?;
         let tenant = p.tenant_id;
         let bad = |m: String| PluginAdminError::new("BAD_USER_INPUT", m);
-        let Some(entity) = crm_core::plugin_api::PLUGGABLE_ENTITIES
-            .iter()
-            .copied()
-            .find(|e| *e == req.entity)
-        else {
-            return Err(bad(format!(
-                "entity {:?} is not one plugins validate; use one of: {}",
-                req.entity,
-                crm_core::plugin_api::PLUGGABLE_ENTITIES.join(", ")
-            )));
-        };
+        let entity = pluggable(&req.entity)?;
         let plugin = self.installed(&req.plugin).await?;
         let functions: Vec<&FunctionDecl> = plugin
             .manifest
@@ -62,85 +52,36 @@ impl PluginHost {
             .filter(|f| f.kind == FunctionKind::Validate && f.entities.iter().any(|e| e == entity))
             .collect();
         if functions.is_empty() {
-            let scores = plugin
-                .manifest
-                .functions
-                .iter()
-                .any(|f| f.kind == FunctionKind::Score);
+            let scores = Self::score_functions(&plugin, entity).next().is_some();
             return Err(bad(format!(
                 "plugin {} has no validate function for {entity}{}",
                 req.plugin,
                 if scores {
-                    "; its score functions are re-run over stored records with rescore"
+                    "; its score functions are tried over stored records with previewScores and re-run with rescore"
                 } else {
                     ""
                 }
             )));
         }
-        let tp = plugin_store::tenant_plugin(&self.crm, tenant, &req.plugin)
-            .await
-            .map_err(|e| admin_err("PLUGIN_FAILED", e))?
-            .filter(|t| t.enabled);
-        if req.apply {
-            if tp.is_none() {
-                return Err(bad(format!(
-                    "plugin {} is not enabled for this tenant: enable it first (enablePlugin); a dry run (apply: false) works without",
-                    req.plugin
-                )));
-            }
-            if req.config_patch.is_some() {
-                return Err(PluginAdminError::new(
-                    "BAD_USER_INPUT",
-                    "apply writes with the saved configuration: save configPatch with enablePlugin first, or leave apply out to try it",
-                )
-                .with_field("configPatch", "not with apply"));
-            }
+        if req.apply && req.config_patch.is_some() {
+            return Err(PluginAdminError::new(
+                "BAD_USER_INPUT",
+                "apply writes with the saved configuration: save configPatch with enablePlugin first, or leave apply out to try it",
+            )
+            .with_field("configPatch", "not with apply"));
         }
-        // The configuration and grants the plugin runs with: the tenant's,
-        // or what enabling it now would give.
-        let (overrides, grants) = match &tp {
-            Some(tp) => (
-                plugin_store::open_config(&self.crm, tenant, &req.plugin, tp.config.clone()),
-                Grants::new(&plugin.manifest, &granted(&tp.grants)),
-            ),
-            None => (
-                serde_json::json!({}),
-                Grants::new(
-                    &plugin.manifest,
-                    &plugin_store::implicit_grants(&Grants::requested(&plugin.manifest)),
-                ),
-            ),
-        };
-        let overrides = match req.config_patch {
-            None => overrides,
-            Some(patch) => {
-                // A secret sent back masked keeps its value.
-                let patch = match patch {
-                    Value::Object(mut o) => {
-                        o.retain(|_, v| v != crm_core::custom_field::MASK);
-                        Value::Object(o)
-                    }
-                    other => other,
-                };
-                crm_graphql::merge_patch(overrides, patch).map_err(|m| {
-                    PluginAdminError::new("BAD_USER_INPUT", m.clone()).with_field("configPatch", &m)
-                })?
-            }
-        };
-        let config = plugin.manifest.effective_config(&overrides).map_err(|e| {
-            PluginAdminError::new("BAD_USER_INPUT", format!("configPatch: {e}"))
-                .with_field("configPatch", &e.to_string())
-        })?;
-        let ids = match req.ids {
-            Some(mut ids) => {
-                ids.sort();
-                ids.dedup();
-                ids
-            }
-            None => crm_core::record::all_ids(&self.crm, tenant, entity)
-                .await
-                .map_err(|e| admin_err("PLUGIN_FAILED", e))?,
-        };
+        let Trial {
+            enabled,
+            config,
+            grants,
+        } = self.trial(tenant, &plugin, req.config_patch).await?;
+        if req.apply && !enabled {
+            return Err(bad(format!(
+                "plugin {} is not enabled for this tenant: enable it first (enablePlugin); a dry run (apply: false) works without",
+                req.plugin
+            )));
+        }
+        let ids = self.trial_ids(tenant, entity, req.ids).await?;
         let total = ids.len() as u64;
         let mut report = RecordCheckReport {
             plugin: req.plugin.clone(),
