@@ -520,6 +520,7 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
                 &w,
                 p.get("entity").and_then(Value::as_str),
                 uuid_of(p, "recordId"),
+                p.get("event"),
             )
             .await
             .map_err(|e| e.to_string())
@@ -552,7 +553,7 @@ pub async fn execute(crm: &Crm, j: &job::Model) -> std::result::Result<(), Strin
                 .map(|d| d.with_timezone(&chrono::Utc) + chrono::Duration::minutes(offset));
             match due {
                 Some(d) if d <= crm.now() && crate::json::ts(&d) == s("dueAt") => {
-                    start_run(crm, &w, Some(&entity), Some(id))
+                    start_run(crm, &w, Some(&entity), Some(id), None)
                         .await
                         .map_err(|e| e.to_string())
                 }
@@ -660,17 +661,29 @@ fn render(template: &str, rec: &Value) -> String {
     out
 }
 
+/// Start a run of `w` on a record, if its conditions hold on the record
+/// (and, under `event`, the event that triggered it: `event.kind`,
+/// `event.payload.to`).
 async fn start_run(
     crm: &Crm,
     w: &workflow::Model,
     entity: Option<&str>,
     record_id: Option<Uuid>,
+    event: Option<&Value>,
 ) -> Result<()> {
     let rec = match (entity, record_id) {
         (Some(e), Some(id)) => record_json(crm, w.tenant_id, e, id).await?,
         _ => None,
     };
-    let rec_v = rec.clone().unwrap_or(Value::Null);
+    let mut rec_v = rec.clone().unwrap_or(Value::Null);
+    if let Some(event) = event {
+        match &mut rec_v {
+            Value::Object(o) => {
+                o.insert("event".into(), event.clone());
+            }
+            other => *other = json!({ "event": event }),
+        }
+    }
     let conditions = w.conditions.as_array().cloned().unwrap_or_default();
     if !conditions.iter().all(|c| condition_holds(c, &rec_v)) {
         return Ok(());

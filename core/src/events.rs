@@ -88,6 +88,52 @@ pub async fn emit<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A domain event to write with [`emit_many`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub kind: String,
+    pub entity: String,
+    pub record_id: Option<Uuid>,
+    pub payload: Value,
+}
+
+/// Write system events of `tenant` (no actor): one statement per 500, one
+/// wake-up on PostgreSQL.
+pub async fn emit_many<C: ConnectionTrait>(
+    db: &C,
+    tenant: Uuid,
+    now: crate::Timestamp,
+    events: Vec<NewEvent>,
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let models: Vec<event::ActiveModel> = events
+        .into_iter()
+        .map(|e| event::ActiveModel {
+            seq: sea_orm::NotSet,
+            id: Set(Uuid::now_v7()),
+            tenant_id: Set(tenant),
+            kind: Set(e.kind),
+            entity: Set(e.entity),
+            record_id: Set(e.record_id),
+            actor_id: Set(None),
+            payload: Set(e.payload),
+            created_at: Set(now),
+            published_at: Set(None),
+        })
+        .collect();
+    for chunk in models.chunks(500) {
+        event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(db)
+            .await?;
+    }
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("NOTIFY crm_events").await?;
+    }
+    Ok(())
+}
+
 /// Write one audit record.
 pub async fn audit<C: ConnectionTrait>(
     db: &C,

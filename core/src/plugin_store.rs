@@ -509,7 +509,36 @@ pub async fn last_error(crm: &Crm, tenant: Uuid, plugin_id: &str) -> Result<Opti
         }))
 }
 
-/// Whose scores a write stores, and how.
+/// Why scores are stored: it decides what else storing them does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreCause {
+    /// A score function's answer for records the same write created:
+    /// nothing was stored for them before.
+    Created,
+    /// A score function's whole answer for records a write changed: names
+    /// it gave a record before and not now are deleted.
+    Updated,
+    /// A rescore's answer: names are cleaned up once, at its end
+    /// ([`delete_scores_older_than`]), and a rescore emits no grade changes
+    /// (it re-grades in bulk; one `{entity}.rescored` says it ran).
+    Rescore,
+    /// Set by a plugin handler through `setScore`.
+    SetScore,
+}
+
+impl ScoreCause {
+    /// As grade-change events name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScoreCause::Created => "created",
+            ScoreCause::Updated => "updated",
+            ScoreCause::Rescore => "rescore",
+            ScoreCause::SetScore => "setScore",
+        }
+    }
+}
+
+/// Whose scores a write stores, and why.
 #[derive(Debug, Clone, Copy)]
 pub struct ScoreWrite<'a> {
     pub tenant: Uuid,
@@ -518,17 +547,20 @@ pub struct ScoreWrite<'a> {
     /// The score function answering; `None` for a score set through
     /// `setScore`, which no function's answer replaces.
     pub scorer: Option<&'a str>,
-    /// The answer is the scorer's whole answer for each record: names it
-    /// gave a record before and not now are deleted. Off where nothing can
-    /// be stale (a record just created) and in a rescore, which cleans up
-    /// once at its end ([`delete_scores_older_than`]).
-    pub replace: bool,
+    pub cause: ScoreCause,
+}
+
+/// The kind of the event a grade change of an `entity` record emits.
+pub fn grade_changed_kind(entity: &str) -> String {
+    format!("{entity}.grade_changed")
 }
 
 /// Store scores of many records in one transaction: each (record, plugin,
 /// name) is upserted, so concurrent writers of the same score never collide
-/// and other score names of the plugin are left alone (unless
-/// [`ScoreWrite::replace`]).
+/// and other score names of the plugin are left alone (unless the cause is
+/// [`ScoreCause::Updated`]). A score whose grade changes (or that gets its
+/// first grade) emits `{entity}.grade_changed` in the same transaction,
+/// except in a rescore.
 pub async fn store_scores(
     crm: &Crm,
     w: ScoreWrite<'_>,
@@ -579,11 +611,6 @@ pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
     if rows.is_empty() {
         return Ok(());
     }
-    if w.replace
-        && let Some(scorer) = w.scorer
-    {
-        delete_unanswered_on(db, w, scorer, rows).await?;
-    }
     // One row per (record, name): with duplicates in a batch the last one wins.
     let mut latest: std::collections::HashMap<(Uuid, &str), &ScoreValue> =
         std::collections::HashMap::new();
@@ -591,6 +618,19 @@ pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
         for s in scores {
             latest.insert((*id, s.name.as_str()), s);
         }
+    }
+    let changes = match w.cause {
+        ScoreCause::Rescore => vec![],
+        ScoreCause::Created => grade_changes(w, &latest, &Default::default()),
+        ScoreCause::Updated | ScoreCause::SetScore => {
+            let before = stored_grades(db, w, &latest).await?;
+            grade_changes(w, &latest, &before)
+        }
+    };
+    if w.cause == ScoreCause::Updated
+        && let Some(scorer) = w.scorer
+    {
+        delete_unanswered_on(db, w, scorer, rows).await?;
     }
     let models: Vec<score::ActiveModel> = latest
         .into_iter()
@@ -629,7 +669,82 @@ pub async fn store_scores_on<C: sea_orm::ConnectionTrait>(
             .exec_without_returning(db)
             .await?;
     }
+    crate::events::emit_many(db, w.tenant, now, changes).await?;
     Ok(())
+}
+
+/// The value and grade stored for each (record, name) of `latest` by
+/// `w.plugin_id`: one statement per 500 records.
+async fn stored_grades<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    w: ScoreWrite<'_>,
+    latest: &std::collections::HashMap<(Uuid, &str), &ScoreValue>,
+) -> Result<std::collections::HashMap<(Uuid, String), (i16, Option<String>)>> {
+    let mut ids: Vec<Uuid> = latest.keys().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut names: Vec<&str> = latest.keys().map(|(_, n)| *n).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(Uuid, String, i16, Option<String>)> = score::Entity::find()
+            .select_only()
+            .column(score::Column::RecordId)
+            .column(score::Column::Name)
+            .column(score::Column::Value)
+            .column(score::Column::Grade)
+            .filter(score::Column::TenantId.eq(w.tenant))
+            .filter(score::Column::Entity.eq(w.entity))
+            .filter(score::Column::RecordId.is_in(chunk.iter().copied()))
+            .filter(score::Column::PluginId.eq(w.plugin_id))
+            .filter(score::Column::Name.is_in(names.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, name, value, grade) in rows {
+            out.insert((id, name), (value, grade));
+        }
+    }
+    Ok(out)
+}
+
+/// The `{entity}.grade_changed` events of storing `latest` over `before`:
+/// one per score whose grade differs from the stored one (no stored score:
+/// no grade), in record and name order.
+fn grade_changes(
+    w: ScoreWrite<'_>,
+    latest: &std::collections::HashMap<(Uuid, &str), &ScoreValue>,
+    before: &std::collections::HashMap<(Uuid, String), (i16, Option<String>)>,
+) -> Vec<crate::events::NewEvent> {
+    let mut keys: Vec<&(Uuid, &str)> = latest.keys().collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .filter_map(|key @ (id, name)| {
+            let s = latest.get(key)?;
+            let (was_value, was_grade) = match before.get(&(*id, name.to_string())) {
+                Some((v, g)) => (Some(*v), g.clone()),
+                None => (None, None),
+            };
+            if was_grade == s.grade {
+                return None;
+            }
+            Some(crate::events::NewEvent {
+                kind: grade_changed_kind(w.entity),
+                entity: w.entity.to_string(),
+                record_id: Some(*id),
+                payload: serde_json::json!({
+                    "plugin": w.plugin_id,
+                    "name": name,
+                    "from": was_grade,
+                    "to": s.grade,
+                    "previousValue": was_value,
+                    "value": std::cmp::min(s.value, 100),
+                    "cause": w.cause.as_str(),
+                }),
+            })
+        })
+        .collect()
 }
 
 /// Delete the scores `scorer` gave the records of `rows` under names it did

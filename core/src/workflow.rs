@@ -11,8 +11,11 @@
 //!
 //! Triggers: `event` (`events`: kinds, a trailing `.` matches a prefix),
 //! `schedule` (`cron`, UTC), `timer` (`entity`, a date-time `field`,
-//! `offsetMinutes`). Condition ops: eq, neq, in, gt, gte, lt, lte, contains,
-//! isNull. Steps: createTask, updateField, addTag, notify, runAction, delay.
+//! `offsetMinutes`). Conditions name a field of the record, or of the event
+//! that triggered the run under `event.` (`event.kind`, `event.payload.to`
+//! of a `contact.grade_changed`). Condition ops: eq, neq, in, gt, gte, lt,
+//! lte, contains, isNull. Steps: createTask, updateField, addTag, notify,
+//! runAction, delay.
 
 use crate::auth::{Action, Principal};
 use crate::entity::{workflow, workflow_run};

@@ -339,7 +339,7 @@ impl AutomationMutation {
             entity: &entity,
             plugin_id: &plugin,
             scorer: None,
-            replace: false,
+            cause: crm_core::plugin_store::ScoreCause::SetScore,
         };
         crm_core::plugin_store::store_scores(crm(ctx), w, &[(id, vec![s])])
             .await

@@ -25,7 +25,7 @@ use crm_core::plugin_api::{
     Decision, PluginFailure, PluginHooks, PluginRejection, ScheduleSpec, ScoredInTxn,
     ValidateOutcome, Written,
 };
-use crm_core::plugin_store::{self, RunRecord};
+use crm_core::plugin_store::{self, RunRecord, ScoreCause};
 use crm_core::{Crm, Principal};
 use crm_graphql::{CrmSchema, InputPlan, PluginAdmin, PluginAdminError, PluginInfo, RescoreReport};
 use sea_orm::ConnectionTrait;
@@ -777,7 +777,7 @@ impl PluginHost {
         ids: &[Uuid],
         inv: Invocation<Vec<Vec<crm_core::plugin_api::ScoreValue>>>,
         on: Option<&C>,
-        replace: bool,
+        cause: ScoreCause,
     ) -> (usize, bool) {
         let name = format!("score[{}]", f.name);
         match inv.result {
@@ -799,7 +799,7 @@ impl PluginHost {
                     entity,
                     plugin_id: plugin.id(),
                     scorer: Some(&f.name),
-                    replace,
+                    cause,
                 };
                 let stored = match on {
                     Some(db) => plugin_store::store_scores_on(db, self.crm.now(), w, &rows).await,
@@ -866,8 +866,12 @@ impl PluginHost {
                 return false;
             }
         };
-        // A record just created has no scores to replace.
-        let replace = !created;
+        // A record just created has no scores to replace or compare with.
+        let cause = if created {
+            ScoreCause::Created
+        } else {
+            ScoreCause::Updated
+        };
         self.call_and_store(
             tenant,
             entity,
@@ -876,16 +880,15 @@ impl PluginHost {
             f,
             records,
             Some(db),
-            replace,
+            cause,
         )
         .await
         .1
     }
 
     /// Run score function `f` over its input `records` and store the scores
-    /// (in transaction `on`, or in one of their own; with `replace`, as the
-    /// function's whole answer for those records): how many were scored and
-    /// whether it all went through.
+    /// (in transaction `on`, or in one of their own) for `cause`: how many
+    /// were scored and whether it all went through.
     #[allow(clippy::too_many_arguments)]
     async fn call_and_store<C: ConnectionTrait>(
         &self,
@@ -896,7 +899,7 @@ impl PluginHost {
         f: &FunctionDecl,
         records: Vec<(Uuid, String)>,
         on: Option<&C>,
-        replace: bool,
+        cause: ScoreCause,
     ) -> (usize, bool) {
         if records.is_empty() {
             return (0, true);
@@ -909,7 +912,7 @@ impl PluginHost {
         else {
             return (0, false);
         };
-        self.store_batch(tenant, entity, plugin, f, &found, inv, on, replace)
+        self.store_batch(tenant, entity, plugin, f, &found, inv, on, cause)
             .await
     }
 
@@ -939,7 +942,16 @@ impl PluginHost {
                 continue;
             };
             let (n, stored) = self
-                .call_and_store(tenant, entity, plugin, config, f, records, NO_TXN, true)
+                .call_and_store(
+                    tenant,
+                    entity,
+                    plugin,
+                    config,
+                    f,
+                    records,
+                    NO_TXN,
+                    ScoreCause::Updated,
+                )
                 .await;
             scored += n;
             ok &= stored;
@@ -1028,6 +1040,24 @@ impl PluginHost {
                     "rescore removed the scores it did not write again"
                 );
             }
+            // One event for the bulk re-grade (a rescore emits no
+            // grade_changed per record): `contact.rescored`.
+            let done = serde_json::json!({
+                "plugin": plugin.id(),
+                "records": total,
+                "failedBatches": failed_here,
+            });
+            crm_core::events::emit(
+                &self.crm.db,
+                &Principal::system(tenant),
+                self.crm.now(),
+                &format!("{entity}.rescored"),
+                entity,
+                None,
+                done,
+            )
+            .await
+            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
         }
         report.duration_ms = start.elapsed().as_millis() as i64;
         Ok(report)
@@ -1123,7 +1153,16 @@ impl PluginHost {
                         let t = Instant::now();
                         let (k, ok) = self
                             // The rescore cleans up once, at its end.
-                            .store_batch(tenant, entity, plugin, f, &found, inv, NO_TXN, false)
+                            .store_batch(
+                                tenant,
+                                entity,
+                                plugin,
+                                f,
+                                &found,
+                                inv,
+                                NO_TXN,
+                                ScoreCause::Rescore,
+                            )
                             .await;
                         busy(t_store, t);
                         scored += k as i64;

@@ -509,7 +509,11 @@ crm_tests::both_backends!(
             entity: "contact",
             plugin_id: "lead-scoring",
             scorer,
-            replace: false,
+            cause: if scorer.is_some() {
+                crm_core::plugin_store::ScoreCause::Rescore
+            } else {
+                crm_core::plugin_store::ScoreCause::SetScore
+            },
         };
         crm_core::plugin_store::store_scores(
             &srv.app.crm,
@@ -1536,5 +1540,146 @@ crm_tests::both_backends!(
             .gql_as(&sales, PREVIEW, json!({"p": "lead-scoring"}))
             .await;
         assert_eq!(error_code(&r), "FORBIDDEN", "{r}");
+    }
+);
+
+/// The `contact.grade_changed` events of the tenant, oldest first, as
+/// (record, from, to, cause).
+async fn grade_events(srv: &TestServer) -> Vec<(String, Value, Value, String)> {
+    use crm_core::entity::event;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    event::Entity::find()
+        .filter(event::Column::TenantId.eq(srv.tenant))
+        .filter(event::Column::Kind.eq("contact.grade_changed"))
+        .order_by_asc(event::Column::Seq)
+        .all(&srv.app.crm.db)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| {
+            assert_eq!(e.entity, "contact");
+            assert_eq!(e.payload["plugin"], "lead-scoring", "{}", e.payload);
+            assert_eq!(e.payload["name"], "lead", "{}", e.payload);
+            (
+                e.record_id.map(|i| i.to_string()).unwrap_or_default(),
+                e.payload["from"].clone(),
+                e.payload["to"].clone(),
+                e.payload["cause"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+crm_tests::both_backends!(
+    no_runner grade_changes_are_events_workflows_act_on,
+    |srv: TestServer| async move {
+        // Lower thresholds so a title decides the grade: senior A, manager B.
+        install_and_enable(&srv, "lead-scoring", json!({"grade-a": 25, "grade-b": 10})).await;
+        let rep = srv.user("Rita Rep", "SALES", None).await;
+        let wf = json!({"name": "Hot lead", "trigger": {"type": "event", "events": ["contact.grade_changed"]},
+            "conditions": [{"field": "event.payload.to", "op": "eq", "value": "A"}],
+            "steps": [{"type": "createTask", "title": "Call {{firstName}}: now an A lead", "assignee": "owner"}]});
+        srv.ok(
+            "mutation($i: WorkflowInput!) { createWorkflow(input: $i) { id } }",
+            json!({"i": wf}),
+        )
+        .await;
+
+        // Created and scored: its first grade is a change from none.
+        let c = create_ok(
+            &srv,
+            json!({"firstName": "Zhao", "title": "Sales Manager", "ownerId": rep}),
+        )
+        .await;
+        let id = c["id"].as_str().expect("id").to_string();
+        assert_eq!(c["score"]["grade"], "B", "{c}");
+        assert_eq!(
+            grade_events(&srv).await,
+            [(id.clone(), Value::Null, json!("B"), "created".to_string())]
+        );
+        // A write that keeps the grade emits nothing.
+        srv.ok(
+            "mutation($id: ID!) { updateContact(id: $id, input: {lastName: \"Lei\"}) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+        assert_eq!(grade_events(&srv).await.len(), 1);
+        srv.drain().await;
+        assert!(srv.tasks_of(&rep).await.is_empty(), "B is not A");
+
+        // Promoted: B -> A, and the workflow acts on it once.
+        srv.ok(
+            "mutation($id: ID!) { updateContact(id: $id, input: {title: \"CEO\"}) { id } }",
+            json!({"id": id}),
+        )
+        .await;
+        let events = grade_events(&srv).await;
+        assert_eq!(
+            events[1..],
+            [(id.clone(), json!("B"), json!("A"), "updated".to_string())]
+        );
+        srv.drain().await;
+        let tasks = srv.tasks_of(&rep).await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0]["title"], "Call Zhao: now an A lead");
+        assert_eq!(tasks[0]["recordId"], id.as_str());
+
+        // A rescore re-grades in bulk: no event per record, one for the run.
+        enable(&srv, "lead-scoring", json!({"grade-a": 90, "grade-b": 10})).await;
+        srv.ok(
+            "mutation { rescore(plugin: \"lead-scoring\") { scored } }",
+            json!({}),
+        )
+        .await;
+        let c = srv
+            .ok("query($id: ID!) { contact(id: $id) { score(plugin: \"lead-scoring\") { grade } } }", json!({"id": id}))
+            .await;
+        assert_eq!(c["contact"]["score"]["grade"], "B", "{c}");
+        assert_eq!(grade_events(&srv).await.len(), 2);
+        {
+            use crm_core::entity::event;
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            let rescored = event::Entity::find()
+                .filter(event::Column::TenantId.eq(srv.tenant))
+                .filter(event::Column::Kind.eq("contact.rescored"))
+                .all(&srv.app.crm.db)
+                .await
+                .expect("events");
+            assert_eq!(rescored.len(), 1, "{rescored:?}");
+            assert_eq!(
+                rescored[0].payload,
+                json!({"plugin": "lead-scoring", "records": 1, "failedBatches": 0})
+            );
+            assert_eq!((rescored[0].entity.as_str(), rescored[0].record_id), ("contact", None));
+        }
+
+        // A handler's setScore is a change like any other.
+        crm_core::plugin_store::store_scores(
+            &srv.app.crm,
+            crm_core::plugin_store::ScoreWrite {
+                tenant: srv.tenant,
+                entity: "contact",
+                plugin_id: "lead-scoring",
+                scorer: None,
+                cause: crm_core::plugin_store::ScoreCause::SetScore,
+            },
+            &[(
+                id.parse().expect("uuid"),
+                vec![crm_core::plugin_api::ScoreValue {
+                    name: "lead".into(),
+                    value: 95,
+                    grade: Some("A".into()),
+                    reasons: vec!["set by hand".into()],
+                }],
+            )],
+        )
+        .await
+        .expect("setScore");
+        assert_eq!(
+            grade_events(&srv).await[2..],
+            [(id.clone(), json!("B"), json!("A"), "setScore".to_string())]
+        );
+        srv.drain().await;
+        assert_eq!(srv.tasks_of(&rep).await.len(), 2, "the workflow acts again");
     }
 );
