@@ -190,6 +190,9 @@ enum RecMsg {
     Run {
         record: Box<RunRecord>,
         failure: Option<String>,
+        /// Whether the run counts towards the plugin's health in the
+        /// tenant (the failure counter that suspends it): not for trials.
+        health: bool,
     },
     Flush(tokio::sync::oneshot::Sender<()>),
 }
@@ -223,16 +226,20 @@ async fn run_recorder(
         let mut runs = vec![];
         for m in batch {
             match m {
-                RecMsg::Run { record, failure } => runs.push((*record, failure)),
+                RecMsg::Run {
+                    record,
+                    failure,
+                    health,
+                } => runs.push((*record, failure, health)),
                 RecMsg::Flush(tx) => flushes.push(tx),
             }
         }
         if let Err(e) =
-            plugin_store::record_runs(&crm, runs.iter().map(|(r, _)| r.clone()).collect()).await
+            plugin_store::record_runs(&crm, runs.iter().map(|(r, _, _)| r.clone()).collect()).await
         {
             tracing::error!(error = %e, "cannot record plugin runs");
         }
-        for (r, failure) in runs {
+        for (r, failure, _) in runs.into_iter().filter(|(_, _, health)| *health) {
             let key = (r.tenant, r.plugin_id.clone());
             let res = match failure {
                 Some(reason) => {
@@ -470,6 +477,8 @@ impl PluginHost {
         out
     }
 
+    /// Record a run of the plugin's own work in the tenant: a failure
+    /// counts towards suspending it there, a success resets the count.
     async fn record(
         &self,
         tenant: Uuid,
@@ -479,11 +488,45 @@ impl PluginHost {
         stats: &crate::plugin::RunStats,
         outcome: Outcome<'_>,
     ) {
+        self.record_run(tenant, plugin, function, entity, stats, outcome, true)
+            .await
+    }
+
+    /// Record a run of a trial an administrator asked for (a check or a
+    /// score preview, perhaps under a configuration being tried): listed
+    /// with the plugin's runs, but neither its failure nor its success
+    /// changes the plugin's health in the tenant.
+    async fn record_trial(
+        &self,
+        tenant: Uuid,
+        plugin: &LoadedPlugin,
+        function: &str,
+        entity: &str,
+        stats: &crate::plugin::RunStats,
+        outcome: Outcome<'_>,
+    ) {
+        self.record_run(tenant, plugin, function, entity, stats, outcome, false)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_run(
+        &self,
+        tenant: Uuid,
+        plugin: &LoadedPlugin,
+        function: &str,
+        entity: &str,
+        stats: &crate::plugin::RunStats,
+        outcome: Outcome<'_>,
+        health: bool,
+    ) {
         let failure = match outcome {
             Outcome::Failed(f) => Some(f),
             Outcome::Ok | Outcome::Rejected => None,
         };
-        self.count(plugin.id(), failure.is_none());
+        if health {
+            self.count(plugin.id(), failure.is_none());
+        }
         let log = if stats.log.is_empty() {
             None
         } else {
@@ -509,6 +552,7 @@ impl PluginHost {
             .send(RecMsg::Run {
                 record: Box::new(r),
                 failure,
+                health,
             })
             .is_err()
         {

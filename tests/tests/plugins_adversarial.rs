@@ -3,7 +3,8 @@
 //! output) is installed and enabled; its fail-closed validator blocks writes
 //! (nothing written); as a fail-open scorer it fails under concurrent
 //! ordinary traffic that must all succeed; every failure is recorded with its
-//! code; after 5 consecutive failures the plugin is suspended for the tenant;
+//! code; after 5 consecutive failures the plugin is suspended for the tenant
+//! (trials, checks and score previews, do not count);
 //! and the server stays healthy.
 
 use crm_tests::server::{TestServer, error_code};
@@ -347,6 +348,74 @@ crm_tests::both_backends!(
             failed[0]["fuelUsed"].as_i64().unwrap() >= 10_000_000,
             "{failed:?}"
         );
+        healthy(&srv).await;
+    }
+);
+
+crm_tests::both_backends!(
+    trials_of_a_failing_plugin_do_not_suspend_it,
+    |srv: TestServer| async move {
+        // Records stored before the plugin was enabled.
+        for name in ["Li", "Wang"] {
+            srv.ok(CREATE, json!({"i": {"firstName": name}})).await;
+        }
+        let comp = component_b64("evil-panic").await;
+        srv.ok(
+            INSTALL,
+            json!({"m": fixture("evil-panic"), "c": comp.as_str()}),
+        )
+        .await;
+        srv.ok(ENABLE, json!({"id": "evil-panic", "cfg": {}})).await;
+        // More trials than the failures that suspend a plugin (5): each
+        // reports the trap, is a recorded run, and leaves it ACTIVE.
+        for _ in 0..3 {
+            let p = srv
+                .ok(
+                    "{ previewScores(plugin: \"evil-panic\", entity: \"contact\") { records failed failure } }",
+                    json!({}),
+                )
+                .await;
+            let p = &p["previewScores"];
+            assert_eq!(
+                (p["records"].clone(), p["failed"].clone()),
+                (json!(0), json!(2)),
+                "{p}"
+            );
+            assert!(
+                p["failure"].as_str().is_some_and(|f| f.starts_with("TRAP")),
+                "{p}"
+            );
+            let c = srv
+                .ok(
+                    "mutation { checkRecords(plugin: \"evil-panic\", entity: \"contact\") { records failed findings { outcome message } } }",
+                    json!({}),
+                )
+                .await;
+            let c = &c["checkRecords"];
+            assert_eq!(c["failed"], 2, "{c}");
+            assert_eq!(c["findings"][0]["outcome"], "FAILED", "{c}");
+        }
+        let failed = runs(&srv, "evil-panic", Some("failed")).await;
+        assert_eq!(failed.len(), 6, "{failed:?}");
+        assert!(
+            failed.iter().all(|r| r["errorCode"] == "TRAP"),
+            "{failed:?}"
+        );
+        let p = plugin(&srv, "evil-panic").await;
+        assert_eq!(p["status"], "ACTIVE", "trials do not suspend: {p}");
+        assert_eq!(p["statusReason"], Value::Null, "{p}");
+        // Its own work still counts: a write its fail-closed validator
+        // fails is one failure towards suspension.
+        let r = srv.gql(CREATE, json!({"i": {"firstName": "Zhao"}})).await;
+        assert_eq!(error_code(&r), "PLUGIN_FAILED", "{r}");
+        srv.app.plugins.flush_runs().await;
+        let consecutive =
+            crm_core::plugin_store::tenant_plugin(&srv.app.crm, srv.tenant, "evil-panic")
+                .await
+                .expect("read")
+                .expect("enabled")
+                .consecutive_failures;
+        assert_eq!(consecutive, 1, "only the write counted");
         healthy(&srv).await;
     }
 );

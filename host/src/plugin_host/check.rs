@@ -252,12 +252,12 @@ impl PluginHost {
             };
             let decisions = match inv.result {
                 Ok(d) => {
-                    self.record(tenant, plugin, &run, entity, &inv.stats, Outcome::Ok)
+                    self.record_trial(tenant, plugin, &run, entity, &inv.stats, Outcome::Ok)
                         .await;
                     d
                 }
                 Err(failure) => {
-                    self.record(
+                    self.record_trial(
                         tenant,
                         plugin,
                         &run,

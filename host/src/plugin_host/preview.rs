@@ -263,8 +263,20 @@ impl PluginHost {
                 {
                     Ok(r) => r,
                     Err(fail) => {
-                        self.record_input_failure(tenant, &plugin, f, entity, chunk.len(), &fail)
-                            .await;
+                        let stats = crate::plugin::RunStats {
+                            records: chunk.len(),
+                            ..Default::default()
+                        };
+                        let run = format!("score[{}]", f.name);
+                        self.record_trial(
+                            tenant,
+                            &plugin,
+                            &run,
+                            entity,
+                            &stats,
+                            Outcome::Failed(&fail),
+                        )
+                        .await;
                         failure = Some(format!("{}: {}", fail.code, fail.message));
                         break;
                     }
@@ -291,12 +303,12 @@ impl PluginHost {
                 let run = format!("score[{}]", f.name);
                 let scores = match inv.result {
                     Ok(scores) => {
-                        self.record(tenant, &plugin, &run, entity, &inv.stats, Outcome::Ok)
+                        self.record_trial(tenant, &plugin, &run, entity, &inv.stats, Outcome::Ok)
                             .await;
                         scores
                     }
                     Err(fail) => {
-                        self.record(
+                        self.record_trial(
                             tenant,
                             &plugin,
                             &run,
