@@ -262,11 +262,89 @@ pub async fn schedule_once(crm: &Crm) -> Result<usize> {
 
 // ---------------------------------------------------------------- work
 
-/// Claim and run up to `limit` due jobs. Returns how many ran.
-///
-/// Jobs of one plugin in one tenant run one after the other (handlers keep
-/// state in their key-value store and must not race themselves); everything
-/// else runs concurrently.
+/// Which jobs run one after the other: the jobs of one plugin in one
+/// tenant (handlers keep state in their key-value store and must not race
+/// themselves); every other job is a lane of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Lane {
+    Plugin(Uuid, String),
+    Alone(Uuid),
+}
+
+fn lane_of(j: &job::Model) -> Lane {
+    match j.payload.get("plugin").and_then(Value::as_str) {
+        Some(p) => Lane::Plugin(j.tenant_id.unwrap_or_default(), p.to_string()),
+        None => Lane::Alone(j.id),
+    }
+}
+
+/// Claimed jobs by lane, each lane's in claim (due) order.
+fn lanes_of(claimed: Vec<job::Model>) -> std::collections::BTreeMap<Lane, Vec<job::Model>> {
+    let mut lanes: std::collections::BTreeMap<Lane, Vec<job::Model>> = Default::default();
+    for j in claimed {
+        lanes.entry(lane_of(&j)).or_default().push(j);
+    }
+    lanes
+}
+
+/// Run one claimed job and record its outcome. Its lease is renewed while
+/// it runs (every half lease), so only a worker that died loses it.
+async fn run_job(crm: &Crm, j: &job::Model, worker: &str, lease: chrono::Duration) {
+    let renew = async {
+        let every = (lease / 2)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .max(std::time::Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(every).await;
+            match jobs::renew(crm, j.id, worker, lease).await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => tracing::warn!(job = %j.id, error = %e, "cannot renew a job's lease"),
+            }
+        }
+        // Lost (an operator's retry, say): let the job finish; completing
+        // it will not count.
+        std::future::pending::<()>().await
+    };
+    let outcome = tokio::select! {
+        r = execute(crm, j) => r,
+        () = renew => Err("the job's lease renewal stopped".to_string()),
+    };
+    let res = match outcome {
+        Ok(()) => jobs::complete(crm, j.id, worker).await.map(|_| ()),
+        Err(msg) => {
+            tracing::warn!(job = %j.id, kind = %j.kind, attempt = j.attempts, error = %msg, "job failed");
+            jobs::fail(crm, j, worker, &msg).await.map(|_| ())
+        }
+    };
+    if let Err(e) = res {
+        tracing::error!(job = %j.id, error = %e, "cannot record job outcome");
+    }
+}
+
+/// Run a lane's claimed jobs one after the other. A job that waited behind
+/// the ones before it renews its lease first; if it can no longer (the
+/// lease ran out and another worker took it), it is left to that worker.
+async fn run_lane(crm: &Crm, lane: Vec<job::Model>, worker: &str, lease: chrono::Duration) {
+    for (i, j) in lane.into_iter().enumerate() {
+        if i > 0 {
+            match jobs::heartbeat(crm, &j, j.payload.clone()).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::error!(job = %j.id, error = %e, "cannot renew a job's lease");
+                    continue;
+                }
+            }
+        }
+        run_job(crm, &j, worker, lease).await;
+    }
+}
+
+/// Claim and run up to `limit` due jobs, and return when they are all
+/// done. Returns how many ran. Tests drive the queue with it; `crm serve`
+/// uses [`Runner`], which does not wait for a slow lane.
 pub async fn work_once(
     crm: &Crm,
     worker: &str,
@@ -275,32 +353,105 @@ pub async fn work_once(
 ) -> Result<usize> {
     let claimed = jobs::claim(crm, worker, lease, limit).await?;
     let n = claimed.len();
-    let mut lanes: std::collections::BTreeMap<String, Vec<job::Model>> =
-        std::collections::BTreeMap::new();
-    for j in claimed {
-        let lane = match j.payload.get("plugin").and_then(Value::as_str) {
-            Some(p) => format!("{}:{p}", j.tenant_id.unwrap_or_default()),
-            None => j.id.to_string(),
-        };
-        lanes.entry(lane).or_default().push(j);
-    }
-    let runs = lanes.into_values().map(|lane| async move {
-        for j in lane {
-            let outcome = execute(crm, &j).await;
-            let res = match outcome {
-                Ok(()) => jobs::complete(crm, j.id, worker).await.map(|_| ()),
-                Err(msg) => {
-                    tracing::warn!(job = %j.id, kind = %j.kind, attempt = j.attempts, error = %msg, "job failed");
-                    jobs::fail(crm, &j, worker, &msg).await.map(|_| ())
-                }
-            };
-            if let Err(e) = res {
-                tracing::error!(job = %j.id, error = %e, "cannot record job outcome");
-            }
-        }
-    });
+    let runs = lanes_of(claimed)
+        .into_values()
+        .map(|lane| run_lane(crm, lane, worker, lease));
     futures::future::join_all(runs).await;
     Ok(n)
+}
+
+/// A worker that keeps up to `lanes` lanes running at once and claims more
+/// as soon as one finishes, passing over the plugin lanes it is already
+/// running. So a plugin whose handlers are slow (each run up to its
+/// deadline) or that has a long backlog occupies one lane: other plugins'
+/// jobs, other tenants' jobs and workflows keep running beside it instead
+/// of waiting for a whole batch behind it.
+pub struct Runner {
+    crm: Crm,
+    worker: String,
+    lease: chrono::Duration,
+    lanes: usize,
+    running: tokio::task::JoinSet<()>,
+    /// The lane of each running task.
+    tasks: std::collections::HashMap<tokio::task::Id, Lane>,
+}
+
+impl Runner {
+    pub fn new(crm: Crm, worker: String, lease: chrono::Duration, lanes: usize) -> Runner {
+        Runner {
+            crm,
+            worker,
+            lease,
+            lanes: lanes.max(1),
+            running: tokio::task::JoinSet::new(),
+            tasks: Default::default(),
+        }
+    }
+
+    /// Lanes running now.
+    pub fn running(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Claim due jobs for the free lanes and start them. Returns how many
+    /// jobs were claimed.
+    pub async fn fill(&mut self) -> Result<usize> {
+        self.reap();
+        let free = self.lanes.saturating_sub(self.running.len());
+        if free == 0 {
+            return Ok(0);
+        }
+        let busy: Vec<(Uuid, String)> = self
+            .tasks
+            .values()
+            .filter_map(|l| match l {
+                Lane::Plugin(t, p) => Some((*t, p.clone())),
+                Lane::Alone(_) => None,
+            })
+            .collect();
+        let claimed =
+            jobs::claim_except(&self.crm, &self.worker, self.lease, free as u64, &busy).await?;
+        let n = claimed.len();
+        for (lane, jobs) in lanes_of(claimed) {
+            let (crm, worker, lease) = (self.crm.clone(), self.worker.clone(), self.lease);
+            let handle = self
+                .running
+                .spawn(async move { run_lane(&crm, jobs, &worker, lease).await });
+            self.tasks.insert(handle.id(), lane);
+        }
+        Ok(n)
+    }
+
+    /// Forget the lanes that finished.
+    fn reap(&mut self) {
+        while let Some(done) = self.running.try_join_next_with_id() {
+            self.finished(done);
+        }
+    }
+
+    fn finished(
+        &mut self,
+        done: std::result::Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    ) {
+        let id = match done {
+            Ok((id, ())) => id,
+            Err(e) => {
+                // The jobs' leases run out and they are claimed again.
+                tracing::error!(error = %e, "a job lane stopped");
+                e.id()
+            }
+        };
+        self.tasks.remove(&id);
+    }
+
+    /// Wait until a running lane finishes; with none running, forever (for
+    /// `select!` beside the other wake-ups).
+    pub async fn lane_done(&mut self) {
+        match self.running.join_next_with_id().await {
+            Some(done) => self.finished(done),
+            None => std::future::pending().await,
+        }
+    }
 }
 
 /// The job kind of a rescore in the background (`startRescore`).

@@ -89,37 +89,64 @@ pub async fn claim(
     lease: chrono::Duration,
     limit: u64,
 ) -> Result<Vec<job::Model>> {
+    claim_except(crm, worker, lease, limit, &[]).await
+}
+
+/// [`claim`], passing over the jobs of plugin lanes `busy` (tenant,
+/// plugin): a worker already running a lane leaves its later jobs queued
+/// rather than holding them behind it.
+pub async fn claim_except(
+    crm: &Crm,
+    worker: &str,
+    lease: chrono::Duration,
+    limit: u64,
+    busy: &[(Uuid, String)],
+) -> Result<Vec<job::Model>> {
     let now = crm.now();
     let until = now + lease;
     let backend = crm.backend();
-    let sql = match backend {
-        DbBackend::Postgres => {
-            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $3) OR (status = 'running' AND locked_until < $3) \
-             ORDER BY run_at LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
-        }
-        _ => {
-            "UPDATE jobs SET status = 'running', locked_by = ?, locked_until = ?, attempts = attempts + 1, updated_at = ? \
-             WHERE id IN (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= ?) OR (status = 'running' AND locked_until < ?) \
-             ORDER BY run_at LIMIT ?) RETURNING id"
-        }
+    let pg = backend == DbBackend::Postgres;
+    // Placeholders: `$n` on PostgreSQL, `?` (in order) on SQLite.
+    let mut n = 0;
+    let mut ph = || {
+        n += 1;
+        if pg { format!("${n}") } else { "?".to_string() }
     };
-    let values: Vec<sea_orm::Value> = match backend {
-        DbBackend::Postgres => vec![
-            worker.into(),
-            until.into(),
-            now.into(),
-            (limit as i64).into(),
-        ],
-        _ => vec![
-            worker.into(),
-            until.into(),
-            now.into(),
-            now.into(),
-            now.into(),
-            (limit as i64).into(),
-        ],
+    let (p_worker, p_until, p_now) = (ph(), ph(), ph());
+    let (p_due_at, p_lease_at) = if pg {
+        (p_now.clone(), p_now.clone())
+    } else {
+        (ph(), ph())
     };
+    let plugin = if pg {
+        "payload->>'plugin'"
+    } else {
+        "json_extract(payload, '$.plugin')"
+    };
+    let mut except = String::new();
+    for _ in busy {
+        let (t, p) = (ph(), ph());
+        except.push_str(&format!(
+            " AND NOT (tenant_id = {t} AND {plugin} IS NOT NULL AND {plugin} = {p})"
+        ));
+    }
+    let p_limit = ph();
+    let sql = format!(
+        "UPDATE jobs SET status = 'running', locked_by = {p_worker}, locked_until = {p_until}, attempts = attempts + 1, updated_at = {p_now} \
+         WHERE id IN (SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= {p_due_at}) OR (status = 'running' AND locked_until < {p_lease_at})){except} \
+         ORDER BY run_at LIMIT {p_limit}{}) RETURNING id",
+        if pg { " FOR UPDATE SKIP LOCKED" } else { "" }
+    );
+    let mut values: Vec<sea_orm::Value> = vec![worker.into(), until.into(), now.into()];
+    if !pg {
+        values.push(now.into());
+        values.push(now.into());
+    }
+    for (tenant, plugin) in busy {
+        values.push((*tenant).into());
+        values.push(plugin.clone().into());
+    }
+    values.push((limit as i64).into());
     if backend == DbBackend::Sqlite {
         // A claim is a write even when nothing is due; on SQLite that takes
         // the database's one write lock after every event. Look first (a
@@ -151,7 +178,7 @@ pub async fn claim(
     let gate = crm.write_gate().await?;
     let rows = crm
         .db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .query_all_raw(Statement::from_sql_and_values(backend, &sql, values))
         .await?;
     drop(gate);
     let ids: Vec<Uuid> = rows
@@ -214,6 +241,21 @@ pub async fn heartbeat(crm: &Crm, j: &job::Model, payload: Value) -> Result<bool
         .col_expr(job::Column::LockedUntil, Expr::value(now + lease))
         .col_expr(job::Column::UpdatedAt, Expr::value(now))
         .filter(job::Column::Id.eq(j.id))
+        .filter(job::Column::LockedBy.eq(worker))
+        .filter(job::Column::Status.eq(RUNNING));
+    let _gate = crm.write_gate().await?;
+    Ok(q.exec(&crm.db).await?.rows_affected == 1)
+}
+
+/// Renew the lease of a job `worker` is running to `lease` from now, so no
+/// worker claims it again while this one is alive; whether it still holds
+/// it.
+pub async fn renew(crm: &Crm, id: Uuid, worker: &str, lease: chrono::Duration) -> Result<bool> {
+    use sea_orm::sea_query::Expr;
+    let now = crm.now();
+    let q = job::Entity::update_many()
+        .col_expr(job::Column::LockedUntil, Expr::value(now + lease))
+        .filter(job::Column::Id.eq(id))
         .filter(job::Column::LockedBy.eq(worker))
         .filter(job::Column::Status.eq(RUNNING));
     let _gate = crm.write_gate().await?;

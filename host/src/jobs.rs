@@ -16,7 +16,8 @@ pub struct RunnerConfig {
     pub enabled: bool,
     /// A claimed job's lease; a job whose worker died is retried after it.
     pub lease: Duration,
-    /// Jobs claimed per pass.
+    /// Lanes run at once: a plugin's jobs in a tenant run one after the
+    /// other in one lane, every other job is a lane of its own.
     pub batch: u64,
     /// Idle poll interval.
     pub poll: Duration,
@@ -52,11 +53,14 @@ pub fn spawn(crm: Crm, cfg: RunnerConfig) {
     spawn_listener(&crm, wake.clone());
     let worker = worker_id();
     tracing::info!(%worker, "job runner started");
-    // Dispatcher + workers in one loop: dispatch what committed, then work what is due.
+    // Dispatcher + workers in one loop: dispatch what committed, then start
+    // what is due in the free lanes; wake on an event, a lane finishing or
+    // the poll interval.
     {
         let crm = crm.clone();
         let wake = wake.clone();
         let lease = chrono::Duration::from_std(cfg.lease).unwrap_or(chrono::Duration::seconds(60));
+        let mut runner = automation::Runner::new(crm.clone(), worker, lease, cfg.batch as usize);
         tokio::spawn(async move {
             loop {
                 let woken = wake.notified();
@@ -67,18 +71,17 @@ pub fn spawn(crm: Crm, cfg: RunnerConfig) {
                         tracing::warn!(error = %e, "dispatcher pass failed");
                         0
                     });
-                let worked = automation::work_once(&crm, &worker, lease, cfg.batch)
-                    .await
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "worker pass failed");
-                        0
-                    });
-                if dispatched > 0 || worked > 0 {
+                let started = runner.fill().await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "worker pass failed");
+                    0
+                });
+                if dispatched > 0 || started > 0 {
                     continue;
                 }
                 tokio::select! {
                     _ = woken => {}
                     _ = local => {}
+                    _ = runner.lane_done() => {}
                     _ = tokio::time::sleep(cfg.poll) => {}
                 }
             }

@@ -5,7 +5,9 @@
 //! fires; actions run through `runPluginAction`; a write without its grant is
 //! refused and recorded with the run; 0.1.0 plugins keep working beside it;
 //! a manifest declaring handlers under contract 0.1.0 is refused with its
-//! path. Then the runtime alone, with a fake host: function names, no host
+//! path; a plugin whose handlers run to their deadline holds one lane of the
+//! server's own runner while a workflow runs beside it, its jobs one after
+//! the other. Then the runtime alone, with a fake host: function names, no host
 //! API in functions, grants checked before the host, deadlines, and the
 //! cost of a handler call.
 
@@ -1427,3 +1429,103 @@ fn handler_call_cost() {
         "a handler call should cost about a millisecond: {median:?}"
     );
 }
+
+crm_tests::both_backends!(
+    a_slow_plugin_does_not_hold_up_other_jobs,
+    |srv: TestServer| async move {
+        use crm_core::entity::job;
+        // The server's own runner works the queue here. The probe's
+        // handler gets one second, and spins for a contact named "Spin".
+        let toml = fixture_manifest(PROBE).replace("deadline-ms = 5000", "deadline-ms = 1000");
+        let r = install(&srv, &toml, PROBE).await;
+        assert!(r.get("errors").is_none(), "{r}");
+        srv.ok(ENABLE, json!({"id": PROBE, "g": null})).await;
+        let wf = json!({"name": "Tag new companies", "trigger": {"type": "event", "events": ["company.created"]},
+            "steps": [{"type": "addTag", "tag": "welcomed"}]});
+        srv.ok(
+            "mutation($i: WorkflowInput!) { createWorkflow(input: $i) { id } }",
+            json!({"i": wf}),
+        )
+        .await;
+        // A backlog of slow jobs in one lane: 20 seconds of handler runs.
+        for _ in 0..20 {
+            srv.ok(
+                "mutation { createContact(input: {firstName: \"Spin\"}) { id } }",
+                json!({}),
+            )
+            .await;
+        }
+        let company = srv
+            .ok(
+                "mutation { createCompany(input: {name: \"Acme\"}) { id } }",
+                json!({}),
+            )
+            .await["createCompany"]["id"]
+            .clone();
+        // The workflow runs beside the slow lane, not after it.
+        let started = Instant::now();
+        loop {
+            let c = srv
+                .ok(
+                    "query($id: ID!) { company(id: $id) { tags } }",
+                    json!({"id": company}),
+                )
+                .await;
+            if c["company"]["tags"] == json!(["welcomed"]) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the workflow never ran: {c}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let waiting = job::Entity::find()
+            .filter(job::Column::TenantId.eq(srv.tenant))
+            .filter(job::Column::Kind.eq("plugin.event"))
+            .filter(job::Column::LastError.is_null())
+            .filter(job::Column::Status.is_in(["queued", "running"]))
+            .all(&srv.app.crm.db)
+            .await
+            .expect("jobs");
+        assert!(
+            waiting.len() >= 10,
+            "the workflow waited for the slow lane: only {} of its 20 jobs had not run yet",
+            waiting.len()
+        );
+        // The slow lane itself keeps going, one job after the other.
+        let started = Instant::now();
+        loop {
+            let failed = job::Entity::find()
+                .filter(job::Column::TenantId.eq(srv.tenant))
+                .filter(job::Column::Kind.eq("plugin.event"))
+                .filter(job::Column::LastError.is_not_null())
+                .all(&srv.app.crm.db)
+                .await
+                .expect("jobs");
+            if failed.len() >= 3 {
+                assert!(
+                    failed.iter().all(|j| j
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("TIMEOUT"))),
+                    "{failed:?}"
+                );
+                // One after the other: a handler never races itself.
+                let mut ends: Vec<_> = failed.iter().map(|j| j.updated_at).collect();
+                ends.sort();
+                assert!(
+                    ends.windows(2)
+                        .all(|w| w[1] - w[0] >= chrono::Duration::milliseconds(900)),
+                    "the lane's jobs overlapped: {ends:?}"
+                );
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the slow lane stalled"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+);
