@@ -750,10 +750,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             };
             let r = app
                 .plugins
-                .check_records(&p, req, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
+                .check_records(&p, req, bar_progress(&bar))
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             bar.finish_and_clear();
@@ -781,10 +778,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             };
             let r = app
                 .plugins
-                .preview_scores(&p, req, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
+                .preview_scores(&p, req, bar_progress(&bar))
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             bar.finish_and_clear();
@@ -803,10 +797,7 @@ async fn plugin_command(cli: &Cli, command: &PluginCommand) -> anyhow::Result<()
             let bar = records_bar();
             let r = app
                 .plugins
-                .rescore_with_progress(p.tenant_id, id, |done, total| {
-                    bar.set_length(total);
-                    bar.set_position(done);
-                })
+                .rescore_with_progress(p.tenant_id, id, bar_progress(&bar))
                 .await
                 .map_err(|e| anyhow::anyhow!(e.message))?;
             bar.finish_and_clear();
@@ -961,6 +952,14 @@ fn preview_summary(r: &crm_graphql::ScorePreview, show: usize) -> String {
         );
     }
     out
+}
+
+/// `progress(done, total)` moving `bar`.
+fn bar_progress(bar: &indicatif::ProgressBar) -> impl Fn(u64, u64) + '_ {
+    |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    }
 }
 
 /// The progress bar of a command going over a tenant's records.

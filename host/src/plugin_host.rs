@@ -739,15 +739,7 @@ impl PluginHost {
         ids: &[Uuid],
     ) -> Option<Vec<(Uuid, String)>> {
         match self
-            .input_records(
-                tenant,
-                plugin.id(),
-                entity,
-                &f.input,
-                grants.scopes().to_vec(),
-                ids,
-                InputPath::Planned,
-            )
+            .function_input(tenant, entity, plugin, f, grants, ids)
             .await
         {
             Ok(records) => Some(records),
@@ -757,6 +749,29 @@ impl PluginHost {
                 None
             }
         }
+    }
+
+    /// The input records of function `f` of `plugin` over `ids`, read as
+    /// the plugin's principal with `grants`.
+    async fn function_input(
+        &self,
+        tenant: Uuid,
+        entity: &'static str,
+        plugin: &LoadedPlugin,
+        f: &FunctionDecl,
+        grants: &Grants,
+        ids: &[Uuid],
+    ) -> Result<Vec<(Uuid, String)>, PluginFailure> {
+        self.input_records(
+            tenant,
+            plugin.id(),
+            entity,
+            &f.input,
+            grants.scopes().to_vec(),
+            ids,
+            InputPath::Planned,
+        )
+        .await
     }
 
     /// Record the run of score function `f` whose input of `n` records

@@ -15,7 +15,7 @@ use crm_graphql::{
 use uuid::Uuid;
 
 use super::trial::{Trial, pluggable};
-use super::{CallOn, InputPath, Outcome, PluginHost, SCORE_BATCH, admin_err};
+use super::{CallOn, Outcome, PluginHost, SCORE_BATCH, admin_err};
 
 /// A score as compared: value and grade decide a change; reasons are shown.
 #[derive(Clone, Debug, PartialEq)]
@@ -250,15 +250,7 @@ impl PluginHost {
             let mut failure = None;
             for f in &functions {
                 let records = match self
-                    .input_records(
-                        tenant,
-                        plugin.id(),
-                        entity,
-                        &f.input,
-                        grants.scopes().to_vec(),
-                        chunk,
-                        InputPath::Planned,
-                    )
+                    .function_input(tenant, entity, &plugin, f, &grants, chunk)
                     .await
                 {
                     Ok(r) => r,
