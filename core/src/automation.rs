@@ -329,7 +329,7 @@ async fn run_job(crm: &Crm, j: &job::Model, worker: &str, lease: chrono::Duratio
 async fn run_lane(crm: &Crm, lane: Vec<job::Model>, worker: &str, lease: chrono::Duration) {
     for (i, j) in lane.into_iter().enumerate() {
         if i > 0 {
-            match jobs::heartbeat(crm, &j, j.payload.clone()).await {
+            match jobs::renew(crm, j.id, worker, lease).await {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -386,11 +386,6 @@ impl Runner {
             running: tokio::task::JoinSet::new(),
             tasks: Default::default(),
         }
-    }
-
-    /// Lanes running now.
-    pub fn running(&self) -> usize {
-        self.running.len()
     }
 
     /// Claim due jobs for the free lanes and start them. Returns how many

@@ -67,25 +67,16 @@ pub async fn emit<C: ConnectionTrait>(
     record_id: Option<Uuid>,
     payload: Value,
 ) -> Result<()> {
-    event::ActiveModel {
-        seq: sea_orm::NotSet,
-        id: Set(Uuid::now_v7()),
-        tenant_id: Set(p.tenant_id),
-        kind: Set(kind.to_string()),
-        entity: Set(entity.to_string()),
-        record_id: Set(record_id),
-        actor_id: Set(p.user_id.or(p.key_id)),
-        payload: Set(payload),
-        created_at: Set(now),
-        published_at: Set(None),
-    }
-    .insert(db)
-    .await?;
-    // On PostgreSQL, wake every process's relay and dispatcher when this commits.
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        db.execute_unprepared("NOTIFY crm_events").await?;
-    }
-    Ok(())
+    let e = NewEvent {
+        kind: kind.to_string(),
+        entity: entity.to_string(),
+        record_id,
+        payload,
+    };
+    event_model(p.tenant_id, p.user_id.or(p.key_id), now, e)
+        .insert(db)
+        .await?;
+    notify(db).await
 }
 
 /// A domain event to write with [`emit_many`].
@@ -110,24 +101,39 @@ pub async fn emit_many<C: ConnectionTrait>(
     }
     let models: Vec<event::ActiveModel> = events
         .into_iter()
-        .map(|e| event::ActiveModel {
-            seq: sea_orm::NotSet,
-            id: Set(Uuid::now_v7()),
-            tenant_id: Set(tenant),
-            kind: Set(e.kind),
-            entity: Set(e.entity),
-            record_id: Set(e.record_id),
-            actor_id: Set(None),
-            payload: Set(e.payload),
-            created_at: Set(now),
-            published_at: Set(None),
-        })
+        .map(|e| event_model(tenant, None, now, e))
         .collect();
     for chunk in models.chunks(500) {
         event::Entity::insert_many(chunk.to_vec())
             .exec_without_returning(db)
             .await?;
     }
+    notify(db).await
+}
+
+fn event_model(
+    tenant: Uuid,
+    actor: Option<Uuid>,
+    now: crate::Timestamp,
+    e: NewEvent,
+) -> event::ActiveModel {
+    event::ActiveModel {
+        seq: sea_orm::NotSet,
+        id: Set(Uuid::now_v7()),
+        tenant_id: Set(tenant),
+        kind: Set(e.kind),
+        entity: Set(e.entity),
+        record_id: Set(e.record_id),
+        actor_id: Set(actor),
+        payload: Set(e.payload),
+        created_at: Set(now),
+        published_at: Set(None),
+    }
+}
+
+/// On PostgreSQL, wake every process's relay and dispatcher when the
+/// events written commit.
+async fn notify<C: ConnectionTrait>(db: &C) -> Result<()> {
     if db.get_database_backend() == sea_orm::DbBackend::Postgres {
         db.execute_unprepared("NOTIFY crm_events").await?;
     }

@@ -550,11 +550,6 @@ pub struct ScoreWrite<'a> {
     pub cause: ScoreCause,
 }
 
-/// The kind of the event a grade change of an `entity` record emits.
-pub fn grade_changed_kind(entity: &str) -> String {
-    format!("{entity}.grade_changed")
-}
-
 /// Store scores of many records in one transaction: each (record, plugin,
 /// name) is upserted, so concurrent writers of the same score never collide
 /// and other score names of the plugin are left alone (unless the cause is
@@ -730,7 +725,7 @@ fn grade_changes(
                 return None;
             }
             Some(crate::events::NewEvent {
-                kind: grade_changed_kind(w.entity),
+                kind: format!("{}.grade_changed", w.entity),
                 entity: w.entity.to_string(),
                 record_id: Some(*id),
                 payload: serde_json::json!({
@@ -778,6 +773,25 @@ async fn delete_unanswered_on<C: sea_orm::ConnectionTrait>(
         }
     }
     Ok(())
+}
+
+/// The scores `plugin_id`'s score functions stored for `records` (not
+/// those set through `setScore`).
+pub async fn function_scores_of(
+    crm: &Crm,
+    tenant: Uuid,
+    entity: &str,
+    plugin_id: &str,
+    records: &[Uuid],
+) -> Result<Vec<score::Model>> {
+    Ok(score::Entity::find()
+        .filter(score::Column::TenantId.eq(tenant))
+        .filter(score::Column::Entity.eq(entity))
+        .filter(score::Column::RecordId.is_in(records.iter().copied()))
+        .filter(score::Column::PluginId.eq(plugin_id))
+        .filter(score::Column::Scorer.is_not_null())
+        .all(&crm.db)
+        .await?)
 }
 
 /// Scores of records, for DataLoaders.

@@ -744,7 +744,7 @@ impl PluginHost {
         {
             Ok(records) => Some(records),
             Err(fail) => {
-                self.record_input_failure(tenant, plugin, f, entity, ids.len(), &fail)
+                self.record_input_failure(tenant, plugin, f, entity, ids.len(), &fail, true)
                     .await;
                 None
             }
@@ -776,6 +776,9 @@ impl PluginHost {
 
     /// Record the run of score function `f` whose input of `n` records
     /// could not be read.
+    /// (`health`: whether it counts towards the plugin's health, as
+    /// [`Self::record`], or not, as [`Self::record_trial`].)
+    #[allow(clippy::too_many_arguments)]
     async fn record_input_failure(
         &self,
         tenant: Uuid,
@@ -784,13 +787,15 @@ impl PluginHost {
         entity: &str,
         n: usize,
         fail: &PluginFailure,
+        health: bool,
     ) {
         let stats = crate::plugin::RunStats {
             records: n,
             ..Default::default()
         };
         let name = format!("score[{}]", f.name);
-        self.record(tenant, plugin, &name, entity, &stats, Outcome::Failed(fail))
+        let outcome = Outcome::Failed(fail);
+        self.record_run(tenant, plugin, &name, entity, &stats, outcome, health)
             .await;
     }
 
@@ -920,7 +925,7 @@ impl PluginHost {
                     code: "INPUT_QUERY".into(),
                     message: format!("input query failed: {e}"),
                 };
-                self.record_input_failure(tenant, &a.plugin, f, entity, ids.len(), &fail)
+                self.record_input_failure(tenant, &a.plugin, f, entity, ids.len(), &fail, true)
                     .await;
                 return false;
             }

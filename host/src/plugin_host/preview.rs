@@ -255,20 +255,9 @@ impl PluginHost {
                 {
                     Ok(r) => r,
                     Err(fail) => {
-                        let stats = crate::plugin::RunStats {
-                            records: chunk.len(),
-                            ..Default::default()
-                        };
-                        let run = format!("score[{}]", f.name);
-                        self.record_trial(
-                            tenant,
-                            &plugin,
-                            &run,
-                            entity,
-                            &stats,
-                            Outcome::Failed(&fail),
-                        )
-                        .await;
+                        let n = chunk.len();
+                        self.record_input_failure(tenant, &plugin, f, entity, n, &fail, false)
+                            .await;
                         failure = Some(format!("{}: {}", fail.code, fail.message));
                         break;
                     }
@@ -379,14 +368,12 @@ impl PluginHost {
         plugin_id: &str,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, HashMap<String, Seen>>, PluginAdminError> {
-        let rows = crm_core::plugin_store::scores_of(&self.crm, tenant, entity, ids)
-            .await
-            .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
+        let rows =
+            crm_core::plugin_store::function_scores_of(&self.crm, tenant, entity, plugin_id, ids)
+                .await
+                .map_err(|e| admin_err("PLUGIN_FAILED", e))?;
         let mut out: HashMap<Uuid, HashMap<String, Seen>> = HashMap::new();
         for r in rows {
-            if r.plugin_id != plugin_id || r.scorer.is_none() {
-                continue;
-            }
             let reasons = serde_json::from_value(r.reasons).unwrap_or_default();
             out.entry(r.record_id).or_default().insert(
                 r.name,
